@@ -1,0 +1,247 @@
+"""The ``feedhub`` command. Thin: it loads the config, opens the store, wires stages, prints.
+
+Exit codes: 0 success (``fetch`` also when some sources failed — their errors are printed),
+1 an operational error (store, output), 2 a usage or config error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from feedhub import __version__
+from feedhub.config import Config, ConfigError, config_path, load_config
+from feedhub.store import Store, StoreError
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Context:
+    """What every command needs: the config path, verbosity, and lazily the config/store."""
+
+    def __init__(self, config: str | None, verbose: int, quiet: bool) -> None:
+        self.config_file = config_path(config)
+        self.verbose = verbose
+        self.quiet = quiet
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            try:
+                self._config = load_config(self.config_file)
+            except ConfigError as e:
+                for line in e.problems:
+                    err.print(line, markup=False)
+                raise SystemExit(2) from None
+        return self._config
+
+    @contextmanager
+    def store(self) -> Iterator[Store]:
+        try:
+            store = Store.open(self.config.store_url)
+        except StoreError as e:
+            fail(str(e))
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"feedhub: error: {message}", markup=False)
+    raise SystemExit(code)
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="feedhub")
+@click.option(
+    "-c", "--config", metavar="PATH",
+    help="Config file (default: $FEEDHUB_CONFIG, else config/feedhub.yaml).",
+)
+@click.option("-v", "--verbose", count=True, help="More output (repeat for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, verbose: int, quiet: bool) -> None:
+    """feedhub: aggregate news sources, publish per-topic Atom feeds with Related News."""
+    ctx.obj = Context(config, verbose, quiet)
+
+
+@cli.command()
+@pass_ctx
+def check(ctx: Context) -> None:
+    """Validate the config file; exit 2 with one line per problem."""
+    cfg = ctx.config
+    if not ctx.quiet:
+        out.print(
+            f"{cfg.path}: ok — {len(cfg.sources)} sources, {len(cfg.file.topics)} topics",
+            markup=False,
+        )
+
+
+@cli.command()
+@click.option("-s", "--source", "names", multiple=True, metavar="NAME", help="Only this source.")
+@click.option("--publish", "then_publish", is_flag=True, help="Publish the feeds afterwards.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), help="Parser processes (default: CPUs).")
+@pass_ctx
+def fetch(ctx: Context, names: tuple[str, ...], then_publish: bool, jobs: int | None) -> None:
+    """Fetch every enabled source once (or the named ones), store new articles, exit."""
+    from feedhub.ingest.run import SourceReport, ingest
+
+    cfg = ctx.config
+    for n in names:
+        if cfg.source(n) is None:
+            fail(f"no source named {n!r} in {cfg.path}", 2)
+    with ctx.store() as store:
+        with _progress(ctx, len(names) or sum(s.enabled for s in cfg.sources)) as advance:
+
+            def done(r: SourceReport) -> None:
+                advance()
+                if r.error:
+                    err.print(f"{r.name}: {r.error}", markup=False)
+                elif ctx.verbose:
+                    out.print(
+                        f"{r.name}: {r.outcome} (+{r.new} new, {r.updated} updated) "
+                        f"in {r.duration:.2f}s", markup=False,
+                    )
+
+            reports = asyncio.run(ingest(cfg, store, names or None, workers=jobs, on_done=done))
+        if not ctx.quiet:
+            failed = sum(1 for r in reports if r.error)
+            out.print(
+                f"fetched {len(reports)} sources: {sum(r.new for r in reports)} new, "
+                f"{sum(r.updated for r in reports)} updated articles, {failed} failed",
+                markup=False,
+            )
+        if then_publish:
+            _publish(ctx, store)
+
+
+def _publish(ctx: Context, store: Store) -> None:
+    from feedhub.publish.run import PublishError, publish
+
+    try:
+        report = publish(ctx.config, store)
+    except PublishError as e:
+        fail(str(e))
+    if not ctx.quiet:
+        out.print(
+            f"published {report.topics} topics to {ctx.config.output_dir}: "
+            f"{report.written} files written, {report.unchanged} unchanged",
+            markup=False,
+        )
+
+
+@cli.command()
+@pass_ctx
+def sources(ctx: Context) -> None:
+    """List sources with their fetch state."""
+    from feedhub.store.sources import source_infos
+
+    with ctx.store() as store, store.read() as conn:
+        infos = source_infos(conn)
+    table = Table("name", "url", "status", "last fetch", "articles", "errors", "next due")
+    configured = {s.name for s in ctx.config.sources}
+    for i in infos:
+        if not i.enabled:
+            status = f"disabled: {i.disabled_reason}" if i.disabled_reason else "disabled"
+        elif i.last_error:
+            status = f"error: {i.last_error}"
+        elif i.last_fetch is None:
+            status = "new"
+        else:
+            status = f"ok {i.last_status}" if i.last_status else "ok"
+        if i.name not in configured and i.disabled_reason is None:
+            status = "not in config"
+        table.add_row(
+            i.name, i.moved_to or i.url, status, _when(i.last_fetch), str(i.article_count),
+            str(i.error_count), _when(i.next_due) if i.enabled else "-",
+        )
+    out.print(table)
+
+
+@cli.group()
+def opml() -> None:
+    """Import sources from OPML, or export them as OPML 2.0."""
+
+
+@opml.command("export")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File.")
+@pass_ctx
+def opml_export(ctx: Context, output: Path | None) -> None:
+    """Write the configured sources as OPML 2.0 (stdout by default)."""
+    from feedhub.opml import sources_to_opml
+
+    data = sources_to_opml(ctx.config.file.site.title, ctx.config.sources)
+    if output:
+        output.write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+
+
+@opml.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Print the YAML that would be added.")
+@pass_ctx
+def opml_import(ctx: Context, file: Path, dry_run: bool) -> None:
+    """Add the feeds of an OPML file to the config's sources (comments are kept)."""
+    from feedhub.config.edit import add_sources
+    from feedhub.opml import OpmlError, parse_opml
+
+    cfg = ctx.config
+    try:
+        feeds = parse_opml(file.read_bytes())
+    except OpmlError as e:
+        fail(f"{file}: {e}", 2)
+    text = cfg.path.read_text(encoding="utf-8")
+    new_text, added = add_sources(text, feeds, cfg)
+    if not added:
+        out.print("nothing to import: every feed is already a source", markup=False)
+        return
+    if dry_run:
+        out.print(new_text[len(text.rstrip("\n")):] if new_text.startswith(text.rstrip("\n"))
+                  else new_text, markup=False)
+        return
+    from feedhub.config.edit import write_config
+
+    write_config(cfg.path, new_text)
+    out.print(f"added {len(added)} sources to {cfg.path}: {', '.join(added)}", markup=False)
+
+
+@contextmanager
+def _progress(ctx: Context, total: int) -> Iterator[Callable[[], None]]:
+    """A progress bar on a terminal; nothing in pipes, logs and tests."""
+    if ctx.quiet or not err.is_terminal:
+        yield lambda: None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("fetching", total=total)
+        yield lambda: progress.advance(task)
+
+
+def _when(dt: datetime | None) -> str:
+    return dt.strftime("%Y-%m-%d %H:%M:%S") if dt else "-"
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console entry point."""
+    try:
+        return cli.main(args=argv, prog_name="feedhub", standalone_mode=True)
+    except KeyboardInterrupt:
+        err.print("feedhub: interrupted")
+        raise SystemExit(130) from None

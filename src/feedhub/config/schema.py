@@ -1,0 +1,200 @@
+"""The config file's schema (pydantic): every key, its type, default and validation.
+
+Key names are a compatibility promise: configs written today must keep working
+(issue "Ingest core", item 2). Unknown keys are errors, so a typo never passes silently.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from feedhub.config.units import parse_duration, parse_fraction, parse_size
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+Fraction = Annotated[float, BeforeValidator(parse_fraction)]
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_SLUG_HELP = "use lowercase letters, digits, '-' or '_' (at most 64 characters)"
+
+
+def _slug(value: str) -> str:
+    if not _SLUG.match(value):
+        raise ValueError(f"invalid name {value!r}: {_SLUG_HELP}")
+    return value
+
+
+Slug = Annotated[str, BeforeValidator(lambda v: _slug(v) if isinstance(v, str) else v)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class SiteConfig(Strict):
+    title: str = "feedhub"
+    base_url: str = "http://127.0.0.1:8080/"
+    author: str = "feedhub"
+    websub_hub: str | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"base_url must be an absolute http(s) URL, got {v!r}")
+        return v if v.endswith("/") else v + "/"
+
+
+class StoreConfig(Strict):
+    """``store: data/feedhub.db`` (a SQLite path) or ``store: {url: postgresql://…}``."""
+
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", v):
+            raise ValueError(f"unsupported store URL {v!r}: use a SQLite path or postgresql://")
+        return v
+
+
+class OutputConfig(Strict):
+    dir: str = "feeds"
+    entries_per_feed: int = Field(50, ge=1, le=10_000)
+
+
+class FetchConfig(Strict):
+    timeout: Duration = timedelta(seconds=30)
+    connect_timeout: Duration = timedelta(seconds=10)
+    max_bytes: Size = 10 * 1024 * 1024
+    concurrency: int = Field(20, ge=1, le=1000)
+    per_host: int = Field(2, ge=1, le=100)
+    user_agent: str | None = None
+    max_redirects: int = Field(5, ge=0, le=20)
+    allow_private_redirects: bool = False
+
+
+class ScheduleConfig(Strict):
+    interval: Duration = timedelta(minutes=30)
+    jitter: Fraction = 0.1
+    min_interval: Duration = timedelta(seconds=1)
+    max_interval: Duration = timedelta(days=1)  # cap on backoff and feed hints
+
+
+class RelatedConfig(Strict):
+    count: int = Field(3, ge=0, le=20)
+    window: Duration = timedelta(days=90)
+
+
+class DedupeConfig(Strict):
+    enabled: bool = True
+    window: Duration = timedelta(days=7)
+
+
+class ServerConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class RetentionConfig(Strict):
+    max_age: Duration = timedelta(days=180)
+
+
+class SourceConfig(Strict):
+    name: Slug
+    url: str
+    title: str | None = None
+    interval: Duration | None = None
+    topics: tuple[Slug, ...] = ()
+    enabled: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, v: str) -> str:
+        m = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://", v)
+        if m and m.group(1).lower() not in ("http", "https", "file"):
+            raise ValueError(
+                f"unsupported URL scheme {m.group(1)!r} in {v!r}: "
+                "use http://, https://, file:// or a path"
+            )
+        if not v:
+            raise ValueError("url must not be empty")
+        return v
+
+
+class TopicConfig(Strict):
+    name: Slug
+    title: str
+    subtitle: str = ""
+    keywords: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    sources: tuple[Slug, ...] = ()
+    categories: tuple[str, ...] = ()
+    regex: str | None = None
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as e:
+                raise ValueError(f"invalid regular expression: {e}") from None
+        return v
+
+
+class ConfigFile(Strict):
+    """The whole file. Cross-references are checked after the fields themselves."""
+
+    site: SiteConfig = SiteConfig()
+    store: StoreConfig = StoreConfig(url="sqlite:///data/feedhub.db")
+    output: OutputConfig = OutputConfig()
+    fetch: FetchConfig = FetchConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    related: RelatedConfig = RelatedConfig()
+    dedupe: DedupeConfig = DedupeConfig()
+    server: ServerConfig = ServerConfig()
+    retention: RetentionConfig = RetentionConfig()
+    sources: tuple[SourceConfig, ...] = ()
+    topics: tuple[TopicConfig, ...] = ()
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _store_path(cls, v: Any) -> Any:
+        # A bare string is a SQLite path (the documented short form); the loader has
+        # already made it absolute against the config file's folder.
+        if isinstance(v, str):
+            return {"url": v if "://" in v else f"sqlite:///{v}"}
+        return v
+
+
+def check_references(cfg: ConfigFile) -> list[tuple[tuple[str | int, ...], str]]:
+    """Problems pydantic cannot see field by field: duplicate names, unknown references."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for key, names, what in (
+        ("sources", [s.name for s in cfg.sources], "source"),
+        ("topics", [t.name for t in cfg.topics], "topic"),
+    ):
+        seen: dict[str, int] = {}
+        for i, name in enumerate(names):
+            if name in seen:
+                problems.append(
+                    ((key, i, "name"), f"duplicate {what} name {name!r} (first at {key}[{seen[name]}])")
+                )
+            else:
+                seen[name] = i
+    topic_names = {t.name for t in cfg.topics}
+    source_names = {s.name for s in cfg.sources}
+    for i, src in enumerate(cfg.sources):
+        for j, t in enumerate(src.topics):
+            if t not in topic_names:
+                problems.append((("sources", i, "topics", j), f"unknown topic {t!r}"))
+    for i, topic in enumerate(cfg.topics):
+        for j, s in enumerate(topic.sources):
+            if s not in source_names:
+                problems.append((("topics", i, "sources", j), f"unknown source {s!r}"))
+    return problems

@@ -1,0 +1,1 @@
+"""Ingest: runs one source (or many) through fetch → parse → decide → store."""

@@ -1,0 +1,197 @@
+"""The decider: old source state + what a fetch returned → the changes the store applies.
+
+Pure functions (after lemon24/reader's ``_update`` decider): no clock, no socket, no store.
+The runner calls ``decide_fetch`` first (does the body need parsing?), parses off the event
+loop when it does, then ``decide_articles`` and ``parse_failed`` finish the plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Set
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from feedhub.model import Article, FetchResult, ParsedFeed, SourceInfo, article_hash
+from feedhub.schedule import SchedulePolicy, next_due
+
+MAX_GUID = 500  # the store's guid column holds 600; longer ids are hashed
+
+
+@dataclass(frozen=True, slots=True)
+class SourceUpdate:
+    """New values for a source's row after one fetch."""
+
+    last_fetch: datetime
+    last_status: int | None
+    last_error: str | None
+    error_count: int
+    next_due: datetime
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    moved_to: str | None
+    enabled: bool = True
+    disabled_reason: str | None = None
+    title: str | None = None  # None: keep what the store has
+    link: str | None = None
+    feed_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchDecision:
+    """Whether to parse the body, and the source update to apply if we do not."""
+
+    parse: bool
+    body_hash: str | None
+    update: SourceUpdate
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleChanges:
+    """Articles to insert, to update in place, and (snapshot sources) to delete, by guid."""
+
+    new: tuple[Article, ...] = ()
+    changed: tuple[Article, ...] = ()
+    removed: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.new or self.changed or self.removed)
+
+
+def body_hash(result: FetchResult) -> str | None:
+    """A digest of what was fetched: the body, or a folder's whole snapshot."""
+    h = hashlib.sha256()
+    if result.files is not None:
+        for f in result.files:
+            h.update(f.path.encode("utf-8", "surrogateescape") + b"\0")
+            h.update(hashlib.sha256(f.body).digest())
+        return h.hexdigest()
+    if result.body is None:
+        return None
+    h.update(result.body)
+    return h.hexdigest()
+
+
+def decide_fetch(
+    source: SourceInfo,
+    result: FetchResult,
+    *,
+    now: datetime,
+    interval: timedelta,
+    policy: SchedulePolicy,
+) -> FetchDecision:
+    """Classify a fetch: failed, not modified, unchanged body, or a body to parse."""
+    state = source.state
+    if result.error is not None:
+        errors = source.error_count + 1
+        update = SourceUpdate(
+            last_fetch=now,
+            last_status=result.status,
+            last_error=result.error,
+            error_count=errors,
+            next_due=next_due(
+                source.name, now, interval, policy,
+                error_count=errors, retry_after=result.retry_after,
+            ),
+            # Failed fetches keep the old validators: they describe the body we hold.
+            etag=state.etag,
+            last_modified=state.last_modified,
+            body_hash=state.body_hash,
+            moved_to=result.moved_to or source.moved_to,
+            enabled=not result.gone,
+            disabled_reason="HTTP 410 Gone: the source was removed upstream" if result.gone else None,
+        )
+        return FetchDecision(parse=False, body_hash=None, update=update)
+
+    digest = state.body_hash if result.not_modified else body_hash(result)
+    update = SourceUpdate(
+        last_fetch=now,
+        last_status=result.status,
+        last_error=None,
+        error_count=0,
+        next_due=next_due(
+            source.name, now, interval, policy,
+            retry_after=result.retry_after, max_age=result.max_age,
+        ),
+        # Always store the newest validators, even when the body did not change:
+        # reader only stored them on change, which re-downloads forever (ARCHITECTURE.md).
+        etag=result.etag or (state.etag if result.not_modified else None),
+        last_modified=result.last_modified or (state.last_modified if result.not_modified else None),
+        body_hash=digest,
+        moved_to=result.moved_to or source.moved_to,
+    )
+    unchanged = result.not_modified or (digest is not None and digest == state.body_hash)
+    return FetchDecision(parse=not unchanged, body_hash=digest, update=update)
+
+
+def parse_failed(source: SourceInfo, decision: FetchDecision, error: str, *, now: datetime,
+                 interval: timedelta, policy: SchedulePolicy) -> SourceUpdate:
+    """The update when the body could not be parsed: an error, validators left as they were.
+
+    Keeping the old validators and body hash means the next fetch downloads and tries
+    again instead of getting a 304 and believing the source is healthy.
+    """
+    errors = source.error_count + 1
+    return replace(
+        decision.update,
+        last_error=error,
+        error_count=errors,
+        next_due=next_due(source.name, now, interval, policy, error_count=errors),
+        etag=source.state.etag,
+        last_modified=source.state.last_modified,
+        body_hash=source.state.body_hash,
+    )
+
+
+def parsed_update(decision: FetchDecision, parsed: ParsedFeed, *, source: SourceInfo,
+                  now: datetime, interval: timedelta, policy: SchedulePolicy) -> SourceUpdate:
+    """The update after a successful parse: feed metadata and the feed's ``<ttl>`` hint."""
+    update = decision.update
+    if parsed.ttl is not None:
+        update = replace(update, next_due=max(update.next_due, next_due(
+            source.name, now, interval, policy, ttl=parsed.ttl)))
+    return replace(
+        update,
+        last_error=None,  # a bozo warning is not an error: the feed was read
+        title=parsed.title or None,
+        link=parsed.link,
+        feed_id=parsed.feed_id,
+    )
+
+
+def normalize_guid(a: Article) -> Article:
+    """Cap the identity's length: overlong guids are replaced by their hash."""
+    if len(a.guid) <= MAX_GUID:
+        return a
+    return replace(a, guid="sha1:" + hashlib.sha1(a.guid.encode("utf-8", "surrogatepass")).hexdigest())
+
+
+def decide_articles(
+    existing: Mapping[str, str],
+    tombstones: Set[str],
+    parsed: ParsedFeed,
+    *,
+    snapshot: bool = False,
+) -> ArticleChanges:
+    """New and changed articles of one parse, against the stored ``guid → content hash``.
+
+    ``snapshot`` sources (a folder of files) list everything they have, so stored articles
+    missing from them were deleted; a feed only shows its latest entries, so for feeds an
+    entry that is no longer listed is kept. Tombstoned guids never come back.
+    """
+    new: list[Article] = []
+    changed: list[Article] = []
+    seen: set[str] = set()
+    for raw in parsed.articles:
+        a = normalize_guid(raw)
+        if a.guid in seen or a.guid in tombstones:
+            continue  # the first copy of a guid within one document wins
+        seen.add(a.guid)
+        old = existing.get(a.guid)
+        if old is None:
+            new.append(a)
+        elif old != article_hash(a):
+            changed.append(a)
+    removed = tuple(sorted(g for g in existing if g not in seen)) if snapshot else ()
+    return ArticleChanges(new=tuple(new), changed=tuple(changed), removed=removed)

@@ -1,0 +1,172 @@
+"""Values that cross stage boundaries.
+
+Every stage takes and returns these frozen dataclasses, never raw feedparser dicts or ORM
+rows, so a stage can be tested with plain values (ARCHITECTURE.md, "Rules of the house").
+All datetimes are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import Enum
+
+
+class SourceKind(str, Enum):
+    """How a source is read: over HTTP, from one local feed file, or from a folder of articles."""
+
+    HTTP = "http"
+    FILE = "file"
+    FOLDER = "folder"
+
+
+@dataclass(frozen=True, slots=True)
+class FetchState:
+    """What the store remembers about a source between fetches (conditional GET, skip parse)."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LocalFile:
+    """One file of a folder source: its path relative to the folder, bytes and mtime."""
+
+    path: str
+    body: bytes
+    mtime: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """The outcome of fetching one source once: bytes (or why there are none) plus HTTP facts.
+
+    ``error`` is one human-readable line; when it is set the other fields describe what was
+    learnt before the failure (e.g. a status code) and ``body`` is None.
+    """
+
+    url: str
+    status: int | None = None
+    body: bytes | None = None
+    files: tuple[LocalFile, ...] | None = None  # folder sources only: a full snapshot
+    not_modified: bool = False
+    etag: str | None = None
+    last_modified: str | None = None
+    content_type: str | None = None
+    final_url: str | None = None  # after redirects
+    moved_to: str | None = None  # set when every hop to the final URL was 301/308
+    gone: bool = False  # 410: the source should be disabled
+    retry_after: timedelta | None = None  # from Retry-After (429/503) — a lower bound on next due
+    max_age: timedelta | None = None  # from Cache-Control: max-age
+    error: str | None = None
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """One normalized entry as the parse stage produces it (pure data, no store ids).
+
+    ``published``/``updated`` are None when the source gave no date: the store then uses
+    the first-seen time, and keeps it on later fetches (a missing date must not look like a
+    change every time the feed is read).
+    """
+
+    guid: str  # stable identity within its source: guid, else link, else hash of title+content
+    title: str  # plain text, ≤ 1,000 characters
+    url: str | None = None  # absolute http(s) link to the article
+    summary: str = ""  # sanitized HTML
+    content: str = ""  # sanitized HTML, ≤ 1 MB
+    authors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    published: datetime | None = None
+    updated: datetime | None = None
+    canonical_url: str | None = None  # feed-provided original link (feedburner:origLink etc.)
+    path: str | None = None  # folder sources: the file it came from
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """A source's document after parsing: feed-level facts plus its articles."""
+
+    version: str  # e.g. "rss20", "atom10", "rss10", "json11", "folder"
+    title: str = ""
+    link: str | None = None  # the site's home page
+    feed_id: str | None = None
+    ttl: timedelta | None = None  # RSS <ttl>: a hint for the scheduler
+    articles: tuple[Article, ...] = ()
+    warning: str | None = None  # a non-fatal problem (feedparser bozo), one line
+
+
+class ParseError(Exception):
+    """The body is not a feed we can read (HTML page, image, empty, broken beyond recovery)."""
+
+
+def article_hash(a: Article) -> str:
+    """Hash of everything about an article that, when changed, means "update it in place".
+
+    Missing dates are left out on purpose: they are filled from first-seen by the store.
+    """
+    h = hashlib.blake2b(digest_size=16)
+    for part in (
+        a.title,
+        a.url or "",
+        a.summary,
+        a.content,
+        "\x1f".join(a.authors),
+        "\x1f".join(a.categories),
+        a.published.isoformat() if a.published else "",
+        a.updated.isoformat() if a.updated else "",
+        a.canonical_url or "",
+    ):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x1e")
+    return h.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredArticle:
+    """An article as read back from the store, for topics, related news and publishing."""
+
+    id: int
+    source: str  # source name
+    guid: str
+    title: str
+    url: str | None
+    canonical_url: str | None
+    summary: str
+    content: str
+    authors: tuple[str, ...]
+    categories: tuple[str, ...]
+    published: datetime  # never None here: first-seen when the feed gave no date
+    updated: datetime
+    first_seen: datetime
+    content_hash: str
+    cluster_id: int | None = None  # set by dedupe: the representative's article id
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """A source's row in the store: its config identity plus its fetch state."""
+
+    name: str
+    url: str
+    kind: SourceKind
+    enabled: bool = True
+    title: str = ""
+    link: str | None = None
+    feed_id: str | None = None
+    state: FetchState = field(default_factory=FetchState)
+    last_fetch: datetime | None = None
+    last_status: int | None = None
+    last_error: str | None = None
+    error_count: int = 0
+    next_due: datetime | None = None
+    moved_to: str | None = None
+    disabled_reason: str | None = None
+    article_count: int = 0

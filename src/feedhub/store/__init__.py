@@ -1,0 +1,61 @@
+"""Store stage: the only shared state (sources, articles, clusters, related lists, publish state).
+
+``Store`` hands out connections: ``read()`` for queries, ``write()`` for one transaction
+that takes the write lock up front (one writer at a time; ingest of one source is one
+transaction). The functions that run inside them live in this package's modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError
+
+from feedhub.store.db import WRITE_OPTION, StoreError, create_store_engine, migrate
+
+__all__ = ["Store", "StoreError"]
+
+
+class Store:
+    """A handle on the store; cheap to create, ``close()`` when done."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, migrate_schema: bool = True) -> Store:
+        """Open (creating and migrating when needed) the store at ``url``."""
+        try:
+            engine = create_store_engine(url)
+            if migrate_schema:
+                migrate(engine)
+        except OperationalError as e:
+            raise StoreError(f"cannot open store {url}: {_first_line(e)}") from None
+        return cls(engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction: committed on success, rolled back on any exception."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _first_line(e: BaseException) -> str:
+    orig = getattr(e, "orig", None) or e
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__

@@ -1,0 +1,142 @@
+"""Articles in the store: applying one source's changes, tombstones, reading back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, and_, delete, select, update
+
+from feedhub.ingest.decide import ArticleChanges
+from feedhub.model import Article, StoredArticle, article_hash
+from feedhub.store.schema import articles, sources, tombstones
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """Ids of the rows one source's changes touched (for dedupe, topics, related)."""
+
+    new_ids: tuple[int, ...] = ()
+    changed_ids: tuple[int, ...] = ()
+    removed_ids: tuple[int, ...] = ()
+
+
+def existing_hashes(conn: Connection, source_id: int) -> dict[str, str]:
+    """``guid → content hash`` of a source's stored articles (what the decider compares)."""
+    q = select(articles.c.guid, articles.c.content_hash).where(articles.c.source_id == source_id)
+    return {g: h for g, h in conn.execute(q)}
+
+
+def tombstoned(conn: Connection, source_id: int) -> set[str]:
+    q = select(tombstones.c.guid).where(tombstones.c.source_id == source_id)
+    return set(conn.execute(q).scalars())
+
+
+def apply_changes(
+    conn: Connection, source_id: int, changes: ArticleChanges, now: datetime
+) -> Applied:
+    """Insert new articles, update changed ones in place, delete removed ones (tombstoned).
+
+    A missing date becomes the first-seen time and stays so on later updates.
+    """
+    new_ids: list[int] = []
+    for a in changes.new:
+        published = a.published or a.updated or now
+        res = conn.execute(
+            articles.insert().values(
+                source_id=source_id, first_seen=now, changed=now,
+                published=published, updated=a.updated or published, **_fields(a),
+            )
+        )
+        new_ids.append(int(res.inserted_primary_key[0]))
+    changed_ids: list[int] = []
+    for a in changes.changed:
+        row = conn.execute(
+            select(articles.c.id, articles.c.first_seen, articles.c.published).where(
+                and_(articles.c.source_id == source_id, articles.c.guid == a.guid)
+            )
+        ).one()
+        published = a.published or a.updated or row.published
+        conn.execute(
+            update(articles)
+            .where(articles.c.id == row.id)
+            .values(changed=now, published=published, updated=a.updated or now, **_fields(a))
+        )
+        changed_ids.append(row.id)
+    removed_ids: list[int] = []
+    if changes.removed:
+        removed_ids = delete_articles(conn, source_id, changes.removed, now)
+    return Applied(tuple(new_ids), tuple(changed_ids), tuple(removed_ids))
+
+
+def delete_articles(
+    conn: Connection, source_id: int, guids: Sequence[str], now: datetime
+) -> list[int]:
+    """Delete articles by guid, leaving tombstones so the source cannot bring them back."""
+    ids = list(
+        conn.execute(
+            select(articles.c.id).where(
+                and_(articles.c.source_id == source_id, articles.c.guid.in_(list(guids)))
+            )
+        ).scalars()
+    )
+    conn.execute(
+        delete(articles).where(
+            and_(articles.c.source_id == source_id, articles.c.guid.in_(list(guids)))
+        )
+    )
+    known = tombstoned(conn, source_id)
+    rows = [
+        {"source_id": source_id, "guid": g, "deleted_at": now} for g in guids if g not in known
+    ]
+    if rows:
+        conn.execute(tombstones.insert(), rows)
+    return ids
+
+
+def _fields(a: Article) -> dict[str, object]:
+    return {
+        "guid": a.guid,
+        "url": a.url,
+        "canonical_url": a.canonical_url,
+        "title": a.title,
+        "summary": a.summary,
+        "content": a.content,
+        "authors": list(a.authors),
+        "categories": list(a.categories),
+        "content_hash": article_hash(a),
+        "path": a.path,
+    }
+
+
+def stored_articles(conn: Connection, ids: Iterable[int] | None = None) -> list[StoredArticle]:
+    """Articles with their source name, newest first; all of them when ``ids`` is None."""
+    q = select(articles, sources.c.name.label("source_name")).join(
+        sources, sources.c.id == articles.c.source_id
+    )
+    if ids is not None:
+        q = q.where(articles.c.id.in_(list(ids)))
+    q = q.order_by(articles.c.published.desc(), articles.c.id.desc())
+    return [to_stored(r) for r in conn.execute(q)]
+
+
+def to_stored(r: object) -> StoredArticle:
+    m = r._mapping  # type: ignore[attr-defined]
+    return StoredArticle(
+        id=m["id"],
+        source=m["source_name"],
+        guid=m["guid"],
+        title=m["title"],
+        url=m["url"],
+        canonical_url=m["canonical_url"],
+        summary=m["summary"],
+        content=m["content"],
+        authors=tuple(m["authors"] or ()),
+        categories=tuple(m["categories"] or ()),
+        published=m["published"],
+        updated=m["updated"],
+        first_seen=m["first_seen"],
+        content_hash=m["content_hash"],
+        cluster_id=m["cluster_id"],
+    )
