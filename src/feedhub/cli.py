@@ -221,6 +221,92 @@ def opml_import(ctx: Context, file: Path, dry_run: bool) -> None:
     out.print(f"added {len(added)} sources to {cfg.path}: {', '.join(added)}", markup=False)
 
 
+@cli.command("publish")
+@pass_ctx
+def publish_cmd(ctx: Context) -> None:
+    """Render every topic's Atom feed, archives, index.opml and index.html."""
+    with ctx.store() as store:
+        _publish(ctx, store)
+
+
+@cli.command()
+@pass_ctx
+def topics(ctx: Context) -> None:
+    """List topics with their article counts and last change."""
+    from feedhub.store.topics import topic_counts
+
+    with ctx.store() as store, store.read() as conn:
+        counts = topic_counts(conn)
+    table = Table("topic", "title", "articles", "last change", "feed")
+    base = ctx.config.file.site.base_url
+    for t in ctx.config.file.topics:
+        n, changed = counts.get(t.name, (0, None))
+        table.add_row(t.name, t.title, str(n), _when(changed), f"{base}{t.name}.atom")
+    out.print(table)
+
+
+@cli.command()
+@click.argument("article", metavar="URL|ID")
+@pass_ctx
+def related(ctx: Context, article: str) -> None:
+    """Show an article's Related News box with scores."""
+    from sqlalchemy import or_, select
+
+    from feedhub.dedupe.urls import canonical_url
+    from feedhub.store.related import related_items
+    from feedhub.store.schema import articles
+
+    with ctx.store() as store, store.read() as conn:
+        c = articles.c
+        cond = c.id == int(article) if article.isdigit() else or_(
+            c.url == article, c.canonical_url == canonical_url(article)
+        )
+        row = conn.execute(select(c.id, c.title, c.published).where(cond).limit(1)).first()
+        if row is None:
+            fail(f"no stored article with id or URL {article!r}", 2)
+        items = related_items(conn, row.id)
+    out.print(f"{row.id}  {row.title}  ({row.published:%b %d, %Y})", markup=False)
+    if not items:
+        out.print("no related articles above the minimum score", markup=False)
+        return
+    table = Table("score", "id", "date", "title", "url")
+    for i in items:
+        table.add_row(f"{i.score:.3f}", str(i.article_id), f"{i.published:%b %d, %Y}",
+                      i.title, i.url or "")
+    out.print(table)
+
+
+@cli.command()
+@pass_ctx
+def duplicates(ctx: Context) -> None:
+    """List clusters of copies of one story, with members and similarity."""
+    from feedhub.store.dedupe import list_clusters
+
+    with ctx.store() as store, store.read() as conn:
+        clusters = list_clusters(conn)
+    if not clusters:
+        out.print("no duplicates", markup=False)
+        return
+    for cl in clusters:
+        table = Table("similarity", "id", "source", "title", "url", title=f"story {cl.representative_id}")
+        for m in cl.members:
+            table.add_row(f"{m.similarity:.2f}", str(m.article_id), m.source, m.title, m.url or "")
+        out.print(table)
+
+
+@cli.command()
+@click.option("--rebuild", is_flag=True, required=True, help="Recompute every cluster.")
+@pass_ctx
+def dedupe(ctx: Context, rebuild: bool) -> None:
+    """Recompute duplicate clusters from scratch (after a threshold change)."""
+    from feedhub.store.dedupe import rebuild as rebuild_clusters
+
+    with ctx.store() as store, store.write() as conn:
+        result = rebuild_clusters(conn, window=ctx.config.file.dedupe.window)
+    out.print(f"re-indexed {result.indexed} articles; {result.merges} merged into clusters",
+              markup=False)
+
+
 @contextmanager
 def _progress(ctx: Context, total: int) -> Iterator[Callable[[], None]]:
     """A progress bar on a terminal; nothing in pipes, logs and tests."""

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from feedhub import __version__
 from feedhub.config import Config, Source
-from feedhub.fetch import FetchSettings, HttpFetcher, read_file, read_folder
+from feedhub.fetch import HttpFetcher, read_file, read_folder
 from feedhub.ingest.decide import (
     ArticleChanges,
     decide_articles,
@@ -29,13 +28,14 @@ from feedhub.ingest.decide import (
 )
 from feedhub.model import FetchResult, ParsedFeed, ParseError, SourceInfo, SourceKind
 from feedhub.parse import parse_feed, parse_folder
-from feedhub.schedule import SchedulePolicy
 from feedhub.store import Store
-from feedhub.store.articles import apply_changes, existing_hashes, tombstoned
+from feedhub.store.articles import apply_changes, existing_hashes, ids_for_guids, tombstoned
+from feedhub.related import remove_articles as related_remove
+from feedhub.store.dedupe import dedupe_articles
+from feedhub.store.dedupe import remove_articles as dedupe_remove
 from feedhub.store.sources import apply_source_update, source_id, source_infos, sync_sources
-
-USER_AGENT = f"feedhub/{__version__} (+https://github.com/feedhub/feedhub)"
-
+from feedhub.store.topics import file_articles, refile_if_rules_changed
+from feedhub.wiring import fetch_settings, filing, schedule_policy
 
 @dataclass(frozen=True, slots=True)
 class SourceReport:
@@ -55,27 +55,6 @@ class SourceReport:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def fetch_settings(config: Config) -> FetchSettings:
-    f = config.file.fetch
-    return FetchSettings(
-        timeout=f.timeout.total_seconds(),
-        connect_timeout=f.connect_timeout.total_seconds(),
-        max_bytes=f.max_bytes,
-        concurrency=f.concurrency,
-        per_host=f.per_host,
-        user_agent=f.user_agent or USER_AGENT,
-        max_redirects=f.max_redirects,
-    )
-
-
-def schedule_policy(config: Config) -> SchedulePolicy:
-    s = config.file.schedule
-    return SchedulePolicy(
-        interval=s.interval, jitter=s.jitter, min_interval=s.min_interval,
-        max_interval=s.max_interval,
-    )
 
 
 def parse_pool(workers: int | None = None) -> Executor:
@@ -112,6 +91,7 @@ class Ingester:
         self.pool = pool
         self.clock = clock
         self.policy = schedule_policy(config)
+        self.filing = filing(config)
         self._write_lock = asyncio.Lock()
 
     async def run(
@@ -125,6 +105,7 @@ class Ingester:
         now = self.clock()
         with self.store.write() as conn:
             sync_sources(conn, self.config.sources, now)
+            refile_if_rules_changed(conn, self.filing.digest, self.filing.rules, self.filing.forced)
         with self.store.read() as conn:
             infos = source_infos(conn, names)
         infos = [i for i in infos if i.enabled or (names and i.name in names)]
@@ -217,7 +198,17 @@ class Ingester:
                 existing_hashes(conn, sid), tombstoned(conn, sid), parsed,
                 snapshot=src.kind is SourceKind.FOLDER,
             )
+            if changes.removed:
+                # The indexes must forget articles before their rows are deleted.
+                gone = ids_for_guids(conn, sid, changes.removed)
+                dedupe_remove(conn, gone)
+                rel = self.config.file.related
+                related_remove(conn, gone, count=rel.count, window=rel.window)
             applied = apply_changes(conn, sid, changes, now)
+            touched = applied.new_ids + applied.changed_ids
+            if self.config.file.dedupe.enabled:
+                dedupe_articles(conn, touched, window=self.config.file.dedupe.window)
+            file_articles(conn, touched, self.filing.rules, self.filing.forced)
             return changes, applied.new_ids, applied.changed_ids
 
 

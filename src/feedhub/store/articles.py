@@ -8,9 +8,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, delete, select, update
 
+from feedhub.dedupe.urls import canonical_url
 from feedhub.ingest.decide import ArticleChanges
 from feedhub.model import Article, StoredArticle, article_hash
-from feedhub.store.schema import articles, sources, tombstones
+from feedhub.store.schema import articles, pending_related, sources, tombstones
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,23 +65,39 @@ def apply_changes(
             .values(changed=now, published=published, updated=a.updated or now, **_fields(a))
         )
         changed_ids.append(row.id)
+    queued = set(new_ids + changed_ids) - set(
+        conn.execute(
+            select(pending_related.c.article_id).where(
+                pending_related.c.article_id.in_(new_ids + changed_ids)
+            )
+        ).scalars()
+    )
+    if queued:
+        conn.execute(pending_related.insert(), [{"article_id": i} for i in sorted(queued)])
     removed_ids: list[int] = []
     if changes.removed:
         removed_ids = delete_articles(conn, source_id, changes.removed, now)
     return Applied(tuple(new_ids), tuple(changed_ids), tuple(removed_ids))
 
 
-def delete_articles(
-    conn: Connection, source_id: int, guids: Sequence[str], now: datetime
-) -> list[int]:
-    """Delete articles by guid, leaving tombstones so the source cannot bring them back."""
-    ids = list(
+def ids_for_guids(conn: Connection, source_id: int, guids: Sequence[str]) -> list[int]:
+    return list(
         conn.execute(
             select(articles.c.id).where(
                 and_(articles.c.source_id == source_id, articles.c.guid.in_(list(guids)))
             )
         ).scalars()
     )
+
+
+def delete_articles(
+    conn: Connection, source_id: int, guids: Sequence[str], now: datetime
+) -> list[int]:
+    """Delete articles by guid, leaving tombstones so the source cannot bring them back.
+
+    The dedupe and related indexes must forget the ids first (the ingest runner does).
+    """
+    ids = ids_for_guids(conn, source_id, guids)
     conn.execute(
         delete(articles).where(
             and_(articles.c.source_id == source_id, articles.c.guid.in_(list(guids)))
@@ -96,10 +113,12 @@ def delete_articles(
 
 
 def _fields(a: Article) -> dict[str, object]:
+    # URL identity (issue 4): the feed's own canonical link wins over the entry link.
+    link = a.canonical_url or a.url
     return {
         "guid": a.guid,
         "url": a.url,
-        "canonical_url": a.canonical_url,
+        "canonical_url": canonical_url(link) if link else None,
         "title": a.title,
         "summary": a.summary,
         "content": a.content,

@@ -144,3 +144,19 @@ published_docs = Table(
     Column("digest", String(64), nullable=False),
     Column("written_at", UTCDateTime, nullable=False),
 )
+
+# Small facts the pipeline keeps between runs (topic-rules digest, related watermark).
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# Articles whose related lists must be (re)computed at the next publish: ingest queues
+# them in its transaction, publish drains the queue in its own.
+pending_related = Table(
+    "pending_related",
+    metadata,
+    Column("article_id", Id, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+)

@@ -1,5 +1,5 @@
 """Imports every module that defines tables, so ``metadata`` is complete before migrating."""
 
-from feedhub.store import schema
+from feedhub.store import dedupe, related, schema
 
-__all__ = ["schema"]
+__all__ = ["dedupe", "related", "schema"]

@@ -1,0 +1,199 @@
+"""Publishing: store → related → render → write, for every topic, plus index.opml/index.html.
+
+Wiring only: the store queries, the related ranking and the renderers live elsewhere.
+Every document is rendered from the store and written with ``write_atomic``, which leaves
+files whose bytes did not change untouched — so unchanged topics are not rewritten.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Connection, delete, select
+
+from feedhub.config import Config
+from feedhub.model import SourceKind, StoredArticle
+from feedhub.publish.archive import plan_archives, render_plan
+from feedhub.publish.atom import render_topic_feed
+from feedhub.publish.index import render_index_html, render_opml
+from feedhub.publish.views import (
+    CopyRef,
+    EntryView,
+    Headline,
+    RelatedLink,
+    SiteInfo,
+    SourceRef,
+    TopicInfo,
+    TopicListing,
+)
+from feedhub.publish.write import PublishError, write_atomic
+from feedhub.related import update_related
+from feedhub.store import Store
+from feedhub.store.articles import stored_articles
+from feedhub.store.related import related_items
+from feedhub.store.schema import article_topics, articles, pending_related, sources
+from feedhub.store.topics import refile_if_rules_changed
+from feedhub.wiring import filing
+
+__all__ = ["PublishError", "PublishReport", "publish"]
+
+
+@dataclass(frozen=True, slots=True)
+class PublishReport:
+    topics: int
+    written: int
+    unchanged: int
+    changed_paths: tuple[str, ...]
+    duration: float
+
+
+def site_info(config: Config) -> SiteInfo:
+    s = config.file.site
+    return SiteInfo(title=s.title, base_url=s.base_url, author=s.author, websub_hub=s.websub_hub)
+
+
+def publish(config: Config, store: Store) -> PublishReport:
+    """Bring related lists up to date, then render and write every topic's documents."""
+    started = time.perf_counter()
+    f = filing(config)
+    related = config.file.related
+    with store.write() as conn:
+        refile_if_rules_changed(conn, f.digest, f.rules, f.forced)
+        pending = list(conn.execute(select(pending_related.c.article_id)).scalars())
+        if pending:
+            update_related(conn, pending, count=related.count, window=related.window)
+            conn.execute(delete(pending_related))
+    site = site_info(config)
+    out = config.output_dir
+    written: list[str] = []
+    unchanged = 0
+    listings: list[TopicListing] = []
+    topics = [TopicInfo(t.name, t.title, t.subtitle) for t in config.file.topics]
+    with store.read() as conn:
+        refs = source_refs(conn, config)
+        for topic in topics:
+            views = topic_entries(conn, topic.slug, refs, related.count)
+            plan = plan_archives(site, topic.slug, views, config.file.output.entries_per_feed)
+            # Closed archives are written once; skip rendering the ones already on disk.
+            todo = plan.__class__(
+                plan.subscription,
+                tuple(d for d in plan.archives if not (out / d.path).exists()),
+                plan.pending,
+            )
+            for doc, data in render_plan(site, topic, todo, max_related=related.count):
+                if write_atomic(out / doc.path, data, replace=not doc.closed):
+                    written.append(doc.path)
+                else:
+                    unchanged += 1
+            listings.append(TopicListing(topic, tuple(
+                Headline(v.article.title, v.article.url, v.article.published, v.source.title)
+                for v in plan.subscription.entries[:5]
+            )))
+    newest = max((h.published for li in listings for h in li.headlines), default=None)
+    for name, data in (
+        ("index.opml", render_opml(site, topics, created=newest or datetime(1970, 1, 1, tzinfo=UTC))),
+        ("index.html", render_index_html(site, listings)),
+    ):
+        if write_atomic(out / name, data):
+            written.append(name)
+        else:
+            unchanged += 1
+    return PublishReport(
+        topics=len(topics), written=len(written), unchanged=unchanged,
+        changed_paths=tuple(written), duration=time.perf_counter() - started,
+    )
+
+
+def source_refs(conn: Connection, config: Config) -> dict[str, SourceRef]:
+    """Source name → the atom:source facts of its feed."""
+    refs = {}
+    for r in conn.execute(select(sources)):
+        url = r.moved_to or r.url
+        if r.kind != SourceKind.HTTP.value:
+            url = Path(url).as_uri()
+        cfg = config.source(r.name)
+        title = (cfg.title if cfg and cfg.title else None) or r.title or r.name
+        refs[r.name] = SourceRef(r.name, title, r.link, url, r.feed_id)
+    return refs
+
+
+def topic_entries(
+    conn: Connection, topic: str, refs: dict[str, SourceRef], count: int
+) -> list[EntryView]:
+    """A topic's entries: one per story (the cluster's representative), with box and copies."""
+    member_ids = select(article_topics.c.article_id).where(article_topics.c.topic == topic)
+    rep_ids = set(
+        conn.execute(
+            select(articles.c.cluster_id, articles.c.id).where(articles.c.id.in_(member_ids))
+        ).all()
+    )
+    reps = {cluster or aid for cluster, aid in rep_ids}
+    stories = stored_articles(conn, reps)
+    copies = cluster_copies(conn, [a.id for a in stories], refs)
+    views = []
+    for a in stories:
+        box = related_box(conn, a, count)
+        views.append(EntryView(a, refs[a.source], box, copies.get(a.id, ())))
+    return views
+
+
+def related_box(conn: Connection, article: StoredArticle, count: int) -> tuple[RelatedLink, ...]:
+    """The article's related list, minus its own copies and second copies of one story.
+
+    Clusters can change after a box was computed (a copy arrives later), so this is
+    checked again at render time.
+    """
+    own = article.cluster_id or article.id
+    items = related_items(conn, article.id)
+    clusters = dict(
+        conn.execute(
+            select(articles.c.id, articles.c.cluster_id).where(
+                articles.c.id.in_([i.article_id for i in items])
+            )
+        ).all()
+    )
+    seen = {own}
+    box = []
+    for item in items:
+        story = clusters.get(item.article_id) or item.article_id
+        if story in seen or not item.url:
+            continue
+        seen.add(story)
+        box.append(RelatedLink(item.article_id, item.title, item.url, item.published))
+    return tuple(box[:count])
+
+
+def cluster_copies(
+    conn: Connection, rep_ids: Sequence[int], refs: dict[str, SourceRef]
+) -> dict[int, tuple[CopyRef, ...]]:
+    """Representative id → the other copies of its story ("Also reported by …")."""
+    if not rep_ids:
+        return {}
+    q = (
+        select(articles.c.cluster_id, articles.c.url, sources.c.name)
+        .join(sources, sources.c.id == articles.c.source_id)
+        .where(articles.c.cluster_id.in_(list(rep_ids)), articles.c.id != articles.c.cluster_id)
+        .order_by(articles.c.cluster_id, sources.c.position, articles.c.id)
+    )
+    out: dict[int, list[CopyRef]] = {}
+    for cluster, url, name in conn.execute(q):
+        if url:
+            out.setdefault(cluster, []).append(CopyRef(refs[name].title, url))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def render_one(config: Config, store: Store, topic: str) -> bytes:
+    """The subscription document of one topic, as ``publish`` would write it (for tests/CLI)."""
+    t = next(t for t in config.file.topics if t.name == topic)
+    with store.read() as conn:
+        views = topic_entries(conn, topic, source_refs(conn, config), config.file.related.count)
+    site = site_info(config)
+    plan = plan_archives(site, topic, views, config.file.output.entries_per_feed)
+    return render_topic_feed(
+        site, TopicInfo(t.name, t.title, t.subtitle), plan.subscription.entries,
+        archive=plan.subscription.links, max_related=config.file.related.count,
+    )

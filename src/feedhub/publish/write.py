@@ -1,0 +1,77 @@
+"""Atomic, change-only file writes for published documents.
+
+Readers (and the HTTP server) must only ever see a complete old file or a complete new one:
+write a temp file in the same directory, fsync it, ``os.replace`` it over the target, fsync the
+directory so the rename survives a crash. Identical bytes are not rewritten, so mtime (and the
+server's Last-Modified) only moves when the document really changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+DEFAULT_MODE = 0o644  # published files are read by other processes (web server)
+
+
+class PublishError(Exception):
+    """A document could not be written; the message is one line naming the path."""
+
+
+def _same_bytes(path: Path, data: bytes) -> bool:
+    try:
+        if path.stat().st_size != len(data):  # cheap pre-check before reading it back
+            return False
+        return path.read_bytes() == data
+    except FileNotFoundError:
+        return False
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:  # os.write may write less than asked (e.g. near a size limit)
+        view = view[os.write(fd, view) :]
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes, *, replace: bool = True) -> bool:
+    """Write ``data`` to ``path`` atomically; return True if the file was (re)written.
+
+    Returns False without touching the file when it already holds exactly ``data``, or when it
+    exists and ``replace`` is False (closed RFC 5005 archives are written once, never again).
+    Raises PublishError on any OS error, leaving the old file (if any) intact and no temp file.
+    """
+    path = Path(path)
+    tmp: str | None = None
+    try:
+        if path.exists() and (not replace or _same_bytes(path, data)):
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mode = path.stat().st_mode & 0o7777 if path.exists() else DEFAULT_MODE
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            os.fchmod(fd, mode)  # mkstemp creates 0600: keep the file's mode, or 0644 if new
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        tmp = None
+        _fsync_dir(path.parent)
+        return True
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise PublishError(f"cannot write {path}: {reason}") from exc
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)

@@ -1,0 +1,62 @@
+"""Topic membership in the store: filing articles under topics, re-filing on rule changes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import Connection, delete, func, select
+
+from feedhub.store.articles import stored_articles
+from feedhub.store.meta import get_meta, set_meta
+from feedhub.store.schema import article_topics, articles
+from feedhub.topics import CompiledRules
+
+RULES_KEY = "topic_rules_digest"
+
+
+def file_articles(
+    conn: Connection,
+    ids: Sequence[int],
+    rules: CompiledRules,
+    forced: Mapping[str, Sequence[str]],
+) -> None:
+    """(Re)compute the topics of the given articles; ``forced`` maps source → its topics."""
+    if not ids:
+        return
+    conn.execute(delete(article_topics).where(article_topics.c.article_id.in_(list(ids))))
+    rows = [
+        {"article_id": a.id, "topic": t}
+        for a in stored_articles(conn, ids)
+        for t in sorted(rules.match(a, a.source, forced.get(a.source, ())))
+    ]
+    if rows:
+        conn.execute(article_topics.insert(), rows)
+
+
+def refile_if_rules_changed(
+    conn: Connection,
+    digest: str,
+    rules: CompiledRules,
+    forced: Mapping[str, Sequence[str]],
+    *,
+    batch: int = 1000,
+) -> bool:
+    """Re-file every article when the rules (or forced topics) changed since the last filing."""
+    if get_meta(conn, RULES_KEY) == digest:
+        return False
+    all_ids = list(conn.execute(select(articles.c.id).order_by(articles.c.id)).scalars())
+    conn.execute(delete(article_topics))
+    for i in range(0, len(all_ids), batch):
+        file_articles(conn, all_ids[i : i + batch], rules, forced)
+    set_meta(conn, RULES_KEY, digest)
+    return True
+
+
+def topic_counts(conn: Connection) -> dict[str, tuple[int, object]]:
+    """Topic → (article count, newest change) for ``feedhub topics``."""
+    q = (
+        select(article_topics.c.topic, func.count(), func.max(articles.c.changed))
+        .join(articles, articles.c.id == article_topics.c.article_id)
+        .group_by(article_topics.c.topic)
+    )
+    return {t: (n, changed) for t, n, changed in conn.execute(q)}

@@ -1,0 +1,62 @@
+"""Config → each stage's own settings values. Stages never read the config file's models.
+
+Keeping the translation here lets fetch, schedule, topics and publish stay independent of
+the config's shape (and testable with plain values).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from feedhub import __version__
+from feedhub.config import Config
+from feedhub.fetch import FetchSettings
+from feedhub.schedule import SchedulePolicy
+from feedhub.topics import CompiledRules, TopicRule, rules_digest
+
+USER_AGENT = f"feedhub/{__version__} (+https://github.com/feedhub/feedhub)"
+
+
+def fetch_settings(config: Config) -> FetchSettings:
+    f = config.file.fetch
+    return FetchSettings(
+        timeout=f.timeout.total_seconds(),
+        connect_timeout=f.connect_timeout.total_seconds(),
+        max_bytes=f.max_bytes,
+        concurrency=f.concurrency,
+        per_host=f.per_host,
+        user_agent=f.user_agent or USER_AGENT,
+        max_redirects=f.max_redirects,
+    )
+
+
+def schedule_policy(config: Config) -> SchedulePolicy:
+    s = config.file.schedule
+    return SchedulePolicy(
+        interval=s.interval, jitter=s.jitter, min_interval=s.min_interval,
+        max_interval=s.max_interval,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Filing:
+    """Everything needed to file articles under topics, plus a digest that changes with it."""
+
+    rules: CompiledRules
+    forced: dict[str, tuple[str, ...]]  # source name → topics it always files under
+    digest: str
+
+
+def filing(config: Config) -> Filing:
+    rules = [
+        TopicRule(
+            name=t.name, keywords=t.keywords, exclude=t.exclude, sources=t.sources,
+            categories=t.categories, regex=t.regex,
+        )
+        for t in config.file.topics
+    ]
+    forced = {s.name: s.topics for s in config.sources if s.topics}
+    payload = json.dumps({"rules": rules_digest(rules), "forced": forced}, sort_keys=True)
+    return Filing(CompiledRules(rules), forced, hashlib.sha256(payload.encode()).hexdigest())

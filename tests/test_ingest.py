@@ -1,0 +1,220 @@
+"""Ingest over real HTTP (a server on 127.0.0.1) into a real SQLite file: each fetch behaviour."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from feedhub.config import Config, load_config
+from feedhub.ingest.run import SourceReport, ingest
+from feedhub.store import Store
+from feedhub.store.schema import articles, sources
+from feedhub.store.sources import source_infos
+from tests.support.httpserver import HttpServer, Reply, redirect
+
+
+def rss(n: int, *, prefix: str = "item", extra: str = "") -> bytes:
+    items = "".join(
+        f"<item><title>{prefix} {i}</title><link>https://news.example/{prefix}/{i}</link>"
+        f"<guid>{prefix}-{i}</guid><pubDate>Mon, 0{1 + i % 9} Apr 2024 10:00:00 GMT</pubDate>"
+        f"<description>&lt;p&gt;Body {i} {extra}&lt;/p&gt;</description></item>"
+        for i in range(n)
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>{prefix} feed</title><link>https://news.example/</link>"
+        f"<description>d</description>{items}</channel></rss>"
+    ).encode()
+
+
+def make_config(tmp_path: Path, urls: dict[str, str], **fetch: str) -> Config:
+    fetch_yaml = ", ".join(f"{k}: {v}" for k, v in fetch.items())
+    lines = [
+        "store: data/feedhub.db",
+        f"fetch: {{{fetch_yaml}}}" if fetch_yaml else "",
+        "schedule: {interval: 1h, jitter: 0%}",
+        "sources:",
+    ]
+    lines += [f"  - {{name: {name}, url: '{url}'}}" for name, url in urls.items()]
+    path = tmp_path / "feedhub.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return load_config(path)
+
+
+def run(cfg: Config, names: list[str] | None = None) -> dict[str, SourceReport]:
+    store = Store.open(cfg.store_url)
+    try:
+        return {r.name: r for r in asyncio.run(ingest(cfg, store, names, workers=2))}
+    finally:
+        store.close()
+
+
+def state(cfg: Config) -> dict[str, object]:
+    store = Store.open(cfg.store_url)
+    try:
+        with store.read() as conn:
+            return {i.name: i for i in source_infos(conn)}
+    finally:
+        store.close()
+
+
+def snapshot(cfg: Config) -> list[tuple]:
+    store = Store.open(cfg.store_url)
+    try:
+        with store.read() as conn:
+            return list(conn.execute(
+                select(sources.c.name, articles.c.guid, articles.c.content_hash,
+                       articles.c.published, articles.c.changed)
+                .join(sources).order_by(sources.c.name, articles.c.guid)
+            ))
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def server():
+    with HttpServer() as srv:
+        yield srv
+
+
+def test_conditional_get_304_parses_nothing_and_new_etag_is_stored(tmp_path, server) -> None:
+    def feed(req):
+        if req.headers.get("If-None-Match") == '"v1"':
+            return Reply(status=304, headers={"ETag": '"v1"'})
+        return Reply(body=rss(3), headers={"ETag": '"v1"', "Content-Type": "application/rss+xml"})
+
+    server.route("/feed", feed)
+    cfg = make_config(tmp_path, {"wire": server.url("/feed")})
+    first = run(cfg)["wire"]
+    assert (first.outcome, first.new) == ("updated", 3)
+    assert state(cfg)["wire"].state.etag == '"v1"'
+    before = snapshot(cfg)
+    second = run(cfg)["wire"]
+    assert second.outcome == "not-modified" and second.new == 0
+    assert server.requests[-1].headers["If-None-Match"] == '"v1"'
+    assert snapshot(cfg) == before
+
+    server.route("/feed", Reply(body=rss(4), headers={"ETag": '"v2"'}))
+    third = run(cfg)["wire"]
+    assert (third.outcome, third.new) == ("updated", 1)
+    assert state(cfg)["wire"].state.etag == '"v2"'
+
+
+def test_unchanged_body_without_validators_is_not_parsed_again(tmp_path, server) -> None:
+    server.route("/feed", Reply(body=rss(2)))
+    cfg = make_config(tmp_path, {"wire": server.url("/feed")})
+    assert run(cfg)["wire"].new == 2
+    before = snapshot(cfg)
+    assert run(cfg)["wire"].outcome == "unchanged"
+    assert snapshot(cfg) == before
+
+
+def test_permanent_redirect_records_the_new_url(tmp_path, server) -> None:
+    server.route("/old", redirect("/new", 301))
+    server.route("/new", Reply(body=rss(1)))
+    cfg = make_config(tmp_path, {"wire": server.url("/old")})
+    assert run(cfg)["wire"].new == 1
+    assert state(cfg)["wire"].moved_to == server.url("/new")
+    server.reset_stats()
+    run(cfg)
+    assert server.count("/old") == 0 and server.count("/new") == 1
+
+
+def test_gone_disables_the_source(tmp_path, server) -> None:
+    server.route("/feed", Reply(status=410))
+    cfg = make_config(tmp_path, {"wire": server.url("/feed")})
+    assert run(cfg)["wire"].outcome == "error"
+    info = state(cfg)["wire"]
+    assert not info.enabled and "410" in info.disabled_reason
+    server.reset_stats()
+    assert run(cfg) == {}  # disabled sources are not fetched
+    assert server.count() == 0
+
+
+def test_429_retry_after_moves_next_due(tmp_path, server) -> None:
+    server.route("/feed", Reply(status=429, headers={"Retry-After": "7200"}))
+    cfg = make_config(tmp_path, {"wire": server.url("/feed")})
+    before = datetime.now(UTC)
+    report = run(cfg)["wire"]
+    assert report.status == 429 and report.error
+    info = state(cfg)["wire"]
+    assert info.next_due >= before + timedelta(seconds=7200)
+    assert info.error_count == 1
+
+
+def test_failures_stay_on_their_source(tmp_path, server) -> None:
+    big = b"<rss>" + b" " * (3 * 1024 * 1024) + b"</rss>"
+    server.route("/good", Reply(body=rss(2)))
+    server.route("/big-gzip", Reply.gzipped(big))
+    server.route("/big", Reply(body=big))
+    server.route("/slow", Reply(body=rss(1), delay=5))
+    server.route("/reset", Reply(reset=True))
+    server.route("/html", Reply(body=b"<!doctype html><html><body>hi</body></html>",
+                                headers={"Content-Type": "text/html"}))
+    cfg = make_config(
+        tmp_path,
+        {n: server.url("/" + n) for n in ("good", "big-gzip", "big", "slow", "reset", "html")},
+        max_bytes="1MB", timeout="1s",
+    )
+    reports = run(cfg)
+    assert reports["good"].new == 2 and reports["good"].error is None
+    assert "limit" in reports["big-gzip"].error and "limit" in reports["big"].error
+    assert "tim" in reports["slow"].error.lower()
+    assert reports["reset"].error
+    assert "not a feed" in reports["html"].error
+    infos = state(cfg)
+    assert infos["good"].article_count == 2
+    for name in ("big-gzip", "big", "slow", "reset", "html"):
+        assert infos[name].error_count == 1 and infos[name].last_error == reports[name].error
+
+
+def test_same_sources_twice_leave_the_store_unchanged(tmp_path, server) -> None:
+    server.route("/a", Reply(body=rss(5, prefix="a")))
+    server.route("/b", Reply(body=gzip.compress(rss(5, prefix="b")),
+                             headers={"Content-Encoding": "gzip"}))
+    cfg = make_config(tmp_path, {"a": server.url("/a"), "b": server.url("/b")})
+    run(cfg)
+    before = snapshot(cfg)
+    assert len(before) == 10
+    # Same bytes, but force a re-parse by forgetting the body hashes: still nothing changes.
+    store = Store.open(cfg.store_url)
+    with store.write() as conn:
+        conn.execute(sources.update().values(body_hash=None))
+    store.close()
+    reports = run(cfg)
+    assert all(r.outcome == "unchanged" for r in reports.values())
+    assert snapshot(cfg) == before
+
+
+def test_changed_entry_is_updated_in_place(tmp_path, server) -> None:
+    server.route("/feed", Reply(body=rss(2)))
+    cfg = make_config(tmp_path, {"wire": server.url("/feed")})
+    run(cfg)
+    server.route("/feed", Reply(body=rss(2, extra="corrected")))
+    report = run(cfg)["wire"]
+    assert (report.new, report.updated) == (0, 2)
+    store = Store.open(cfg.store_url)
+    with store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(articles)).scalar() == 2
+        contents = [s + c for s, c in conn.execute(select(articles.c.summary, articles.c.content))]
+    store.close()
+    assert all("corrected" in c for c in contents)
+
+
+def test_fetch_command_exits_0_and_prints_failures(tmp_path, server, cli) -> None:
+    server.route("/good", Reply(body=rss(2)))
+    server.route("/bad", Reply(status=500))
+    cfg = make_config(tmp_path, {"good": server.url("/good"), "bad": server.url("/bad")})
+    r = cli("-c", str(cfg.path), "fetch")
+    assert r.returncode == 0, r.stderr
+    assert "bad: HTTP 500" in r.stderr and "Traceback" not in r.stderr
+    assert "2 new" in r.stdout and "1 failed" in r.stdout
+    r = cli("-c", str(cfg.path), "sources")
+    assert r.returncode == 0 and "good" in r.stdout and "HTTP 500" in r.stdout
+    r = cli("-c", str(cfg.path), "fetch", "--source", "nope")
+    assert r.returncode == 2 and "no source named 'nope'" in r.stderr
