@@ -142,7 +142,8 @@ def topic_entries(
 
 
 def related_box(conn: Connection, article: StoredArticle, count: int) -> tuple[RelatedLink, ...]:
-    """The article's related list, minus its own copies and second copies of one story.
+    """The article's related list as stories: each links to its story's representative,
+    never to the article's own story, and one story appears once.
 
     Clusters can change after a box was computed (a copy arrives later), so this is
     checked again at render time.
@@ -156,14 +157,17 @@ def related_box(conn: Connection, article: StoredArticle, count: int) -> tuple[R
             )
         ).all()
     )
-    seen = {own}
-    box = []
+    stories: list[int] = []
     for item in items:
         story = clusters.get(item.article_id) or item.article_id
-        if story in seen or not item.url:
-            continue
-        seen.add(story)
-        box.append(RelatedLink(item.article_id, item.title, item.url, item.published))
+        if story != own and story not in stories:
+            stories.append(story)
+    reps = {a.id: a for a in stored_articles(conn, stories)}
+    box = [
+        RelatedLink(r.id, r.title, r.url, r.published)
+        for story in stories
+        if (r := reps.get(story)) is not None and r.url
+    ]
     return tuple(box[:count])
 
 
