@@ -210,8 +210,9 @@ def test_publishing_again_rewrites_nothing_and_a_change_only_its_topics(tmp_path
     after = file_state(out)
     rewritten = {p for p in after if after[p] != before.get(p)}
     mentions = {p for p, path in documents(out).items() if "swahili-ai-tools" in path.read_text()}
-    assert "tech.atom" in rewritten
-    assert rewritten - {"index.html"} <= mentions
+    page = "articles/newsroom/2024-06-18-swahili-ai-tools.html"
+    assert {"tech.atom", page} <= rewritten
+    assert rewritten - {"index.html", page} <= mentions
 
 
 def test_archives_link_both_ways_and_never_change_once_closed(tmp_path, cli) -> None:
@@ -262,3 +263,28 @@ def _date(s: str):
     from datetime import datetime
 
     return datetime.strptime(s, "%b %d, %Y")
+
+
+def test_local_articles_get_pages_and_deleted_files_stay_deleted(tmp_path, cli) -> None:
+    cfg = setup_site(tmp_path)
+    fetch_publish(cli, cfg)
+    out = tmp_path / "out"
+    (entry,) = [e for e in entries(out / "sahel.atom")
+                if e.findtext(f"{ATOM}title") == REFERENCE_TITLE]
+    url = next(link.get("href") for link in entry.findall(f"{ATOM}link")
+               if link.get("rel") == "alternate")
+    assert url.startswith(f"{BASE}articles/newsroom/")
+    page = (out / url[len(BASE):]).read_text()
+    assert REFERENCE_TITLE in page and "Related News" in page
+    assert "U.S. Troop Withdrawal from Niger Kicks off" in page and "<script" not in page
+
+    source_file = tmp_path / "samples" / "articles" / "2024-04-12-russian-instructors-niger.md"
+    source_file.unlink()
+    fetch_publish(cli, cfg)
+    assert not (out / url[len(BASE):]).exists()
+    titles = {e.findtext(f"{ATOM}title") for p in documents(out).values() for e in entries(p)}
+    assert REFERENCE_TITLE not in titles
+    # The file comes back unchanged (e.g. restored from a stale backup): it stays deleted.
+    fetch_publish(cli, cfg)
+    titles = {e.findtext(f"{ATOM}title") for p in documents(out).values() for e in entries(p)}
+    assert REFERENCE_TITLE not in titles

@@ -18,8 +18,9 @@ from sqlalchemy import Connection, delete, select
 from feedhub.config import Config
 from feedhub.model import SourceKind, StoredArticle
 from feedhub.publish.archive import plan_archives, render_plan
-from feedhub.publish.atom import render_topic_feed
+from feedhub.publish.atom import chosen_related, render_topic_feed
 from feedhub.publish.index import render_index_html, render_opml
+from feedhub.publish.page import ARTICLES_DIR, page_path, render_article_page
 from feedhub.publish.views import (
     CopyRef,
     EntryView,
@@ -72,6 +73,7 @@ def publish(config: Config, store: Store) -> PublishReport:
     written: list[str] = []
     unchanged = 0
     listings: list[TopicListing] = []
+    pages: set[str] = set()
     topics = [TopicInfo(t.name, t.title, t.subtitle) for t in config.file.topics]
     with store.read() as conn:
         refs = source_refs(conn, config)
@@ -93,6 +95,13 @@ def publish(config: Config, store: Store) -> PublishReport:
                 Headline(v.article.title, v.article.url, v.article.published, v.source.title)
                 for v in plan.subscription.entries[:5]
             )))
+        for rel_path, data in article_pages(conn, site, refs, related.count).items():
+            if write_atomic(out / rel_path, data):
+                written.append(rel_path)
+            else:
+                unchanged += 1
+            pages.add(rel_path)
+    remove_stale_pages(out, pages)
     newest = max((h.published for li in listings for h in li.headlines), default=None)
     for name, data in (
         ("index.opml", render_opml(site, topics, created=newest or datetime(1970, 1, 1, tzinfo=UTC))),
@@ -188,6 +197,33 @@ def cluster_copies(
         if url:
             out.setdefault(cluster, []).append(CopyRef(refs[name].title, url))
     return {k: tuple(v) for k, v in out.items()}
+
+
+def article_pages(
+    conn: Connection, site: SiteInfo, refs: dict[str, SourceRef], count: int
+) -> dict[str, bytes]:
+    """Output path → page, for every article of a folder source (the publisher side)."""
+    ids = select(articles.c.id).join(sources, sources.c.id == articles.c.source_id).where(
+        sources.c.kind == SourceKind.FOLDER.value
+    )
+    pages = {}
+    for a in stored_articles(conn, conn.execute(ids).scalars().all()):
+        path = page_path(site, a.url)
+        if path is not None:
+            view = EntryView(a, refs[a.source], related_box(conn, a, count))
+            pages[path] = render_article_page(site, view.__class__(
+                a, view.source, chosen_related(view, count)))
+    return pages
+
+
+def remove_stale_pages(out: Path, keep: set[str]) -> None:
+    """Delete pages of local articles that no longer exist (a deleted file stays deleted)."""
+    root = out / ARTICLES_DIR
+    if not root.is_dir():
+        return
+    for page in root.rglob("*.html"):
+        if str(page.relative_to(out)) not in keep:
+            page.unlink(missing_ok=True)
 
 
 def render_one(config: Config, store: Store, topic: str) -> bytes:
