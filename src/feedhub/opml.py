@@ -37,6 +37,10 @@ def parse_opml(data: bytes) -> list[OpmlFeed]:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as e:
         raise OpmlError(f"not well-formed XML: {e}") from None
+    if root.getroottree().docinfo.internalDTD is not None:
+        # libxml2 expands internal entities in attribute values whatever the parser
+        # options say; OPML never needs a DTD, so refuse it (entity bombs).
+        raise OpmlError("a DOCTYPE with declarations is not allowed in OPML")
     if etree.QName(root).localname.lower() != "opml":
         raise OpmlError(f"root element is <{etree.QName(root).localname}>, not <opml>")
     feeds: list[OpmlFeed] = []
