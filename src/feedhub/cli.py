@@ -22,7 +22,8 @@ from feedhub import __version__
 from feedhub.config import Config, ConfigError, config_path, load_config
 from feedhub.store import Store, StoreError
 
-out = Console(highlight=False, soft_wrap=True)
+# Wide tables when piped (rich assumes 80 columns off a terminal and would fold every cell).
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

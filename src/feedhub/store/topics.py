@@ -53,9 +53,10 @@ def refile_if_rules_changed(
 
 
 def topic_counts(conn: Connection) -> dict[str, tuple[int, object]]:
-    """Topic → (article count, newest change) for ``feedhub topics``."""
+    """Topic → (story count — copies of one story count once —, newest change)."""
+    story = func.coalesce(articles.c.cluster_id, articles.c.id)
     q = (
-        select(article_topics.c.topic, func.count(), func.max(articles.c.changed))
+        select(article_topics.c.topic, func.count(story.distinct()), func.max(articles.c.changed))
         .join(articles, articles.c.id == article_topics.c.article_id)
         .group_by(article_topics.c.topic)
     )
