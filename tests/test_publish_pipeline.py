@@ -288,3 +288,22 @@ def test_local_articles_get_pages_and_deleted_files_stay_deleted(tmp_path, cli) 
     fetch_publish(cli, cfg)
     titles = {e.findtext(f"{ATOM}title") for p in documents(out).values() for e in entries(p)}
     assert REFERENCE_TITLE not in titles
+
+
+def test_websub_hub_is_linked_and_told_about_changed_feeds(tmp_path, cli) -> None:
+    from tests.support.httpserver import HttpServer, Reply
+
+    with HttpServer() as hub:
+        hub.route("/hub", Reply(status=204))
+        cfg = setup_site(tmp_path)
+        text = cfg.read_text().replace("author: Test desk}", f'author: Test desk, websub_hub: "{hub.url("/hub")}"}}')
+        cfg.write_text(text)
+        fetch_publish(cli, cfg)
+        pings = [r for r in hub.requests if r.path == "/hub"]
+        assert len(pings) == 4  # one per topic feed written
+        root = etree.parse(str(tmp_path / "out" / "sahel.atom")).getroot()
+        assert hub.url("/hub") in {link.get("href") for link in root.findall(f"{ATOM}link")
+                                   if link.get("rel") == "hub"}
+        hub.reset_stats()
+        r = cli("-c", str(cfg), "publish")
+        assert r.returncode == 0 and hub.count("/hub") == 0  # nothing changed, nothing sent

@@ -138,6 +138,8 @@ def _publish(ctx: Context, store: Store) -> None:
         report = publish(ctx.config, store)
     except PublishError as e:
         fail(str(e))
+    for warning in report.warnings:
+        err.print(warning, markup=False)
     if not ctx.quiet:
         out.print(
             f"published {report.topics} topics to {ctx.config.output_dir}: "

@@ -31,6 +31,7 @@ from feedhub.publish.views import (
     TopicInfo,
     TopicListing,
 )
+from feedhub.publish.websub import announce
 from feedhub.publish.write import PublishError, write_atomic
 from feedhub.related import update_related
 from feedhub.store import Store
@@ -50,6 +51,7 @@ class PublishReport:
     unchanged: int
     changed_paths: tuple[str, ...]
     duration: float
+    warnings: tuple[str, ...] = ()  # e.g. a WebSub hub that could not be reached
 
 
 def site_info(config: Config) -> SiteInfo:
@@ -111,9 +113,14 @@ def publish(config: Config, store: Store) -> PublishReport:
             written.append(name)
         else:
             unchanged += 1
+    hub_errors: list[str] = []
+    if site.websub_hub:
+        changed_feeds = [site.base_url + p for p in written if p.endswith(".atom") and "/" not in p]
+        hub_errors = announce(site.websub_hub, changed_feeds)
     return PublishReport(
         topics=len(topics), written=len(written), unchanged=unchanged,
         changed_paths=tuple(written), duration=time.perf_counter() - started,
+        warnings=tuple(hub_errors),
     )
 
 
