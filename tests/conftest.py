@@ -15,15 +15,20 @@ if not SHARED.is_dir():  # a checkout elsewhere: the kit lives beside the worksp
     SHARED = Path("/work/shared")
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m feedhub ARGS`` as a real subprocess (what a user runs)."""
     full_env = {**os.environ, **(env or {})}
     full_env["PYTHONPATH"] = str(REPO / "src") + os.pathsep + full_env.get("PYTHONPATH", "")
     full_env.pop("FEEDHUB_CONFIG", None) if env is None or "FEEDHUB_CONFIG" not in env else None
     return subprocess.run(
         [sys.executable, "-m", "feedhub", *args],
-        cwd=cwd or REPO, env=full_env, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd or REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

@@ -54,15 +54,20 @@ def test_minimal_config_resolves_paths_against_its_folder(tmp_path: Path) -> Non
     (tmp_path / "samples").mkdir()
     (tmp_path / "samples" / "a.xml").write_text("<rss/>")
     (tmp_path / "articles").mkdir()
-    cfg = load_config(write(tmp_path, """
+    cfg = load_config(
+        write(
+            tmp_path,
+            """
 store: data/x.db
 output: {dir: out}
 sources:
   - {name: a, url: samples/a.xml}
   - {name: b, url: articles}
-  - {name: c, url: "file://%s/samples/a.xml", interval: 90s}
+  - {name: c, url: "file://TMP/samples/a.xml", interval: 90s}
   - {name: d, url: "https://example.org/feed"}
-""" % tmp_path))
+""".replace("TMP", str(tmp_path)),
+        )
+    )
     assert cfg.store_url == f"sqlite:///{tmp_path}/data/x.db"
     assert cfg.output_dir == tmp_path / "out"
     kinds = {s.name: (s.kind, s.url) for s in cfg.sources}
@@ -75,7 +80,9 @@ sources:
 
 
 def test_each_problem_is_one_line_with_position_and_key(tmp_path: Path) -> None:
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
 site: {title: x, base_url: "ftp://host/"}
 fetch:
   timeout: soon
@@ -91,7 +98,8 @@ sources:
     url: https://example.org/x
     interval: 5y
     enabled: maybe
-""")
+""",
+    )
     lines = problems(path)
     text = "\n".join(lines)
     assert f"{path}:1:" in text and "site.base_url" in text
@@ -106,14 +114,17 @@ sources:
 
 
 def test_duplicate_names_and_unknown_references(tmp_path: Path) -> None:
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
 sources:
   - {name: wire, url: "https://a.example/rss", topics: [nope]}
   - {name: wire, url: "https://b.example/rss"}
 topics:
   - {name: t, title: T, sources: [ghost]}
   - {name: t, title: T2}
-""")
+""",
+    )
     text = "\n".join(problems(path))
     assert f"{path}:3:6: sources[1].name: duplicate source name 'wire'" in text
     assert f"{path}:6:6: topics[1].name: duplicate topic name 't'" in text
@@ -130,12 +141,15 @@ def test_duplicate_yaml_key_and_broken_yaml(tmp_path: Path) -> None:
 
 
 def test_bad_names_and_regex(tmp_path: Path) -> None:
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
 sources:
   - {name: "Has Spaces", url: "https://a.example/rss"}
 topics:
   - {name: t, title: T, regex: "(unclosed"}
-""")
+""",
+    )
     text = "\n".join(problems(path))
     assert "sources[0].name: invalid name 'Has Spaces'" in text
     assert "topics[0].regex: invalid regular expression" in text

@@ -40,8 +40,11 @@ def test_feedparser_corpus_through_fetch(tmp_path: Path, cli) -> None:
     with engine.connect() as conn:
         from feedhub.store.schema import articles, sources
 
-        rows = conn.execute(select(sources.c.name, sources.c.last_fetch, sources.c.last_error,
-                                   sources.c.error_count)).all()
+        rows = conn.execute(
+            select(
+                sources.c.name, sources.c.last_fetch, sources.c.last_error, sources.c.error_count
+            )
+        ).all()
         assert len(rows) == len(files)
         assert all(r.last_fetch is not None for r in rows), "a source was never attempted"
         failed = [r for r in rows if r.last_error]
@@ -52,8 +55,9 @@ def test_feedparser_corpus_through_fetch(tmp_path: Path, cli) -> None:
         assert len(failed) < len(files) // 4, f"{len(failed)} of {len(files)} failed"
         unsafe = [
             (a.id, m.group(0))
-            for a in conn.execute(select(articles.c.id, articles.c.title, articles.c.summary,
-                                         articles.c.content))
+            for a in conn.execute(
+                select(articles.c.id, articles.c.title, articles.c.summary, articles.c.content)
+            )
             for field in (a.summary, a.content)
             if (m := UNSAFE.search(field))
         ]

@@ -11,7 +11,15 @@ from feedhub.ingest.decide import (
     decide_fetch,
     parse_failed,
 )
-from feedhub.model import Article, FetchResult, FetchState, ParsedFeed, SourceInfo, SourceKind, article_hash
+from feedhub.model import (
+    Article,
+    FetchResult,
+    FetchState,
+    ParsedFeed,
+    SourceInfo,
+    SourceKind,
+    article_hash,
+)
 from feedhub.schedule import SchedulePolicy, next_due
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -58,16 +66,21 @@ def test_errors_back_off_exponentially_and_keep_validators() -> None:
 def test_gone_disables_and_moved_is_recorded() -> None:
     d = decide(source(), FetchResult(url="u", status=410, gone=True, error="HTTP 410 Gone"))
     assert d.update.enabled is False and "410" in d.update.disabled_reason
-    d = decide(source(), FetchResult(url="u", status=200, body=b"x", moved_to="https://new.example/"))
+    d = decide(
+        source(), FetchResult(url="u", status=200, body=b"x", moved_to="https://new.example/")
+    )
     assert d.update.moved_to == "https://new.example/" and d.update.enabled
 
 
 def test_retry_after_is_a_floor() -> None:
-    d = decide(source(), FetchResult(url="u", status=429, error="HTTP 429",
-                                     retry_after=timedelta(hours=5)))
+    d = decide(
+        source(), FetchResult(url="u", status=429, error="HTTP 429", retry_after=timedelta(hours=5))
+    )
     assert d.update.next_due == NOW + timedelta(hours=5)
-    d = decide(source(), FetchResult(url="u", status=429, error="HTTP 429",
-                                     retry_after=timedelta(days=365)))
+    d = decide(
+        source(),
+        FetchResult(url="u", status=429, error="HTTP 429", retry_after=timedelta(days=365)),
+    )
     assert d.update.next_due == NOW + timedelta(days=7)  # a hostile server cannot park us
 
 

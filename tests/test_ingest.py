@@ -67,11 +67,19 @@ def snapshot(cfg: Config) -> list[tuple]:
     store = Store.open(cfg.store_url)
     try:
         with store.read() as conn:
-            return list(conn.execute(
-                select(sources.c.name, articles.c.guid, articles.c.content_hash,
-                       articles.c.published, articles.c.changed)
-                .join(sources).order_by(sources.c.name, articles.c.guid)
-            ))
+            return list(
+                conn.execute(
+                    select(
+                        sources.c.name,
+                        articles.c.guid,
+                        articles.c.content_hash,
+                        articles.c.published,
+                        articles.c.changed,
+                    )
+                    .join(sources)
+                    .order_by(sources.c.name, articles.c.guid)
+                )
+            )
     finally:
         store.close()
 
@@ -154,12 +162,18 @@ def test_failures_stay_on_their_source(tmp_path, server) -> None:
     server.route("/big", Reply(body=big))
     server.route("/slow", Reply(body=rss(1), delay=5))
     server.route("/reset", Reply(reset=True))
-    server.route("/html", Reply(body=b"<!doctype html><html><body>hi</body></html>",
-                                headers={"Content-Type": "text/html"}))
+    server.route(
+        "/html",
+        Reply(
+            body=b"<!doctype html><html><body>hi</body></html>",
+            headers={"Content-Type": "text/html"},
+        ),
+    )
     cfg = make_config(
         tmp_path,
         {n: server.url("/" + n) for n in ("good", "big-gzip", "big", "slow", "reset", "html")},
-        max_bytes="1MB", timeout="1s",
+        max_bytes="1MB",
+        timeout="1s",
     )
     reports = run(cfg)
     assert reports["good"].new == 2 and reports["good"].error is None
@@ -175,8 +189,9 @@ def test_failures_stay_on_their_source(tmp_path, server) -> None:
 
 def test_same_sources_twice_leave_the_store_unchanged(tmp_path, server) -> None:
     server.route("/a", Reply(body=rss(5, prefix="a")))
-    server.route("/b", Reply(body=gzip.compress(rss(5, prefix="b")),
-                             headers={"Content-Encoding": "gzip"}))
+    server.route(
+        "/b", Reply(body=gzip.compress(rss(5, prefix="b")), headers={"Content-Encoding": "gzip"})
+    )
     cfg = make_config(tmp_path, {"a": server.url("/a"), "b": server.url("/b")})
     run(cfg)
     before = snapshot(cfg)

@@ -41,8 +41,10 @@ def test_parse_opml_reads_nested_outlines() -> None:
 
 
 def test_parse_opml_refuses_entities_and_non_opml() -> None:
-    bomb = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">]><opml><body>' \
-           b'<outline xmlUrl="https://x.example/&a;"/></body></opml>'
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">]><opml><body>'
+        b'<outline xmlUrl="https://x.example/&a;"/></body></opml>'
+    )
     for bad in (bomb, b"<html/>", b"not xml"):
         try:
             parse_opml(bad)
@@ -74,8 +76,11 @@ def test_import_appends_sources_keeping_comments_then_export(tmp_path: Path, cli
     assert r.returncode == 0, r.stderr
     root = etree.fromstring(r.stdout.encode())
     urls = [o.get("xmlUrl") for o in root.iter("outline")]
-    assert urls == ["https://wire.example/rss", "https://courier.example/atom",
-                    "https://lemonde.example/rss.xml"]
+    assert urls == [
+        "https://wire.example/rss",
+        "https://courier.example/atom",
+        "https://lemonde.example/rss.xml",
+    ]
     assert all(o.get("type") == "rss" and o.get("text") for o in root.iter("outline"))
 
 

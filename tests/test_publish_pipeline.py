@@ -66,8 +66,11 @@ def documents(out: Path) -> dict[str, Path]:
 
 
 def file_state(out: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(out)): (p.stat().st_ino, p.stat().st_mtime_ns)
-            for p in out.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(out)): (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in out.rglob("*")
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +91,15 @@ def test_every_document_is_valid_atom(site: Path) -> None:
     docs = list(documents(site).values())
     assert len(docs) >= 4
     r = subprocess.run(
-        [sys.executable, str(kit / "validate_atom.py"), str(kit / "atom.rng"),
-         str(kit / "atom-rules.sch"), *map(str, docs)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            str(kit / "validate_atom.py"),
+            str(kit / "atom.rng"),
+            str(kit / "atom-rules.sch"),
+            *map(str, docs),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -113,8 +122,11 @@ def entries(path: Path) -> list[etree._Element]:
 
 
 def entry_text(e: etree._Element) -> str:
-    parts = [e.findtext(f"{ATOM}title") or "", e.findtext(f"{ATOM}summary") or "",
-             e.findtext(f"{ATOM}content") or ""]
+    parts = [
+        e.findtext(f"{ATOM}title") or "",
+        e.findtext(f"{ATOM}summary") or "",
+        e.findtext(f"{ATOM}content") or "",
+    ]
     parts += [c.get("term", "") for c in e.findall(f"{ATOM}category")]
     return re.sub(r"<[^>]+>", " ", " ".join(parts))
 
@@ -138,8 +150,12 @@ def test_topic_membership_follows_the_rules(site: Path) -> None:
     # every Sahel Wire item is filed under sahel (the source's forced topic)
     wire = feedparser.parse((SAMPLES / "wire.xml").read_bytes())
     wire_titles = {e.title for e in wire.entries}
-    sahel_links = {link.get("href") for e in entries(site / "sahel.atom")
-                   for link in e.findall(f"{ATOM}link") if link.get("rel") == "alternate"}
+    sahel_links = {
+        link.get("href")
+        for e in entries(site / "sahel.atom")
+        for link in e.findall(f"{ATOM}link")
+        if link.get("rel") == "alternate"
+    }
     assert {e.link for e in wire.entries} - sahel_links <= _merged_links(site), wire_titles
 
 
@@ -159,8 +175,11 @@ def test_related_news_section_matches_links_newest_first(site: Path) -> None:
     boxes = 0
     for path in documents(site).values():
         for e in entries(path):
-            links = [(link.get("title"), link.get("href")) for link in e.findall(f"{ATOM}link")
-                     if link.get("rel") == "related"]
+            links = [
+                (link.get("title"), link.get("href"))
+                for link in e.findall(f"{ATOM}link")
+                if link.get("rel") == "related"
+            ]
             content = e.findtext(f"{ATOM}content") or ""
             if not links:
                 assert "Related News" not in content
@@ -175,8 +194,9 @@ def test_related_news_section_matches_links_newest_first(site: Path) -> None:
 
 
 def test_reference_article_gets_the_reference_box(site: Path) -> None:
-    (entry,) = [e for e in entries(site / "sahel.atom")
-                if e.findtext(f"{ATOM}title") == REFERENCE_TITLE]
+    (entry,) = [
+        e for e in entries(site / "sahel.atom") if e.findtext(f"{ATOM}title") == REFERENCE_TITLE
+    ]
     section = (entry.findtext(f"{ATOM}content") or "").split("<h3>Related News</h3>", 1)[1]
     items = re.findall(r'<a href="[^"]+">([^<]+)</a> — (\w{3} \d{1,2}, \d{4})', section)
     assert items == REFERENCE_BOX
@@ -185,12 +205,13 @@ def test_reference_article_gets_the_reference_box(site: Path) -> None:
 def test_index_pages(site: Path) -> None:
     html = (site / "index.html").read_text()
     for slug in ("sahel", "niger", "humanitarian", "tech"):
-        assert f'type="application/atom+xml"' in html and f"{BASE}{slug}.atom" in html
+        assert 'type="application/atom+xml"' in html and f"{BASE}{slug}.atom" in html
     assert 'rel="outline"' in html
     opml = etree.parse(str(site / "index.opml")).getroot()
     outlines = opml.findall(".//outline")
-    assert {o.get("xmlUrl") for o in outlines} == {f"{BASE}{s}.atom" for s in
-                                                   ("sahel", "niger", "humanitarian", "tech")}
+    assert {o.get("xmlUrl") for o in outlines} == {
+        f"{BASE}{s}.atom" for s in ("sahel", "niger", "humanitarian", "tech")
+    }
     assert all(o.get("type") == "rss" and o.get("text") for o in outlines)
 
 
@@ -228,7 +249,7 @@ def test_archives_link_both_ways_and_never_change_once_closed(tmp_path, cli) -> 
 
     def local(url: str) -> Path:
         assert url.startswith(BASE)
-        return out / url[len(BASE):]
+        return out / url[len(BASE) :]
 
     sub = links(out / "sahel.atom")
     assert local(sub["prev-archive"]) == archives[-1]
@@ -247,8 +268,10 @@ def test_archives_link_both_ways_and_never_change_once_closed(tmp_path, cli) -> 
 
     # A newer story arrives: the subscription document moves on, closed archives stay.
     extra = tmp_path / "samples" / "articles" / "2024-08-02-niger-new.md"
-    extra.write_text("---\ntitle: Niger junta names new cabinet\ndate: 2024-08-02\n---\n"
-                     "Niger's military government named a new cabinet in Niamey on Friday.\n")
+    extra.write_text(
+        "---\ntitle: Niger junta names new cabinet\ndate: 2024-08-02\n---\n"
+        "Niger's military government named a new cabinet in Niamey on Friday.\n"
+    )
     fetch_publish(cli, cfg)
     assert {p: p.read_bytes() for p in archives} == closed
 
@@ -269,19 +292,21 @@ def test_local_articles_get_pages_and_deleted_files_stay_deleted(tmp_path, cli) 
     cfg = setup_site(tmp_path)
     fetch_publish(cli, cfg)
     out = tmp_path / "out"
-    (entry,) = [e for e in entries(out / "sahel.atom")
-                if e.findtext(f"{ATOM}title") == REFERENCE_TITLE]
-    url = next(link.get("href") for link in entry.findall(f"{ATOM}link")
-               if link.get("rel") == "alternate")
+    (entry,) = [
+        e for e in entries(out / "sahel.atom") if e.findtext(f"{ATOM}title") == REFERENCE_TITLE
+    ]
+    url = next(
+        link.get("href") for link in entry.findall(f"{ATOM}link") if link.get("rel") == "alternate"
+    )
     assert url.startswith(f"{BASE}articles/newsroom/")
-    page = (out / url[len(BASE):]).read_text()
+    page = (out / url[len(BASE) :]).read_text()
     assert REFERENCE_TITLE in page and "Related News" in page
     assert "U.S. Troop Withdrawal from Niger Kicks off" in page and "<script" not in page
 
     source_file = tmp_path / "samples" / "articles" / "2024-04-12-russian-instructors-niger.md"
     source_file.unlink()
     fetch_publish(cli, cfg)
-    assert not (out / url[len(BASE):]).exists()
+    assert not (out / url[len(BASE) :]).exists()
     titles = {e.findtext(f"{ATOM}title") for p in documents(out).values() for e in entries(p)}
     assert REFERENCE_TITLE not in titles
     # The file comes back unchanged (e.g. restored from a stale backup): it stays deleted.
@@ -296,14 +321,17 @@ def test_websub_hub_is_linked_and_told_about_changed_feeds(tmp_path, cli) -> Non
     with HttpServer() as hub:
         hub.route("/hub", Reply(status=204))
         cfg = setup_site(tmp_path)
-        text = cfg.read_text().replace("author: Test desk}", f'author: Test desk, websub_hub: "{hub.url("/hub")}"}}')
+        text = cfg.read_text().replace(
+            "author: Test desk}", f'author: Test desk, websub_hub: "{hub.url("/hub")}"}}'
+        )
         cfg.write_text(text)
         fetch_publish(cli, cfg)
         pings = [r for r in hub.requests if r.path == "/hub"]
         assert len(pings) == 4  # one per topic feed written
         root = etree.parse(str(tmp_path / "out" / "sahel.atom")).getroot()
-        assert hub.url("/hub") in {link.get("href") for link in root.findall(f"{ATOM}link")
-                                   if link.get("rel") == "hub"}
+        assert hub.url("/hub") in {
+            link.get("href") for link in root.findall(f"{ATOM}link") if link.get("rel") == "hub"
+        }
         hub.reset_stats()
         r = cli("-c", str(cfg), "publish")
         assert r.returncode == 0 and hub.count("/hub") == 0  # nothing changed, nothing sent

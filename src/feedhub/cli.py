@@ -70,7 +70,9 @@ pass_ctx = click.make_pass_decorator(Context)
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="feedhub")
 @click.option(
-    "-c", "--config", metavar="PATH",
+    "-c",
+    "--config",
+    metavar="PATH",
     help="Config file (default: $FEEDHUB_CONFIG, else config/feedhub.yaml).",
 )
 @click.option("-v", "--verbose", count=True, help="More output (repeat for debug).")
@@ -116,7 +118,8 @@ def fetch(ctx: Context, names: tuple[str, ...], then_publish: bool, jobs: int | 
                 elif ctx.verbose:
                     out.print(
                         f"{r.name}: {r.outcome} (+{r.new} new, {r.updated} updated) "
-                        f"in {r.duration:.2f}s", markup=False,
+                        f"in {r.duration:.2f}s",
+                        markup=False,
                     )
 
             reports = asyncio.run(ingest(cfg, store, names or None, workers=jobs, on_done=done))
@@ -170,8 +173,13 @@ def sources(ctx: Context) -> None:
         if i.name not in configured and i.disabled_reason is None:
             status = "not in config"
         table.add_row(
-            i.name, i.moved_to or i.url, status, _when(i.last_fetch), str(i.article_count),
-            str(i.error_count), _when(i.next_due) if i.enabled else "-",
+            i.name,
+            i.moved_to or i.url,
+            status,
+            _when(i.last_fetch),
+            str(i.article_count),
+            str(i.error_count),
+            _when(i.next_due) if i.enabled else "-",
         )
     out.print(table)
 
@@ -215,8 +223,12 @@ def opml_import(ctx: Context, file: Path, dry_run: bool) -> None:
         out.print("nothing to import: every feed is already a source", markup=False)
         return
     if dry_run:
-        out.print(new_text[len(text.rstrip("\n")):] if new_text.startswith(text.rstrip("\n"))
-                  else new_text, markup=False)
+        out.print(
+            new_text[len(text.rstrip("\n")) :]
+            if new_text.startswith(text.rstrip("\n"))
+            else new_text,
+            markup=False,
+        )
         return
     from feedhub.config.edit import write_config
 
@@ -261,8 +273,10 @@ def related(ctx: Context, article: str) -> None:
 
     with ctx.store() as store, store.read() as conn:
         c = articles.c
-        cond = c.id == int(article) if article.isdigit() else or_(
-            c.url == article, c.canonical_url == canonical_url(article)
+        cond = (
+            c.id == int(article)
+            if article.isdigit()
+            else or_(c.url == article, c.canonical_url == canonical_url(article))
         )
         row = conn.execute(select(c.id, c.title, c.published).where(cond).limit(1)).first()
         if row is None:
@@ -274,8 +288,9 @@ def related(ctx: Context, article: str) -> None:
         return
     table = Table("score", "id", "date", "title", "url")
     for i in items:
-        table.add_row(f"{i.score:.3f}", str(i.article_id), f"{i.published:%b %d, %Y}",
-                      i.title, i.url or "")
+        table.add_row(
+            f"{i.score:.3f}", str(i.article_id), f"{i.published:%b %d, %Y}", i.title, i.url or ""
+        )
     out.print(table)
 
 
@@ -291,7 +306,9 @@ def duplicates(ctx: Context) -> None:
         out.print("no duplicates", markup=False)
         return
     for cl in clusters:
-        table = Table("similarity", "id", "source", "title", "url", title=f"story {cl.representative_id}")
+        table = Table(
+            "similarity", "id", "source", "title", "url", title=f"story {cl.representative_id}"
+        )
         for m in cl.members:
             table.add_row(f"{m.similarity:.2f}", str(m.article_id), m.source, m.title, m.url or "")
         out.print(table)
@@ -306,8 +323,9 @@ def dedupe(ctx: Context, rebuild: bool) -> None:
 
     with ctx.store() as store, store.write() as conn:
         result = rebuild_clusters(conn, window=ctx.config.file.dedupe.window)
-    out.print(f"re-indexed {result.indexed} articles; {result.merges} merged into clusters",
-              markup=False)
+    out.print(
+        f"re-indexed {result.indexed} articles; {result.merges} merged into clusters", markup=False
+    )
 
 
 @contextmanager

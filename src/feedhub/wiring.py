@@ -35,7 +35,9 @@ def fetch_settings(config: Config) -> FetchSettings:
 def schedule_policy(config: Config) -> SchedulePolicy:
     s = config.file.schedule
     return SchedulePolicy(
-        interval=s.interval, jitter=s.jitter, min_interval=s.min_interval,
+        interval=s.interval,
+        jitter=s.jitter,
+        min_interval=s.min_interval,
         max_interval=s.max_interval,
     )
 
@@ -52,8 +54,12 @@ class Filing:
 def filing(config: Config) -> Filing:
     rules = [
         TopicRule(
-            name=t.name, keywords=t.keywords, exclude=t.exclude, sources=t.sources,
-            categories=t.categories, regex=t.regex,
+            name=t.name,
+            keywords=t.keywords,
+            exclude=t.exclude,
+            sources=t.sources,
+            categories=t.categories,
+            regex=t.regex,
         )
         for t in config.file.topics
     ]

@@ -183,7 +183,10 @@ def check_references(cfg: ConfigFile) -> list[tuple[tuple[str | int, ...], str]]
         for i, name in enumerate(names):
             if name in seen:
                 problems.append(
-                    ((key, i, "name"), f"duplicate {what} name {name!r} (first at {key}[{seen[name]}])")
+                    (
+                        (key, i, "name"),
+                        f"duplicate {what} name {name!r} (first at {key}[{seen[name]}])",
+                    )
                 )
             else:
                 seen[name] = i

@@ -91,8 +91,12 @@ def decide_fetch(
             last_error=result.error,
             error_count=errors,
             next_due=next_due(
-                source.name, now, interval, policy,
-                error_count=errors, retry_after=result.retry_after,
+                source.name,
+                now,
+                interval,
+                policy,
+                error_count=errors,
+                retry_after=result.retry_after,
             ),
             # Failed fetches keep the old validators: they describe the body we hold.
             etag=state.etag,
@@ -100,7 +104,9 @@ def decide_fetch(
             body_hash=state.body_hash,
             moved_to=result.moved_to or source.moved_to,
             enabled=not result.gone,
-            disabled_reason="HTTP 410 Gone: the source was removed upstream" if result.gone else None,
+            disabled_reason="HTTP 410 Gone: the source was removed upstream"
+            if result.gone
+            else None,
         )
         return FetchDecision(parse=False, body_hash=None, update=update)
 
@@ -111,13 +117,18 @@ def decide_fetch(
         last_error=None,
         error_count=0,
         next_due=next_due(
-            source.name, now, interval, policy,
-            retry_after=result.retry_after, max_age=result.max_age,
+            source.name,
+            now,
+            interval,
+            policy,
+            retry_after=result.retry_after,
+            max_age=result.max_age,
         ),
         # Always store the newest validators, even when the body did not change:
         # reader only stored them on change, which re-downloads forever (ARCHITECTURE.md).
         etag=result.etag or (state.etag if result.not_modified else None),
-        last_modified=result.last_modified or (state.last_modified if result.not_modified else None),
+        last_modified=result.last_modified
+        or (state.last_modified if result.not_modified else None),
         body_hash=digest,
         moved_to=result.moved_to or source.moved_to,
     )
@@ -125,8 +136,15 @@ def decide_fetch(
     return FetchDecision(parse=not unchanged, body_hash=digest, update=update)
 
 
-def parse_failed(source: SourceInfo, decision: FetchDecision, error: str, *, now: datetime,
-                 interval: timedelta, policy: SchedulePolicy) -> SourceUpdate:
+def parse_failed(
+    source: SourceInfo,
+    decision: FetchDecision,
+    error: str,
+    *,
+    now: datetime,
+    interval: timedelta,
+    policy: SchedulePolicy,
+) -> SourceUpdate:
     """The update when the body could not be parsed: an error, validators left as they were.
 
     Keeping the old validators and body hash means the next fetch downloads and tries
@@ -144,13 +162,24 @@ def parse_failed(source: SourceInfo, decision: FetchDecision, error: str, *, now
     )
 
 
-def parsed_update(decision: FetchDecision, parsed: ParsedFeed, *, source: SourceInfo,
-                  now: datetime, interval: timedelta, policy: SchedulePolicy) -> SourceUpdate:
+def parsed_update(
+    decision: FetchDecision,
+    parsed: ParsedFeed,
+    *,
+    source: SourceInfo,
+    now: datetime,
+    interval: timedelta,
+    policy: SchedulePolicy,
+) -> SourceUpdate:
     """The update after a successful parse: feed metadata and the feed's ``<ttl>`` hint."""
     update = decision.update
     if parsed.ttl is not None:
-        update = replace(update, next_due=max(update.next_due, next_due(
-            source.name, now, interval, policy, ttl=parsed.ttl)))
+        update = replace(
+            update,
+            next_due=max(
+                update.next_due, next_due(source.name, now, interval, policy, ttl=parsed.ttl)
+            ),
+        )
     return replace(
         update,
         last_error=None,  # a bozo warning is not an error: the feed was read
@@ -164,7 +193,9 @@ def normalize_guid(a: Article) -> Article:
     """Cap the identity's length: overlong guids are replaced by their hash."""
     if len(a.guid) <= MAX_GUID:
         return a
-    return replace(a, guid="sha1:" + hashlib.sha1(a.guid.encode("utf-8", "surrogatepass")).hexdigest())
+    return replace(
+        a, guid="sha1:" + hashlib.sha1(a.guid.encode("utf-8", "surrogatepass")).hexdigest()
+    )
 
 
 def decide_articles(

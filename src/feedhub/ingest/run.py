@@ -28,14 +28,15 @@ from feedhub.ingest.decide import (
 )
 from feedhub.model import FetchResult, ParsedFeed, ParseError, SourceInfo, SourceKind
 from feedhub.parse import parse_feed, parse_folder
+from feedhub.related import remove_articles as related_remove
 from feedhub.store import Store
 from feedhub.store.articles import apply_changes, existing_hashes, ids_for_guids, tombstoned
-from feedhub.related import remove_articles as related_remove
 from feedhub.store.dedupe import dedupe_articles
 from feedhub.store.dedupe import remove_articles as dedupe_remove
 from feedhub.store.sources import apply_source_update, source_id, source_infos, sync_sources
 from feedhub.store.topics import file_articles, refile_if_rules_changed
 from feedhub.wiring import fetch_settings, filing, schedule_policy
+
 
 @dataclass(frozen=True, slots=True)
 class SourceReport:
@@ -70,8 +71,10 @@ def parse_job(
     if kind == SourceKind.FOLDER.value:
         return parse_folder(result.files or (), base_url=base_url, source_name=source_name, now=now)
     return parse_feed(
-        result.body or b"", url=result.final_url or result.url,
-        content_type=result.content_type, now=now,
+        result.body or b"",
+        url=result.final_url or result.url,
+        content_type=result.content_type,
+        now=now,
     )
 
 
@@ -139,7 +142,11 @@ class Ingester:
             try:
                 parsed = await self._parse(src, result, now)
                 update = parsed_update(
-                    decision, parsed, source=info, now=now, interval=src.interval,
+                    decision,
+                    parsed,
+                    source=info,
+                    now=now,
+                    interval=src.interval,
                     policy=self.policy,
                 )
             except ParseError as e:
@@ -157,15 +164,24 @@ class Ingester:
                 self._apply, src, update, parsed, now
             )
         outcome = (
-            "error" if error
-            else "not-modified" if result.not_modified
-            else "updated" if changes
+            "error"
+            if error
+            else "not-modified"
+            if result.not_modified
+            else "updated"
+            if changes
             else "unchanged"
         )
         return SourceReport(
-            name=src.name, outcome=outcome, status=result.status, new=len(changes.new),
-            updated=len(changes.changed), removed=len(changes.removed), error=error,
-            duration=time.perf_counter() - started, new_ids=applied_new,
+            name=src.name,
+            outcome=outcome,
+            status=result.status,
+            new=len(changes.new),
+            updated=len(changes.changed),
+            removed=len(changes.removed),
+            error=error,
+            duration=time.perf_counter() - started,
+            new_ids=applied_new,
             changed_ids=applied_changed,
         )
 
@@ -195,7 +211,9 @@ class Ingester:
             sid = source_id(conn, src.name)
             assert sid is not None
             changes = decide_articles(
-                existing_hashes(conn, sid), tombstoned(conn, sid), parsed,
+                existing_hashes(conn, sid),
+                tombstoned(conn, sid),
+                parsed,
                 snapshot=src.kind is SourceKind.FOLDER,
             )
             if changes.removed:

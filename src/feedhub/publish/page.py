@@ -21,7 +21,7 @@ def page_path(site: SiteInfo, url: str | None) -> str | None:
     prefix = site.base_url + ARTICLES_DIR
     if not url or not url.startswith(prefix) or not url.endswith(".html"):
         return None
-    rel = url[len(site.base_url):]
+    rel = url[len(site.base_url) :]
     # Only our own slug shapes: no traversal, no query, nothing a feed could smuggle in.
     parts = rel.split("/")
     if len(parts) != 3 or any(p in ("", ".", "..") or "\\" in p for p in parts) or "?" in rel:

@@ -93,10 +93,17 @@ def publish(config: Config, store: Store) -> PublishReport:
                     written.append(doc.path)
                 else:
                     unchanged += 1
-            listings.append(TopicListing(topic, tuple(
-                Headline(v.article.title, v.article.url, v.article.published, v.source.title)
-                for v in plan.subscription.entries[:5]
-            )))
+            listings.append(
+                TopicListing(
+                    topic,
+                    tuple(
+                        Headline(
+                            v.article.title, v.article.url, v.article.published, v.source.title
+                        )
+                        for v in plan.subscription.entries[:5]
+                    ),
+                )
+            )
         for rel_path, data in article_pages(conn, site, refs, related.count).items():
             if write_atomic(out / rel_path, data):
                 written.append(rel_path)
@@ -106,7 +113,10 @@ def publish(config: Config, store: Store) -> PublishReport:
     remove_stale_pages(out, pages)
     newest = max((h.published for li in listings for h in li.headlines), default=None)
     for name, data in (
-        ("index.opml", render_opml(site, topics, created=newest or datetime(1970, 1, 1, tzinfo=UTC))),
+        (
+            "index.opml",
+            render_opml(site, topics, created=newest or datetime(1970, 1, 1, tzinfo=UTC)),
+        ),
         ("index.html", render_index_html(site, listings)),
     ):
         if write_atomic(out / name, data):
@@ -118,8 +128,11 @@ def publish(config: Config, store: Store) -> PublishReport:
         changed_feeds = [site.base_url + p for p in written if p.endswith(".atom") and "/" not in p]
         hub_errors = announce(site.websub_hub, changed_feeds)
     return PublishReport(
-        topics=len(topics), written=len(written), unchanged=unchanged,
-        changed_paths=tuple(written), duration=time.perf_counter() - started,
+        topics=len(topics),
+        written=len(written),
+        unchanged=unchanged,
+        changed_paths=tuple(written),
+        duration=time.perf_counter() - started,
         warnings=tuple(hub_errors),
     )
 
@@ -210,16 +223,19 @@ def article_pages(
     conn: Connection, site: SiteInfo, refs: dict[str, SourceRef], count: int
 ) -> dict[str, bytes]:
     """Output path → page, for every article of a folder source (the publisher side)."""
-    ids = select(articles.c.id).join(sources, sources.c.id == articles.c.source_id).where(
-        sources.c.kind == SourceKind.FOLDER.value
+    ids = (
+        select(articles.c.id)
+        .join(sources, sources.c.id == articles.c.source_id)
+        .where(sources.c.kind == SourceKind.FOLDER.value)
     )
     pages = {}
     for a in stored_articles(conn, conn.execute(ids).scalars().all()):
         path = page_path(site, a.url)
         if path is not None:
             view = EntryView(a, refs[a.source], related_box(conn, a, count))
-            pages[path] = render_article_page(site, view.__class__(
-                a, view.source, chosen_related(view, count)))
+            pages[path] = render_article_page(
+                site, view.__class__(a, view.source, chosen_related(view, count))
+            )
     return pages
 
 
@@ -241,6 +257,9 @@ def render_one(config: Config, store: Store, topic: str) -> bytes:
     site = site_info(config)
     plan = plan_archives(site, topic, views, config.file.output.entries_per_feed)
     return render_topic_feed(
-        site, TopicInfo(t.name, t.title, t.subtitle), plan.subscription.entries,
-        archive=plan.subscription.links, max_related=config.file.related.count,
+        site,
+        TopicInfo(t.name, t.title, t.subtitle),
+        plan.subscription.entries,
+        archive=plan.subscription.links,
+        max_related=config.file.related.count,
     )

@@ -23,12 +23,16 @@ def announce(hub: str, feed_urls: Sequence[str], *, timeout: float = TIMEOUT) ->
     for url in feed_urls:
         data = urlencode({"hub.mode": "publish", "hub.url": url}).encode()
         req = urllib.request.Request(
-            hub, data=data, method="POST",
-            headers={"Content-Type": "application/x-www-form-urlencoded",
-                     "User-Agent": f"feedhub/{__version__}"},
+            hub,
+            data=data,
+            method="POST",
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "User-Agent": f"feedhub/{__version__}",
+            },
         )
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 — http(s) only
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
                 if resp.status >= 300:
                     errors.append(f"WebSub hub {hub}: HTTP {resp.status} for {url}")
         except urllib.error.HTTPError as e:

@@ -46,8 +46,12 @@ def apply_changes(
         published = a.published or a.updated or now
         res = conn.execute(
             articles.insert().values(
-                source_id=source_id, first_seen=now, changed=now,
-                published=published, updated=a.updated or published, **_fields(a),
+                source_id=source_id,
+                first_seen=now,
+                changed=now,
+                published=published,
+                updated=a.updated or published,
+                **_fields(a),
             )
         )
         new_ids.append(int(res.inserted_primary_key[0]))
@@ -104,9 +108,7 @@ def delete_articles(
         )
     )
     known = tombstoned(conn, source_id)
-    rows = [
-        {"source_id": source_id, "guid": g, "deleted_at": now} for g in guids if g not in known
-    ]
+    rows = [{"source_id": source_id, "guid": g, "deleted_at": now} for g in guids if g not in known]
     if rows:
         conn.execute(tombstones.insert(), rows)
     return ids

@@ -30,16 +30,30 @@ def sync_sources(conn: Connection, configured: Sequence[Source], now: datetime) 
         if row is None:
             conn.execute(
                 sources.insert().values(
-                    name=src.name, url=src.url, kind=src.kind.value, position=src.position,
-                    enabled=src.enabled, title=src.title or "", error_count=0, next_due=now,
+                    name=src.name,
+                    url=src.url,
+                    kind=src.kind.value,
+                    position=src.position,
+                    enabled=src.enabled,
+                    title=src.title or "",
+                    error_count=0,
+                    next_due=now,
                 )
             )
             continue
         values: dict[str, object] = {"position": src.position}
         if row.url != src.url or row.kind != src.kind.value:
             values.update(
-                url=src.url, kind=src.kind.value, etag=None, last_modified=None, body_hash=None,
-                moved_to=None, error_count=0, last_error=None, disabled_reason=None, next_due=now,
+                url=src.url,
+                kind=src.kind.value,
+                etag=None,
+                last_modified=None,
+                body_hash=None,
+                moved_to=None,
+                error_count=0,
+                last_error=None,
+                disabled_reason=None,
+                next_due=now,
                 enabled=src.enabled,
             )
         elif row.disabled_reason and row.disabled_reason != REMOVED_FROM_CONFIG:
@@ -98,7 +112,9 @@ def _info(r: object) -> SourceInfo:
         title=m["title"] or "",
         link=m["link"],
         feed_id=m["feed_id"],
-        state=FetchState(etag=m["etag"], last_modified=m["last_modified"], body_hash=m["body_hash"]),
+        state=FetchState(
+            etag=m["etag"], last_modified=m["last_modified"], body_hash=m["body_hash"]
+        ),
         last_fetch=m["last_fetch"],
         last_status=m["last_status"],
         last_error=m["last_error"],
