@@ -328,6 +328,41 @@ def dedupe(ctx: Context, rebuild: bool) -> None:
     )
 
 
+@cli.command()
+@click.option("--once", is_flag=True, help="One sweep of due sources and a publish, then exit.")
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@pass_ctx
+def run(ctx: Context, once: bool, log_format: str) -> None:
+    """Run the service: fetch sources when due, publish changes, serve the feeds."""
+    from feedhub.service.app import run_service
+
+    verbosity = -1 if ctx.quiet else ctx.verbose
+    raise SystemExit(
+        run_service(ctx.config_file, once=once, log_format=log_format, verbosity=verbosity)
+    )
+
+
+@cli.command()
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@pass_ctx
+def serve(ctx: Context, log_format: str) -> None:
+    """Only serve the published feeds over HTTP (no fetching, no publishing)."""
+    from feedhub.service.logs import setup_logging
+    from feedhub.service.server import serve_forever
+
+    setup_logging(log_format, -1 if ctx.quiet else ctx.verbose)
+    server = ctx.config.file.server
+    with ctx.store() as store:
+        try:
+            asyncio.run(serve_forever(ctx.config, store))
+        except OSError as e:
+            fail(f"cannot serve on {server.host}:{server.port}: {e.strerror or e}")
+
+
 @contextmanager
 def _progress(ctx: Context, total: int) -> Iterator[Callable[[], None]]:
     """A progress bar on a terminal; nothing in pipes, logs and tests."""

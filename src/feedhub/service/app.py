@@ -1,0 +1,209 @@
+"""``feedhub run``: one process that ingests on schedule, publishes and serves the feeds.
+
+Start-up order matters: the parse process pool is forked before the event loop exists
+(forking a process with threads can deadlock the child), then one publish makes the
+existing store visible at once, then the HTTP server, then the scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Awaitable
+from concurrent.futures import Executor, ProcessPoolExecutor
+from pathlib import Path
+
+from feedhub import __version__
+from feedhub.config import ConfigError, load_config
+from feedhub.ingest.run import parse_pool
+from feedhub.service.logs import setup_logging
+from feedhub.service.scheduler import Publisher, Scheduler
+from feedhub.service.server import make_app, start_server
+from feedhub.service.state import ServiceState
+from feedhub.store import Store, StoreError
+
+log = logging.getLogger("feedhub.service")
+
+STOP_GRACE = 3.0  # seconds in-flight fetches get to finish before they are cancelled
+STOP_DEADLINE = 9.0  # hard bound after SIGTERM: the contract is "exit 0 within 10 s"
+POOL_JOIN = 2.0  # seconds parse workers get to exit before they are killed
+
+
+def run_service(
+    config_path: Path,
+    *,
+    once: bool = False,
+    log_format: str = "text",
+    verbosity: int = 0,
+    sweep_interval: float | None = None,
+) -> int:
+    """Run the service until SIGTERM/SIGINT (or one sweep + publish with ``once``).
+
+    Returns the exit code: 0 after a requested stop, 1 on an operational error (store,
+    listening address), 2 on an invalid config (its problems printed one per line).
+    """
+    setup_logging(log_format, verbosity)
+    try:
+        config = load_config(config_path)
+    except ConfigError as e:
+        for line in e.problems:
+            print(line, file=sys.stderr)
+        return 2
+    publisher = load_publisher()
+    if publisher is None:
+        return 1
+    try:
+        store = Store.open(config.store_url)
+    except StoreError as e:
+        log.error("%s", e)
+        return 1
+    pool = start_parse_pool()
+    state = ServiceState(config)
+    scheduler = Scheduler(state, store, pool, publisher=publisher, sweep_interval=sweep_interval)
+    log.info(
+        "feedhub %s starting (pid %d): %s, %d sources, %d topics",
+        __version__, os.getpid(), config.path, len(config.sources), len(config.file.topics),
+    )
+    try:
+        return asyncio.run(_once(scheduler) if once else _serve(scheduler, store))
+    finally:
+        close_pool(scheduler.pool)
+        store.close()
+
+
+def load_publisher() -> Publisher | None:
+    try:
+        from feedhub.publish.run import publish
+    except ImportError as e:
+        log.error("cannot load the publish stage: %s", e)
+        return None
+    return publish
+
+
+def start_parse_pool() -> Executor:
+    """The parse process pool with every worker forked now, while only one thread exists.
+
+    Workers ignore SIGINT/SIGHUP: a Ctrl-C or hangup sent to the whole process group is
+    the main process's to handle; it shuts the workers down itself.
+    """
+    ignored = (signal.SIGINT, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in ignored}
+    try:
+        pool = parse_pool()
+        # With the fork start method the executor forks all workers on the first submit,
+        # before it starts its manager thread.
+        pool.submit(int).result()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return pool
+
+
+def close_pool(pool: Executor | None, timeout: float = POOL_JOIN) -> None:
+    """Shut the parse pool down without waiting on a parse stuck on a hostile feed."""
+    if pool is None:
+        return
+    # Private, but the only handle to the workers: shutdown() alone has no time bound.
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+    if isinstance(pool, ProcessPoolExecutor):
+        pool.shutdown(wait=True)  # workers are gone: this only joins the manager thread
+
+
+async def _once(scheduler: Scheduler) -> int:
+    """``--once``: one sweep of the due sources and one publish, for cron."""
+    stop = _stop_event()
+    # SIGHUP's default action would kill the process; a reload is harmless here.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, scheduler.reload)
+    try:
+        if await _unless_stopped(scheduler.sweep(), stop):
+            await _unless_stopped(scheduler.publish(), stop)
+    except Exception as e:  # e.g. the store went away mid-sweep
+        log.error("sweep failed: %s", str(e).strip().splitlines()[0] if str(e).strip() else e)
+        return 1
+    return 0
+
+
+async def _serve(scheduler: Scheduler, store: Store) -> int:
+    state = scheduler.state
+    stop = _stop_event()
+    loop = asyncio.get_running_loop()
+    # From the start: SIGHUP's default action would kill the process. Before the scheduler
+    # runs a reload only swaps the config, which is all it needs to do.
+    loop.add_signal_handler(signal.SIGHUP, scheduler.reload)
+    if not await _unless_stopped(scheduler.publish(), stop):
+        return 0
+    server = state.config.file.server
+    try:
+        runner = await start_server(make_app(state.config, store, state), server.host, server.port)
+    except OSError as e:
+        log.error("cannot listen on %s:%d: %s", server.host, server.port, e.strerror or e)
+        return 1
+    await scheduler.count_sources_in_error()
+    scheduler.start()
+    try:
+        await stop.wait()
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)
+        await scheduler.stop(grace=STOP_GRACE)
+        await runner.cleanup()
+    log.info("stopped")
+    return 0
+
+
+def _stop_event() -> asyncio.Event:
+    """An event set by SIGTERM/SIGINT, which also arms the hard exit deadline."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if stop.is_set():
+            return
+        log.info("%s received: stopping", sig.name)
+        stop.set()
+        watchdog = threading.Timer(STOP_DEADLINE, _force_exit)
+        watchdog.daemon = True  # must not itself keep the process alive
+        watchdog.start()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    return stop
+
+
+def _force_exit() -> None:
+    """Last resort when something (a DNS lookup, a publish thread) outlives the deadline.
+
+    Safe: published files are replaced atomically and store transactions roll back.
+    """
+    busy = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
+    log.warning("still busy %gs after the stop signal (%s): exiting now", STOP_DEADLINE,
+                ", ".join(busy))
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    os._exit(0)
+
+
+async def _unless_stopped(work: Awaitable[object], stop: asyncio.Event) -> bool:
+    """Await ``work`` unless a stop comes first (then cancel it); True if it completed."""
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        waiter.cancel()
+        task.result()
+        return True
+    task.cancel()
+    await asyncio.wait({task}, timeout=STOP_GRACE)
+    return False
