@@ -84,24 +84,9 @@ def write_config(path: Path, port: int, sources: dict[str, str], interval: str =
     path.write_text("\n".join(lines) + "\n")
 
 
-def cli_has_run() -> bool:
-    from feedhub.cli import cli
-
-    return "run" in getattr(cli, "commands", {})
-
-
 def service_command(config: Path, *run_args: str) -> list[str]:
-    """``python -m feedhub -c CONFIG run ARGS``; before the CLI has ``run``, the same call
-    made directly (run_service is what the command calls)."""
-    if cli_has_run():
-        return [sys.executable, "-m", "feedhub", "-c", str(config), "run", *run_args]
-    once = "--once" in run_args
-    fmt = run_args[run_args.index("--log-format") + 1] if "--log-format" in run_args else "text"
-    code = (
-        "import sys; from pathlib import Path; from feedhub.service.app import run_service; "
-        f"sys.exit(run_service(Path({str(config)!r}), once={once}, log_format={fmt!r}))"
-    )
-    return [sys.executable, "-c", code]
+    """``python -m feedhub -c CONFIG run ARGS``: exactly what an operator runs."""
+    return [sys.executable, "-m", "feedhub", "-c", str(config), "run", *run_args]
 
 
 class Service:
