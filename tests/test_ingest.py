@@ -233,3 +233,25 @@ def test_fetch_command_exits_0_and_prints_failures(tmp_path, server, cli) -> Non
     assert r.returncode == 0 and "good" in r.stdout and "HTTP 500" in r.stdout
     r = cli("-c", str(cfg.path), "fetch", "--source", "nope")
     assert r.returncode == 2 and "no source named 'nope'" in r.stderr
+
+
+def test_far_future_and_missing_dates_stay_put_across_fetches(tmp_path, server) -> None:
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        b"<link>https://news.example/</link><description>d</description>"
+        b"<item><title>future</title><link>https://news.example/f</link>"
+        b"<pubDate>Sat, 01 Jan 2101 00:00:00 GMT</pubDate></item>"
+        b"<item><title>undated</title><link>https://news.example/u</link></item>"
+        b"</channel></rss>"
+    )
+    server.route("/feed", Reply(body=body))
+    cfg = make_config(tmp_path, {"wire": server.url("/feed")})
+    run(cfg)
+    before = snapshot(cfg)
+    assert all(row.published.year < 2100 for row in before)
+    store = Store.open(cfg.store_url)
+    with store.write() as conn:
+        conn.execute(sources.update().values(body_hash=None))  # force a re-parse
+    store.close()
+    assert run(cfg)["wire"].outcome == "unchanged"
+    assert snapshot(cfg) == before

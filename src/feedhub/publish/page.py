@@ -23,8 +23,11 @@ def page_path(site: SiteInfo, url: str | None) -> str | None:
         return None
     rel = url[len(site.base_url) :]
     # Only our own slug shapes: no traversal, no query, nothing a feed could smuggle in.
+    # Folder slugs may keep subfolders (articles/<source>/2024/tram-line.html).
     parts = rel.split("/")
-    if len(parts) != 3 or any(p in ("", ".", "..") or "\\" in p for p in parts) or "?" in rel:
+    if len(parts) < 3 or any(p in ("", ".", "..") or "\\" in p for p in parts):
+        return None
+    if any(c in rel for c in "?#%\0"):
         return None
     return rel
 
