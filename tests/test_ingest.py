@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -255,3 +256,41 @@ def test_far_future_and_missing_dates_stay_put_across_fetches(tmp_path, server) 
     store.close()
     assert run(cfg)["wire"].outcome == "unchanged"
     assert snapshot(cfg) == before
+
+
+FEEDS = Path(__file__).parent / "data" / "feeds"
+
+
+def test_every_format_and_a_messy_feed_are_stored_clean(tmp_path, server) -> None:
+    names = {
+        "rss091": "rss091.xml", "rss20": "rss20.xml", "rss10": "rss10.rdf",
+        "atom03": "atom03.xml", "atom10": "atom10.xml", "json10": "jsonfeed10.json",
+        "json11": "jsonfeed11.json", "messy": "messy.xml",
+    }
+    for name, file in names.items():
+        ctype = "application/feed+json" if file.endswith(".json") else "application/xml"
+        server.route(f"/{name}/feed", Reply(body=(FEEDS / file).read_bytes(),
+                                            headers={"Content-Type": ctype}))
+    cfg = make_config(tmp_path, {n: server.url(f"/{n}/feed") for n in names})
+    reports = run(cfg)
+    assert all(r.error is None and r.new > 0 for r in reports.values()), reports
+    store = Store.open(cfg.store_url)
+    with store.read() as conn:
+        rows = conn.execute(select(articles, sources.c.name.label("src")).join(sources)).all()
+    store.close()
+    assert {r.src for r in rows} == set(names)
+    for r in rows:
+        assert r.url is None or re.match(r"https?://[^/]+\.", r.url), r.url  # absolute, not ours
+        assert r.published.tzinfo is not None and r.title
+        for field in (r.summary, r.content):
+            assert not re.search(r"<script|\son\w+=|javascript:|<!--", field, re.I), field
+    messy = {r.title: r for r in rows if r.src == "messy"}
+    first = messy["“Café prices” rise to €5"]  # windows-1252 bytes declared as UTF-8
+    # A relative RSS item link resolves against the channel's site, not the feed's host.
+    assert first.url == "https://www.messynews.example/news/story-1.html"
+    assert first.guid == first.url  # no guid: the link is the identity
+    assert "https://www.messynews.example/news/img/cup.jpg" in first.summary + first.content
+    assert first.published == first.first_seen  # no date: first-seen time
+    assert "Second story on two lines" in messy
+    scripted = messy["Scripted link"]
+    assert scripted.url is None
