@@ -1,0 +1,78 @@
+"""What dedupe knows about one article: URL key, content fingerprint, shingles, index keys.
+
+Computed once per new or changed article (pure) and stored by ``feedhub.store.dedupe``, so
+candidates are compared without re-reading or re-parsing their HTML.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from feedhub.dedupe.fingerprint import fingerprint_hashes
+from feedhub.dedupe.minhash import Shingles, band_keys, lead_key, shingle_hashes, signature
+from feedhub.dedupe.text import body_hashes, tokens, word_hashes
+from feedhub.dedupe.urls import canonical_url
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Features:
+    """Dedupe features of one article (``eq=False``: numpy arrays do not compare as bools)."""
+
+    article_id: int
+    source_id: int
+    published: datetime
+    url_key: str | None  # hash of the canonical URL; None for no URL or a home page
+    fingerprint: str | None  # content_fingerprint; None for short bodies
+    shingles: Shingles  # sorted unique 32-bit hashes of word 3-shingles of title and body
+    keys: tuple[int, ...]  # LSH band keys + lead key: equal key ⇒ candidate pair
+
+
+def url_key(url: str | None) -> str | None:
+    """Hash of the canonical URL (fixed width, so long URLs index on every backend).
+
+    A site's home page is no article identity: feeds that link every item to "/" would
+    otherwise merge all their items.
+    """
+    if not url:
+        return None
+    canon = canonical_url(url)
+    parts = urlsplit(canon)
+    if parts.scheme != "https" or (parts.path in ("", "/") and not parts.query):
+        return None
+    return hashlib.blake2b(canon.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def extract(
+    article_id: int,
+    source_id: int,
+    published: datetime,
+    title: str,
+    html: str,
+    url: str | None,
+) -> Features:
+    """Features of one article; ``html`` is its content, or its summary when it has none.
+
+    Title and body are shingled separately (no shingle spans the seam) so a teaser whose
+    headline was reworded still has most of its shingles inside the full article.
+    """
+    body = body_hashes(title, html)
+    sh = np.unique(np.concatenate([shingle_hashes(word_hashes(tokens(title))),
+                                   shingle_hashes(body)]))
+    keys = band_keys(signature(sh)) if sh.size else []
+    lead = lead_key(body)
+    if lead is not None:
+        keys.append(lead)
+    return Features(
+        article_id=article_id,
+        source_id=source_id,
+        published=published,
+        url_key=url_key(url),
+        fingerprint=fingerprint_hashes(body),
+        shingles=sh,
+        keys=tuple(keys),
+    )

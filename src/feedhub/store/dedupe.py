@@ -1,0 +1,484 @@
+"""Dedupe's tables and the store side of cross-source deduplication (issue 4).
+
+The LSH index lives in ``dedupe_keys`` (one row per band key and article) instead of
+datasketch's in-memory index, so restarts keep it and memory does not grow with the store.
+Verified pairs are kept as edges: clusters are the connected components of the edge graph,
+so a deletion can split a cluster and an incremental run gives what a rebuild gives.
+
+``articles.cluster_id`` is the id of the cluster's representative — earliest ``published``,
+then ``sources.position`` (config order), then article id — carried by every member,
+including the representative; an article alone has its own id.
+
+Plain SQLAlchemy Core only (SQLite and PostgreSQL). Every function runs inside the
+caller's transaction and commits nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Float,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Table,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+
+from feedhub.dedupe.decide import (
+    DEFAULT_WINDOW,
+    Match,
+    UnionFind,
+    compare,
+    components,
+    representative,
+    similarity,
+)
+from feedhub.dedupe.features import Features, extract
+from feedhub.store.schema import Id, UTCDateTime, articles, metadata, sources
+
+dedupe_features = Table(
+    "dedupe_features",
+    metadata,
+    Column(
+        "article_id", Id, ForeignKey("articles.id", ondelete="CASCADE"),
+        primary_key=True, autoincrement=False,
+    ),
+    Column("source_id", Id, nullable=False),
+    Column("published", UTCDateTime, nullable=False),  # copy: the window needs no join
+    Column("url_key", String(32)),  # blake2b of the canonical URL (long URLs index badly)
+    Column("fingerprint", String(32)),
+    Column("shingles", LargeBinary, nullable=False),  # sorted uint32, little-endian
+    Column("keys", LargeBinary, nullable=False),  # int64 LE: which dedupe_keys rows to delete
+    Index("ix_dedupe_features_url_key", "url_key"),
+    Index("ix_dedupe_features_fingerprint", "fingerprint"),
+)
+
+# WITHOUT ROWID on SQLite: the primary key is the table, so a key lookup is one B-tree
+# descent and no second index is written (ignored by PostgreSQL). Rows are deleted by
+# (key, article_id) from dedupe_features.keys, hence no index on article_id.
+dedupe_keys = Table(
+    "dedupe_keys",
+    metadata,
+    Column("key", BigInteger, primary_key=True, autoincrement=False),
+    Column("article_id", Id, primary_key=True, autoincrement=False),
+    sqlite_with_rowid=False,
+)
+
+dedupe_edges = Table(
+    "dedupe_edges",
+    metadata,
+    Column(
+        "a", Id, ForeignKey("articles.id", ondelete="CASCADE"),
+        primary_key=True, autoincrement=False,
+    ),  # a < b
+    Column(
+        "b", Id, ForeignKey("articles.id", ondelete="CASCADE"),
+        primary_key=True, autoincrement=False,
+    ),
+    Column("reason", String(16), nullable=False),
+    Column("similarity", Float, nullable=False),
+    Index("ix_dedupe_edges_b", "b"),
+)
+
+_CHUNK = 400  # ids per IN (...): ~400 × 21 keys stays under SQLite's 32,766 variables
+
+
+@dataclass(frozen=True, slots=True)
+class DedupeResult:
+    """What a dedupe call changed, so the caller republishes only that."""
+
+    indexed: int  # articles (re)indexed
+    merges: int  # unions of two previously separate clusters
+    changed_articles: frozenset[int]  # articles whose cluster_id changed
+    affected_clusters: frozenset[int]  # representatives (old and new) whose member list changed
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One copy in a cluster, for `feedhub duplicates`."""
+
+    article_id: int
+    source: str
+    title: str
+    url: str | None
+    similarity: float  # to the representative: 1.0 for URL/content identity
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """A story with several copies; ``members[0]`` is the representative."""
+
+    representative_id: int
+    members: list[Member]
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _extract(row: Any) -> Features:
+    return extract(
+        row.id, row.source_id, row.published, row.title,
+        row.content or row.summary, row.canonical_url or row.url,
+    )
+
+
+def _from_row(row: Any) -> Features:
+    return Features(
+        article_id=row.article_id,
+        source_id=row.source_id,
+        published=row.published,
+        url_key=row.url_key,
+        fingerprint=row.fingerprint,
+        shingles=np.frombuffer(row.shingles, dtype="<u4").astype(np.uint32),
+        keys=tuple(np.frombuffer(row.keys, dtype="<i8").tolist()),
+    )
+
+
+def _load_features(conn: Connection, ids: Iterable[int]) -> dict[int, Features]:
+    out: dict[int, Features] = {}
+    for chunk in _chunks(sorted(set(ids))):
+        q = select(dedupe_features).where(dedupe_features.c.article_id.in_(chunk))
+        for row in conn.execute(q):
+            out[row.article_id] = _from_row(row)
+    return out
+
+
+def _load_articles(conn: Connection, ids: Sequence[int]) -> list[Any]:
+    """What features and representatives need, in one query per chunk."""
+    a, s = articles.c, sources.c
+    rows: list[Any] = []
+    for chunk in _chunks(ids):
+        q = (
+            select(
+                a.id, a.source_id, a.title, a.content, a.summary, a.url, a.canonical_url,
+                a.published, a.cluster_id, s.position,
+            )
+            .join_from(articles, sources, a.source_id == s.id)
+            .where(a.id.in_(chunk))
+        )
+        rows.extend(conn.execute(q))
+    return rows
+
+
+def _drop_index(conn: Connection, ids: Sequence[int]) -> set[int]:
+    """Forget the features, keys and edges of ``ids``; returns their former neighbours."""
+    neighbours: set[int] = set()
+    old = _load_features(conn, ids)
+    if not old:  # new articles: nothing to forget (saves three queries per call)
+        return neighbours
+    ids = sorted(old)
+    key_rows = [{"k": k, "a": f.article_id} for f in old.values() for k in f.keys]
+    if key_rows:
+        conn.execute(
+            delete(dedupe_keys).where(
+                dedupe_keys.c.key == bindparam("k"), dedupe_keys.c.article_id == bindparam("a")
+            ),
+            key_rows,
+        )
+    e = dedupe_edges.c
+    for chunk in _chunks(ids):
+        for a, b in conn.execute(select(e.a, e.b).where(or_(e.a.in_(chunk), e.b.in_(chunk)))):
+            neighbours.update((a, b))
+        conn.execute(delete(dedupe_edges).where(or_(e.a.in_(chunk), e.b.in_(chunk))))
+        conn.execute(delete(dedupe_features).where(dedupe_features.c.article_id.in_(chunk)))
+    return neighbours - set(ids)
+
+
+def insert_features(conn: Connection, feats: Sequence[Features]) -> None:
+    """Store features and their index keys in bulk (executemany); also used by benchmarks."""
+    if not feats:
+        return
+    conn.execute(
+        dedupe_features.insert(),
+        [
+            {
+                "article_id": f.article_id,
+                "source_id": f.source_id,
+                "published": f.published,
+                "url_key": f.url_key,
+                "fingerprint": f.fingerprint,
+                "shingles": f.shingles.astype("<u4").tobytes(),
+                "keys": np.asarray(f.keys, dtype="<i8").tobytes(),
+            }
+            for f in feats
+        ],
+    )
+    key_rows = [{"key": k, "article_id": f.article_id} for f in feats for k in set(f.keys)]
+    if key_rows:
+        conn.execute(dedupe_keys.insert(), key_rows)
+
+
+def _candidates(conn: Connection, feats: Sequence[Features]) -> dict[int, set[int]]:
+    """Candidate article ids per new article: shared band/lead key, URL key or fingerprint."""
+    by_key: dict[int, set[int]] = {}
+    by_url: dict[str, set[int]] = {}
+    by_fp: dict[str, set[int]] = {}
+    keys = sorted({k for f in feats for k in f.keys})
+    for chunk in _chunks(keys, _CHUNK * 20):
+        q = select(dedupe_keys.c.key, dedupe_keys.c.article_id).where(dedupe_keys.c.key.in_(chunk))
+        for k, a in conn.execute(q):
+            by_key.setdefault(k, set()).add(a)
+    fc = dedupe_features.c
+    urls = sorted({f.url_key for f in feats if f.url_key})
+    fps = sorted({f.fingerprint for f in feats if f.fingerprint})
+    for lo in range(0, max(len(urls), len(fps)), _CHUNK):
+        u, p = urls[lo : lo + _CHUNK], fps[lo : lo + _CHUNK]
+        # One query: both columns are indexed, and OR of two IN lists uses both indexes.
+        q = select(fc.url_key, fc.fingerprint, fc.article_id).where(
+            or_(fc.url_key.in_(u), fc.fingerprint.in_(p))
+        )
+        for url, fp, a in conn.execute(q):
+            by_url.setdefault(url, set()).add(a)
+            by_fp.setdefault(fp, set()).add(a)
+    out: dict[int, set[int]] = {}
+    for f in feats:
+        found: set[int] = set()
+        for k in f.keys:
+            found |= by_key.get(k, set())
+        if f.url_key:
+            found |= by_url.get(f.url_key, set())
+        if f.fingerprint:
+            found |= by_fp.get(f.fingerprint, set())
+        found.discard(f.article_id)  # its own stale rows, if a caller skipped remove_articles
+        out[f.article_id] = found
+    return out
+
+
+def _index(
+    conn: Connection, rows: Sequence[Any], window: timedelta
+) -> tuple[int, dict[tuple[int, int], Match]]:
+    """Extract features of article rows (index already dropped), find and store their edges,
+    then store the features.
+
+    Stored candidates are looked up before the batch's own keys go in (a lookup would
+    otherwise return every article's own 21 rows); pairs inside the batch are found in memory.
+    """
+    feats = [_extract(row) for row in rows]
+    edges: dict[tuple[int, int], Match] = {}
+
+    def consider(f: Features, other: Features) -> None:
+        pair = (min(f.article_id, other.article_id), max(f.article_id, other.article_id))
+        if pair not in edges and f.article_id != other.article_id:
+            match = compare(f, other, window=window)
+            if match is not None:
+                edges[pair] = match
+
+    for chunk in _chunks(feats):
+        cands = _candidates(conn, chunk)
+        known = _load_features(conn, {c for cs in cands.values() for c in cs})
+        for f in chunk:
+            for c in sorted(cands[f.article_id]):
+                other = known.get(c)  # None: a stale key of an article deleted without us
+                if other is not None:
+                    consider(f, other)
+    shared: dict[object, list[Features]] = {}
+    for f in feats:
+        for k in {*f.keys, ("u", f.url_key), ("f", f.fingerprint)}:
+            if k not in (("u", None), ("f", None)):
+                shared.setdefault(k, []).append(f)
+    for group in shared.values():
+        for i, f in enumerate(group):
+            for other in group[i + 1 :]:
+                consider(f, other)
+    insert_features(conn, feats)
+    if edges:
+        conn.execute(
+            dedupe_edges.insert(),
+            [{"a": a, "b": b, "reason": m.reason, "similarity": m.similarity}
+             for (a, b), m in edges.items()],
+        )
+    return len(feats), edges
+
+
+def _cluster_facts(conn: Connection, ids: Iterable[int]) -> dict[int, tuple[Any, int, int | None]]:
+    """(published, source position, cluster_id) per existing article id."""
+    a, s = articles.c, sources.c
+    out: dict[int, tuple[Any, int, int | None]] = {}
+    for chunk in _chunks(sorted(set(ids))):
+        q = (
+            select(a.id, a.published, s.position, a.cluster_id)
+            .join_from(articles, sources, a.source_id == s.id)
+            .where(a.id.in_(chunk))
+        )
+        for row in conn.execute(q):
+            out[row.id] = (row.published, row.position, row.cluster_id)
+    return out
+
+
+def _former_mates(conn: Connection, cluster_ids: Iterable[int]) -> set[int]:
+    found: set[int] = set()
+    for chunk in _chunks(sorted(set(cluster_ids))):
+        found.update(conn.scalars(select(articles.c.id).where(articles.c.cluster_id.in_(chunk))))
+    return found
+
+
+def _connected(conn: Connection, seeds: set[int]) -> tuple[set[int], set[tuple[int, int]]]:
+    """Every article reachable from ``seeds`` over stored edges, and those edges."""
+    e = dedupe_edges.c
+    seen, edges, frontier = set(seeds), set(), sorted(seeds)
+    while frontier:
+        nxt: set[int] = set()
+        for chunk in _chunks(frontier):
+            # Two queries, not one OR: each uses its index on every backend.
+            for cond in (e.a.in_(chunk), e.b.in_(chunk)):
+                for a, b in conn.execute(select(e.a, e.b).where(cond)):
+                    edges.add((a, b))
+                    nxt.update((a, b))
+        frontier = sorted(nxt - seen)
+        seen |= nxt
+    return seen, edges
+
+
+def _assign(
+    conn: Connection,
+    facts: dict[int, tuple[Any, int, int | None]],
+    groups: list[list[int]],
+) -> tuple[frozenset[int], frozenset[int]]:
+    """Write each group's representative as cluster_id where it changed."""
+    updates: list[dict[str, int]] = []
+    affected: set[int] = set()
+    for group in groups:
+        rep = representative((facts[x][0], facts[x][1], x) for x in group)
+        for x in group:
+            old = facts[x][2]
+            if old != rep:
+                updates.append({"b_id": x, "b_cluster": rep})
+                affected.add(rep)
+                if old is not None:
+                    affected.add(old)
+    if updates:
+        conn.execute(
+            update(articles)
+            .where(articles.c.id == bindparam("b_id"))
+            .values(cluster_id=bindparam("b_cluster")),
+            updates,
+        )
+    return frozenset(u["b_id"] for u in updates), frozenset(affected)
+
+
+def _recluster(
+    conn: Connection, seeds: set[int], new_edges: Iterable[tuple[int, int]]
+) -> tuple[int, frozenset[int], frozenset[int]]:
+    """Recompute the clusters that contain ``seeds``; returns (merges, changed, affected)."""
+    members, edges = _connected(conn, seeds)
+    facts = _cluster_facts(conn, members)  # drops ids whose article row is gone
+    edges = {(a, b) for a, b in edges if a in facts and b in facts}
+    # A merge joins two clusters that were apart before this call (re-runs count none).
+    before = UnionFind()
+    merges = sum(
+        before.union(facts[a][2] or a, facts[b][2] or b)
+        for a, b in new_edges
+        if a in facts and b in facts
+    )
+    changed, affected = _assign(conn, facts, components(facts, edges))
+    return merges, changed, affected
+
+
+def dedupe_articles(
+    conn: Connection, article_ids: Sequence[int], *, window: timedelta = DEFAULT_WINDOW
+) -> DedupeResult:
+    """Index new or changed articles, merge them into clusters and update cluster_id.
+
+    Reads title, content (else summary), canonical_url (else url) and published from
+    ``articles``. Idempotent: a second call with the same ids changes nothing. Ids without
+    an article row are forgotten, as by ``remove_articles``.
+    """
+    ids = sorted(set(article_ids))
+    rows = _load_articles(conn, ids)
+    prior = {r.id: (r.published, r.position, r.cluster_id) for r in rows}
+    old_neighbours = _drop_index(conn, ids)
+    indexed, edges = _index(conn, rows, window)
+    if not edges and not old_neighbours and all(c in (None, x) for x, (_, _, c) in prior.items()):
+        # Fast path, the common case at ingest: every article was and stays alone.
+        changed, affected = _assign(conn, prior, [[x] for x in prior])
+        return DedupeResult(indexed, 0, changed, affected)
+    prior_clusters = {c for _, _, c in prior.values() if c is not None}
+    seeds = set(prior) | old_neighbours | _former_mates(conn, prior_clusters)
+    seeds |= {x for pair in edges for x in pair}
+    merges, changed, affected = _recluster(conn, seeds, edges)
+    return DedupeResult(indexed, merges, changed, affected)
+
+
+def remove_articles(conn: Connection, article_ids: Sequence[int]) -> DedupeResult:
+    """Forget deleted articles (call before deleting their rows): their clusters may split
+    and get a new representative."""
+    ids = sorted(set(article_ids))
+    prior = _cluster_facts(conn, ids)
+    neighbours = _drop_index(conn, ids)
+    for chunk in _chunks(ids):
+        conn.execute(update(articles).where(articles.c.id.in_(chunk)).values(cluster_id=None))
+    prior_clusters = {c for _, _, c in prior.values() if c is not None}
+    seeds = (neighbours | _former_mates(conn, prior_clusters)) - set(ids)
+    _, changed, affected = _recluster(conn, seeds, ())
+    gone = {c for c in prior_clusters if c in set(ids)}  # representatives that left
+    return DedupeResult(0, 0, changed | frozenset(ids), affected | frozenset(gone))
+
+
+def rebuild(conn: Connection, *, window: timedelta = DEFAULT_WINDOW) -> DedupeResult:
+    """Recompute every feature, key, edge and cluster from ``articles`` (after a threshold
+    change); gives the same clusters as incremental runs because the edge relation is
+    symmetric and independent of arrival order."""
+    for table in (dedupe_edges, dedupe_keys, dedupe_features):
+        conn.execute(delete(table))
+    all_ids = sorted(conn.scalars(select(articles.c.id)))
+    indexed = 0
+    for chunk in _chunks(all_ids, 2000):
+        n, _ = _index(conn, _load_articles(conn, chunk), window)
+        indexed += n
+    facts = _cluster_facts(conn, all_ids)
+    edges = [(r.a, r.b) for r in conn.execute(select(dedupe_edges.c.a, dedupe_edges.c.b))]
+    groups = components(facts, edges)
+    changed, affected = _assign(conn, facts, groups)
+    return DedupeResult(indexed, len(facts) - len(groups), changed, affected)
+
+
+def list_clusters(conn: Connection) -> list[Cluster]:
+    """Clusters with more than one member, newest representative first."""
+    a, s = articles.c, sources.c
+    multi = (
+        select(a.cluster_id)
+        .where(a.cluster_id.is_not(None))
+        .group_by(a.cluster_id)
+        .having(func.count() > 1)
+    )
+    rows = conn.execute(
+        select(a.id, a.cluster_id, a.title, a.url, a.published, s.name, s.position)
+        .join_from(articles, sources, a.source_id == s.id)
+        .where(a.cluster_id.in_(multi))
+    ).all()
+    feats = _load_features(conn, (r.id for r in rows))
+    grouped: dict[int, list[Any]] = {}
+    for r in rows:
+        grouped.setdefault(r.cluster_id, []).append(r)
+    clusters: list[tuple[Any, Cluster]] = []
+    for rep_id, group in grouped.items():
+        group.sort(key=lambda r: (r.id != rep_id, r.published, r.position, r.id))
+        rep_f = feats.get(rep_id)
+        members = [
+            Member(
+                r.id, r.name, r.title, r.url,
+                1.0 if r.id == rep_id or rep_f is None or r.id not in feats
+                else round(similarity(rep_f, feats[r.id]), 3),
+            )
+            for r in group
+        ]
+        clusters.append((group[0].published, Cluster(rep_id, members)))
+    clusters.sort(key=lambda pc: (pc[0], pc[1].representative_id), reverse=True)
+    return [c for _, c in clusters]
