@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from feedhub.config import Config, Source
 from feedhub.fetch import HttpFetcher, read_file, read_folder
 from feedhub.ingest.decide import (
@@ -29,8 +31,14 @@ from feedhub.ingest.decide import (
 from feedhub.model import FetchResult, ParsedFeed, ParseError, SourceInfo, SourceKind
 from feedhub.parse import parse_feed, parse_folder
 from feedhub.related import remove_articles as related_remove
-from feedhub.store import Store
-from feedhub.store.articles import apply_changes, existing_hashes, ids_for_guids, tombstoned
+from feedhub.store import Store, first_line
+from feedhub.store.articles import (
+    Applied,
+    apply_changes,
+    existing_hashes,
+    ids_for_guids,
+    tombstoned,
+)
 from feedhub.store.dedupe import dedupe_articles
 from feedhub.store.dedupe import remove_articles as dedupe_remove
 from feedhub.store.sources import apply_source_update, source_id, source_infos, sync_sources
@@ -50,6 +58,7 @@ class SourceReport:
     removed: int = 0
     error: str | None = None
     duration: float = 0.0
+    merged: int = 0  # copies merged into another source's story (dedupe)
     new_ids: tuple[int, ...] = ()
     changed_ids: tuple[int, ...] = ()
 
@@ -160,9 +169,15 @@ class Ingester:
                     info, decision, error, now=now, interval=src.interval, policy=self.policy
                 )
         async with self._write_lock:
-            changes, applied_new, applied_changed = await asyncio.to_thread(
-                self._apply, src, update, parsed, now
-            )
+            try:
+                changes, applied, merged = await asyncio.to_thread(
+                    self._apply, src, update, parsed, now
+                )
+            except SQLAlchemyError as e:
+                # The transaction rolled back: nothing of this source is half-written, and
+                # the next sweep retries it (its next-due time was not moved).
+                error = f"store error: {first_line(e)}"
+                changes, applied, merged = ArticleChanges(), Applied(), 0
         outcome = (
             "error"
             if error
@@ -181,8 +196,9 @@ class Ingester:
             removed=len(changes.removed),
             error=error,
             duration=time.perf_counter() - started,
-            new_ids=applied_new,
-            changed_ids=applied_changed,
+            merged=merged,
+            new_ids=applied.new_ids,
+            changed_ids=applied.changed_ids,
         )
 
     async def _fetch(self, fetcher: HttpFetcher, info: SourceInfo, src: Source) -> FetchResult:
@@ -201,13 +217,15 @@ class Ingester:
 
     def _apply(
         self, src: Source, update: object, parsed: ParsedFeed | None, now: datetime
-    ) -> tuple[ArticleChanges, tuple[int, ...], tuple[int, ...]]:
-        """One source's outcome in one transaction: its state, its articles."""
+    ) -> tuple[ArticleChanges, Applied, int]:
+        """One source's outcome in one transaction: its state, its articles, their clusters
+        and topics. Returns the changes, the touched row ids and the copies merged."""
         changes = ArticleChanges()
+        merged = 0
         with self.store.write() as conn:
             apply_source_update(conn, src.name, update)  # type: ignore[arg-type]
             if parsed is None:
-                return changes, (), ()
+                return changes, Applied(), merged
             sid = source_id(conn, src.name)
             assert sid is not None
             changes = decide_articles(
@@ -225,9 +243,11 @@ class Ingester:
             applied = apply_changes(conn, sid, changes, now)
             touched = applied.new_ids + applied.changed_ids
             if self.config.file.dedupe.enabled:
-                dedupe_articles(conn, touched, window=self.config.file.dedupe.window)
+                merged = dedupe_articles(
+                    conn, touched, window=self.config.file.dedupe.window
+                ).merges
             file_articles(conn, touched, self.filing.rules, self.filing.forced)
-            return changes, applied.new_ids, applied.changed_ids
+            return changes, applied, merged
 
 
 async def ingest(

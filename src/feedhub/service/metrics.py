@@ -69,7 +69,7 @@ class Metrics:
             self.articles_updated.inc(report.updated)
 
     def merged(self, count: int = 1) -> None:
-        """Count duplicates merged (for the dedupe stage to call once it is wired in)."""
+        """Count duplicates merged into another article's story."""
         self.duplicates_merged.inc(count)
 
     def observe_publish(self, seconds: float, ok: bool) -> None:

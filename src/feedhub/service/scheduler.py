@@ -150,6 +150,8 @@ class Scheduler:
         """One line and the metrics for each fetched source."""
         self.state.heartbeat()
         self.state.metrics.observe_fetch(r)
+        if r.merged:
+            self.state.metrics.merged(r.merged)
         fetch_log.log(
             logging.WARNING if r.error else logging.INFO,
             "%s: %s status=%s new=%d updated=%d in %.2fs%s",

@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from feedhub.store.db import WRITE_OPTION, StoreError, create_store_engine, migrate
 
-__all__ = ["Store", "StoreError"]
+__all__ = ["Store", "StoreError", "first_line"]
 
 
 class Store:
@@ -32,7 +32,7 @@ class Store:
             if migrate_schema:
                 migrate(engine)
         except OperationalError as e:
-            raise StoreError(f"cannot open store {url}: {_first_line(e)}") from None
+            raise StoreError(f"cannot open store {url}: {first_line(e)}") from None
         return cls(engine)
 
     @property
@@ -56,6 +56,6 @@ class Store:
         self.engine.dispose()
 
 
-def _first_line(e: BaseException) -> str:
+def first_line(e: BaseException) -> str:
     orig = getattr(e, "orig", None) or e
     return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
