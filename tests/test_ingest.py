@@ -294,3 +294,31 @@ def test_every_format_and_a_messy_feed_are_stored_clean(tmp_path, server) -> Non
     assert "Second story on two lines" in messy
     scripted = messy["Scripted link"]
     assert scripted.url is None
+
+
+def test_retention_deletes_old_articles_and_tombstones_keep_them_away(tmp_path, server, cli):
+    old = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        b"<link>https://news.example/</link><description>d</description>"
+        b"<item><title>old</title><link>https://news.example/old</link>"
+        b"<pubDate>Mon, 01 Jan 2024 00:00:00 GMT</pubDate></item>"
+        b"<item><title>fresh</title><link>https://news.example/fresh</link></item>"
+        b"</channel></rss>"
+    )
+    server.route("/feed", Reply(body=old))
+    cfg = make_config(tmp_path, {"wire": server.url("/feed")})
+    cfg.path.write_text(cfg.path.read_text() + "retention: {max_age: 30d}\n")
+    run(cfg)
+    store = Store.open(cfg.store_url)
+    with store.write() as conn:  # as if first seen a year ago
+        conn.execute(
+            articles.update()
+            .where(articles.c.title == "old")
+            .values(first_seen=datetime(2024, 1, 2, tzinfo=UTC))
+        )
+        conn.execute(sources.update().values(body_hash=None))
+    store.close()
+    r = cli("-c", str(cfg.path), "prune")
+    assert r.returncode == 0 and "deleted 1 articles" in r.stdout, r.stdout + r.stderr
+    run(load_config(cfg.path))  # the source still lists it
+    assert [row.guid for row in snapshot(cfg)] == ["https://news.example/fresh"]

@@ -363,6 +363,19 @@ def serve(ctx: Context, log_format: str) -> None:
             fail(f"cannot serve on {server.host}:{server.port}: {e.strerror or e}")
 
 
+@cli.command()
+@pass_ctx
+def prune(ctx: Context) -> None:
+    """Delete articles kept longer than retention.max_age (tombstones keep them away)."""
+    from feedhub.ingest.run import utcnow
+    from feedhub.retention import prune as prune_store
+
+    with ctx.store() as store:
+        n = prune_store(ctx.config, store, utcnow())
+    if not ctx.quiet:
+        out.print(f"deleted {n} articles older than the retention limit", markup=False)
+
+
 @contextmanager
 def _progress(ctx: Context, total: int) -> Iterator[Callable[[], None]]:
     """A progress bar on a terminal; nothing in pipes, logs and tests."""

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 
 from feedhub.config import Config
 from feedhub.ingest.run import Ingester, SourceReport
+from feedhub.retention import prune
 from feedhub.service.reload import reload_config
 from feedhub.service.state import ServiceState
 from feedhub.store import Store
@@ -39,6 +40,7 @@ Publisher = Callable[[Config, Store], "PublishReport"]
 DEFAULT_SWEEP = 5.0  # seconds between looks at the store for due sources
 MIN_SWEEP = 1.0  # the schedule's own floor (schedule.min_interval defaults to 1 s)
 PUBLISH_DELAY = 2.0  # quiet seconds after the last change before publishing
+RETENTION_EVERY_HOURS = 24
 PUBLISH_MAX_DELAY = 30.0  # a steady trickle of changes must not postpone publishing forever
 PUBLISH_RETRY = 30.0  # after a failed publish (disk full, …), try again this much later
 MAX_LOGGED_PATHS = 20  # a first publish writes hundreds of files: keep its log line short
@@ -133,6 +135,21 @@ class Scheduler:
             )
             return report
 
+    async def retention(self) -> int:
+        """Delete expired articles (daily); publish if any went."""
+        try:
+            n = await asyncio.to_thread(prune, self.state.config, self.store, datetime.now(UTC))
+        except Exception as e:
+            log.error("retention failed: %s", _one_line(e))
+            return 0
+        if n:
+            log.info("retention: deleted %d articles", n, extra={"fields": {"deleted": n}})
+            self.publish_soon()
+        return n
+
+    async def _retention_job(self) -> None:
+        await self.retention()
+
     async def count_sources_in_error(self) -> None:
         """Set the sources-in-error gauge from the store (true across restarts)."""
 
@@ -182,6 +199,11 @@ class Scheduler:
             self._sweep_job, "interval", seconds=self.state.sweep_interval, id="sweep",
             max_instances=1, coalesce=True, misfire_grace_time=None,
             next_run_time=datetime.now(UTC),
+        )
+        self._aps.add_job(
+            self._retention_job, "interval", hours=RETENTION_EVERY_HOURS, id="retention",
+            max_instances=1, coalesce=True, misfire_grace_time=None,
+            next_run_time=datetime.now(UTC) + timedelta(minutes=1),
         )
         self._aps.start()
         self.state.scheduler_running = True

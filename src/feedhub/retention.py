@@ -1,0 +1,49 @@
+"""Retention: delete articles kept longer than ``retention.max_age``, leaving tombstones.
+
+An article goes when both its date and the time feedhub first saw it are older than the
+cutoff — so bundled or back-filled old stories are kept ``max_age`` after they arrive,
+not deleted the day they are read. The tombstone (source + guid) keeps a source that
+still lists the article from bringing it back (Miniflux does the same).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy import and_, select
+
+from feedhub.config import Config
+from feedhub.related import remove_articles as related_remove
+from feedhub.store import Store
+from feedhub.store.articles import delete_articles
+from feedhub.store.dedupe import remove_articles as dedupe_remove
+from feedhub.store.schema import articles
+
+BATCH = 500
+
+
+def prune(config: Config, store: Store, now: datetime) -> int:
+    """Delete expired articles in batches (one transaction each); return how many went."""
+    cutoff = now - config.file.retention.max_age
+    rel = config.file.related
+    total = 0
+    while True:
+        with store.write() as conn:
+            rows = conn.execute(
+                select(articles.c.id, articles.c.source_id, articles.c.guid)
+                .where(and_(articles.c.first_seen < cutoff, articles.c.published < cutoff))
+                .order_by(articles.c.id)
+                .limit(BATCH)
+            ).all()
+            if not rows:
+                return total
+            ids = [r.id for r in rows]
+            dedupe_remove(conn, ids)
+            related_remove(conn, ids, count=rel.count, window=rel.window)
+            by_source: dict[int, list[str]] = defaultdict(list)
+            for r in rows:
+                by_source[r.source_id].append(r.guid)
+            for source_id, guids in by_source.items():
+                delete_articles(conn, source_id, guids, now)
+            total += len(rows)
