@@ -42,17 +42,16 @@ def feed_url(site: SiteInfo, topic: TopicInfo) -> str:
     return f"{site.base_url}{topic.slug}.atom"
 
 
-def entry_id(view: EntryView) -> str:
-    """Stable atom:id of an entry: the upstream guid when it is an absolute URI, else derived.
+def entry_id(view: EntryView, topic: str) -> str:
+    """Stable atom:id of an entry in one topic's feed, derived from (topic, source, guid).
 
-    The derived form depends only on (source name, guid), both stable in the store, so the id
-    survives republishing, re-rendering and moving the site to another base URL.
+    Scoped to the topic because readers key their caches on the entry id across every
+    subscription (newsboat keeps one item per id): with the upstream id, a story filed under
+    two topics would vanish from one of them. Topic, source name and guid are all stable in
+    the store, so the id survives republishing, re-rendering and a new base URL.
     """
-    guid = view.article.guid
-    if _ABSOLUTE_URI.fullmatch(guid):
-        return guid
-    digest = hashlib.sha1(guid.encode("utf-8", "surrogatepass")).hexdigest()
-    return f"tag:feedhub,2024:{quote(view.article.source, safe='')}/{digest}"
+    key = f"{view.article.source}\0{view.article.guid}".encode("utf-8", "surrogatepass")
+    return f"tag:feedhub,2024:{quote(topic, safe='')}/{hashlib.sha1(key).hexdigest()}"
 
 
 def source_id(source: SourceRef) -> str:
@@ -147,12 +146,12 @@ class _ArchiveMarker(BaseExtension):
         return feed
 
 
-def _entry(view: EntryView, site: SiteInfo, max_related: int) -> FeedEntry:
+def _entry(view: EntryView, site: SiteInfo, topic: str, max_related: int) -> FeedEntry:
     a = view.article
     fe = FeedEntry()
     fe.register_extension("feedhub", _EntryExtras, atom=True, rss=False)
     extras: _EntryExtras = fe.feedhub  # type: ignore[attr-defined]
-    fe.id(entry_id(view))
+    fe.id(entry_id(view, topic))
     fe.title(xml_safe(a.title) or "(untitled)")  # atom:title is required, even if empty upstream
     fe.published(utc(a.published, "published"))
     fe.updated(utc(a.updated, "updated"))  # set explicitly: feedgen defaults it to now()
@@ -218,5 +217,6 @@ def render_topic_feed(
         if archive.is_archive:
             fg.register_extension("fh", _ArchiveMarker, None, atom=True, rss=False)
     for view in views:
-        fg.add_entry(_entry(view, site, max_related), order="append")  # default prepends
+        # order="append": feedgen's add_entry() prepends by default.
+        fg.add_entry(_entry(view, site, topic.slug, max_related), order="append")
     return fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
