@@ -1,0 +1,134 @@
+"""Real readers against the real service on the shipped config (offline).
+
+`feedhub run` serves the shipped sample topics; newsboat (Debian's package) imports the
+served index.opml and reloads; headless Chromium loads index.html. `.ci/run` installs
+both; elsewhere these tests skip with the reason.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from lxml import etree, html
+
+from tests.conftest import REPO
+from tests.support.service import Service, free_port
+
+pytestmark = pytest.mark.slow
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    """The shipped config and samples, on a free port, with output in a temp folder."""
+    tmp = tmp_path_factory.mktemp("shipped")
+    shutil.copytree(REPO / "config", tmp / "config", ignore=shutil.ignore_patterns("data"))
+    port = free_port()
+    cfg = tmp / "config" / "feedhub.yaml"
+    text = cfg.read_text()
+    text = text.replace("http://127.0.0.1:8080/", f"http://127.0.0.1:{port}/")
+    text = re.sub(r"(?m)^  dir: .*$", f"  dir: {tmp / 'feeds'}", text)
+    cfg.write_text(text + f"\nserver: {{host: 127.0.0.1, port: {port}}}\n")
+    started = time.monotonic()
+    service = Service(cfg, port)
+    try:
+        service.wait_for("every sample topic with entries", lambda: all_filled(service),
+                         timeout=30)
+        service.elapsed = time.monotonic() - started  # type: ignore[attr-defined]
+        yield service
+    finally:
+        service.stop()
+
+
+def all_filled(service: Service) -> bool:
+    """index.html is written after the feeds: once it lists headlines, all feeds are out."""
+    r = service.get("/index.html")
+    if r is None or r[0] != 200 or b"<li" not in r[2]:
+        return False
+    return all(topics(service).values())
+
+
+def topics(service: Service) -> dict[str, list[str]]:
+    """Topic feed URL → entry titles, as served."""
+    status, _, body = service.get("/index.opml")
+    assert status == 200
+    out = {}
+    for o in etree.fromstring(body).iter("outline"):
+        url = o.get("xmlUrl")
+        status, headers, feed = service.get(url.split(str(service.port), 1)[1])
+        assert status == 200 and headers["Content-Type"].startswith("application/atom+xml")
+        out[url] = [e.findtext(f"{ATOM}title") for e in etree.fromstring(feed).iter(f"{ATOM}entry")]
+    return out
+
+
+def test_make_run_serves_the_sample_topics_within_30s_offline(shipped: Service) -> None:
+    assert shipped.elapsed < 30  # type: ignore[attr-defined]
+    served = topics(shipped)
+    assert len(served) >= 4 and all(served.values())
+
+
+def test_newsboat_imports_the_opml_and_shows_every_topic_with_related_news(
+    shipped: Service, tmp_path: Path
+) -> None:
+    newsboat = shutil.which("newsboat")
+    if newsboat is None:
+        pytest.skip("newsboat is not installed (.ci/run installs Debian's package)")
+    _, _, opml = shipped.get("/index.opml")
+    (tmp_path / "subs.opml").write_bytes(opml)
+    urls, cache = tmp_path / "urls", tmp_path / "cache.db"
+    urls.touch()
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "TERM": "dumb"}
+    base = [newsboat, "-u", str(urls), "-c", str(cache), "-C", "/dev/null"]
+    r = subprocess.run([*base, "-i", str(tmp_path / "subs.opml")], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run([*base, "-x", "reload"], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    with sqlite3.connect(cache) as db:
+        rows = db.execute("SELECT feedurl, title, content FROM rss_item").fetchall()
+    by_feed: dict[str, list[tuple[str, str]]] = {}
+    for feed, title, content in rows:
+        by_feed.setdefault(feed, []).append((title, content))
+    served = topics(shipped)
+    assert set(by_feed) == set(served)
+    for url, titles in served.items():
+        assert sorted(t for t, _ in by_feed[url]) == sorted(titles), url
+    related = [c for items in by_feed.values() for _, c in items if "Related News" in c]
+    assert len(related) >= 10
+    reference = [c for t, c in by_feed[f"http://127.0.0.1:{shipped.port}/sahel.atom"]
+                 if t.startswith("Russian Military Instructors")]
+    assert reference and "U.S. Troop Withdrawal from Niger Kicks off" in reference[0]
+
+
+def test_chromium_shows_every_topic_with_headlines_and_working_feed_links(
+    shipped: Service, tmp_path: Path
+) -> None:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed (.ci/run installs Debian's package)")
+    r = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu",
+         "--disable-background-networking", "--disable-component-update", "--no-first-run",
+         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+         f"http://127.0.0.1:{shipped.port}/"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert r.returncode == 0 and "<body" in r.stdout, r.stderr[-2000:]
+    dom = html.fromstring(r.stdout)
+    served = topics(shipped)
+    alternates = {link.get("href") for link in dom.iter("link")
+                  if link.get("type") == "application/atom+xml"}
+    assert alternates == set(served)
+    page_links = {a.get("href") for a in dom.iter("a")}
+    text = dom.text_content()
+    for url, titles in served.items():
+        assert url in page_links  # a visible feed link per topic
+        assert titles[0] in text  # the topic's latest headline is on the page
+    # the feed links work: each one serves Atom (checked in topics() above)
