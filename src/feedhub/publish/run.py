@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Connection, delete, select
@@ -43,6 +43,8 @@ from feedhub.wiring import filing
 
 __all__ = ["PublishError", "PublishReport", "publish"]
 
+RELATED_BATCH = 200
+
 
 @dataclass(frozen=True, slots=True)
 class PublishReport:
@@ -66,10 +68,7 @@ def publish(config: Config, store: Store) -> PublishReport:
     related = config.file.related
     with store.write() as conn:
         refile_if_rules_changed(conn, f.digest, f.rules, f.forced)
-        pending = list(conn.execute(select(pending_related.c.article_id)).scalars())
-        if pending:
-            update_related(conn, pending, count=related.count, window=related.window)
-            conn.execute(delete(pending_related))
+    update_pending_related(store, count=related.count, window=related.window)
     site = site_info(config)
     out = config.output_dir
     written: list[str] = []
@@ -135,6 +134,32 @@ def publish(config: Config, store: Store) -> PublishReport:
         duration=time.perf_counter() - started,
         warnings=tuple(hub_errors),
     )
+
+
+def update_pending_related(
+    store: Store, *, count: int, window: timedelta, batch: int = RELATED_BATCH
+) -> int:
+    """Bring related lists up to date for the articles ingest queued, in short transactions.
+
+    One transaction per batch, so the write lock is never held for long: the service's
+    fetches keep committing between batches (a soak run with ~10k queued articles held
+    the lock for minutes in one transaction and stalled every fetch).
+    """
+    done = 0
+    while True:
+        with store.write() as conn:
+            ids = list(
+                conn.execute(
+                    select(pending_related.c.article_id)
+                    .order_by(pending_related.c.article_id)
+                    .limit(batch)
+                ).scalars()
+            )
+            if not ids:
+                return done
+            update_related(conn, ids, count=count, window=window)
+            conn.execute(delete(pending_related).where(pending_related.c.article_id.in_(ids)))
+            done += len(ids)
 
 
 def source_refs(conn: Connection, config: Config) -> dict[str, SourceRef]:

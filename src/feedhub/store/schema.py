@@ -136,15 +136,6 @@ article_topics = Table(
     Index("ix_article_topics_topic", "topic"),
 )
 
-# What was last published per document, so unchanged topics are not re-rendered/rewritten.
-published_docs = Table(
-    "published_docs",
-    metadata,
-    Column("path", String(500), primary_key=True),
-    Column("digest", String(64), nullable=False),
-    Column("written_at", UTCDateTime, nullable=False),
-)
-
 # Small facts the pipeline keeps between runs (topic-rules digest, related watermark).
 meta = Table(
     "meta",
