@@ -1,0 +1,286 @@
+"""Related News benchmark: ranking quality on UCI headlines and update time at 10k/100k articles.
+
+Run: PYTHONPATH=src .venv/bin/python benchmarks/related.py [--sizes 10000,100000]
+
+1. Quality. UCI News Aggregator sample (F. Gasparetti, 2016, UCI ML Repository, CC BY 4.0),
+   titles only: every headline goes through the real store path (`update_related` into a
+   SQLite file, in timestamp order, ±3 days, min_score 0 so everything in the window is
+   ranked); for each headline with a same-story neighbour, P@1 and nP@3 (hits in the top 3
+   / min(3, same-story headlines)). Beside it, a plain TF-IDF cosine baseline computed here.
+2. Speed. Generated news (stories with entities, section vocabulary, Zipf filler words and
+   real stopwords; 100 articles/day) bulk-indexed into a SQLite file, boxes computed for the
+   last 90 days, then N new articles go through `update_related` one at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import random
+import re
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Connection, insert, select
+
+from feedhub.related import refresh_boxes, related_for, update_related
+from feedhub.related.text import STOPWORDS, document_terms
+from feedhub.related.vector import term_vector
+from feedhub.store import related as db
+from feedhub.store.db import create_store_engine
+from feedhub.store.schema import articles, metadata, sources
+
+UCI = Path(__file__).resolve().parents[2] / "shared" / "data" / "uci-news-sample.csv"
+if not UCI.exists():
+    UCI = Path("/work/shared/data/uci-news-sample.csv")
+
+
+def new_store(directory: Path, name: str) -> Connection:
+    """A store engine as feedhub opens it (16 KiB pages, WAL, mmap) on a new SQLite file."""
+    engine = create_store_engine(f"sqlite:///{directory / name}")
+    metadata.create_all(engine)
+    conn = engine.connect()
+    conn.begin()
+    conn.execute(insert(sources).values(id=1, name="bench", url="http://b.example", kind="http"))
+    return conn
+
+
+def insert_articles(conn: Connection, rows: Sequence[tuple[str, str, datetime]]) -> list[int]:
+    first = (conn.scalar(select(articles.c.id).order_by(articles.c.id.desc()).limit(1)) or 0) + 1
+    payload = [
+        {
+            "id": first + i, "source_id": 1, "guid": f"g{first + i}", "title": title,
+            "summary": "", "content": body, "authors": [], "categories": [], "published": when,
+            "updated": when, "first_seen": when, "changed": when, "content_hash": "x",
+        }
+        for i, (title, body, when) in enumerate(rows)
+    ]
+    for i in range(0, len(payload), 5000):
+        conn.execute(insert(articles), payload[i : i + 5000])
+    return [first + i for i in range(len(rows))]
+
+
+# ---------------------------------------------------------------- quality (UCI headlines)
+
+
+@dataclass(frozen=True)
+class Headline:
+    title: str
+    story: str
+    when: datetime
+
+
+def load_uci() -> list[Headline]:
+    with UCI.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    rows.sort(key=lambda r: (int(r["TIMESTAMP"]), int(r["ID"])))  # ingest order
+    return [
+        Headline(r["TITLE"], r["STORY"], datetime.fromtimestamp(int(r["TIMESTAMP"]) / 1000, UTC))
+        for r in rows
+    ]
+
+
+def score_rankings(heads: list[Headline], top3: Callable[[int], list[int]]) -> tuple[float, ...]:
+    size = Counter(h.story for h in heads)
+    p1 = np3 = 0.0
+    n = 0
+    for i, h in enumerate(heads):
+        if size[h.story] < 2:
+            continue
+        ranked = top3(i)[:3]
+        hits = sum(heads[j].story == h.story for j in ranked)
+        p1 += bool(ranked) and heads[ranked[0]].story == h.story
+        np3 += hits / min(3, size[h.story] - 1)
+        n += 1
+    return p1 / n, np3 / n, n
+
+
+def tfidf_baseline(heads: list[Headline], window: timedelta) -> tuple[float, ...]:
+    """Textbook TF-IDF cosine (sklearn's defaults: \\w\\w+ tokens, smooth idf, l2 norm)."""
+    tfs = [Counter(re.findall(r"\b\w\w+\b", h.title.lower())) for h in heads]
+    df = Counter(t for tf in tfs for t in tf)
+    n = len(tfs)
+    vecs = []
+    for tf in tfs:
+        v = {t: c * (math.log((1 + n) / (1 + df[t])) + 1) for t, c in tf.items()}
+        norm = math.sqrt(sum(x * x for x in v.values()))
+        vecs.append({t: x / norm for t, x in v.items()})
+    postings: dict[str, list[int]] = defaultdict(list)
+    for i, v in enumerate(vecs):
+        for t in v:
+            postings[t].append(i)
+
+    def top3(i: int) -> list[int]:
+        scores: Counter[int] = Counter()
+        for t, w in vecs[i].items():
+            for j in postings[t]:
+                if j != i and abs(heads[j].when - heads[i].when) <= window:
+                    scores[j] += w * vecs[j][t]
+        return sorted(scores, key=lambda j: (-scores[j], abs(heads[j].when - heads[i].when), j))[:3]
+
+    return score_rankings(heads, top3)
+
+
+def feedhub_quality(heads: list[Headline], window: timedelta, workdir: Path, **kw: float):
+    conn = new_store(workdir, f"uci-{len(kw)}.db")
+    ids = insert_articles(conn, [(h.title, "", h.when) for h in heads])
+    start = time.perf_counter()
+    for i in range(0, len(ids), 50):  # ingest-sized batches
+        update_related(conn, ids[i : i + 50], window=window, min_score=0.0, **kw)
+    elapsed = time.perf_counter() - start
+    index = {article_id: i for i, article_id in enumerate(ids)}
+    result = score_rankings(
+        heads, lambda i: [index[r.article_id] for r in related_for(conn, ids[i])]
+    )
+    conn.close()
+    return (*result, elapsed)
+
+
+# ---------------------------------------------------------------- speed (generated news)
+
+
+class NewsGenerator:
+    """Deterministic synthetic news: stories of 1–8 articles sharing entities and section words."""
+
+    SYLLABLES = [c + v for c in "bcdfghjklmnprstvwz" for v in ("a", "e", "i", "o", "u", "ai", "ou")]
+
+    def __init__(self, seed: int = 7) -> None:
+        self.rng = random.Random(seed)
+        self.general = self._words(30_000, 2, 4)
+        self.general_w = [1 / (i + 1) for i in range(len(self.general))]  # Zipf
+        self.stop = sorted(STOPWORDS)
+        self.sections = [self._words(400, 2, 4) for _ in range(20)]
+        self.entities = [w.capitalize() for w in self._words(60_000, 2, 4)]
+
+    def _words(self, n: int, lo: int, hi: int) -> list[str]:
+        seen: set[str] = set()
+        while len(seen) < n:
+            seen.add("".join(self.rng.choices(self.SYLLABLES, k=self.rng.randint(lo, hi))))
+        return sorted(seen)
+
+    def _text(self, k: int, key: list[str], section: list[str]) -> str:
+        r = self.rng
+        out = []
+        for _ in range(k):
+            x = r.random()
+            if x < 0.12:
+                out.append(r.choice(key))
+            elif x < 0.35:
+                out.append(section[min(int(r.expovariate(1 / 60)), len(section) - 1)])
+            elif x < 0.70:
+                out.append(r.choices(self.general, weights=self.general_w)[0])
+            else:
+                out.append(r.choice(self.stop))
+        return " ".join(out)
+
+    def articles(self, count: int, end: datetime, per_day: float) -> list[tuple[str, str, datetime]]:
+        """``count`` articles ending at ``end``; each story's articles spread over days."""
+        r = self.rng
+        span = timedelta(days=count / per_day)
+        out: list[tuple[str, str, datetime]] = []
+        while len(out) < count:
+            key = r.sample(self.entities, r.randint(3, 7))
+            section = r.choice(self.sections)
+            start = end - span * r.random()
+            for _ in range(min(int(r.expovariate(1 / 2.5)) + 1, 8)):
+                when = min(start + timedelta(hours=r.expovariate(1 / 48)), end)
+                title = self._text(r.randint(6, 11), key, section)
+                body = "<p>" + self._text(r.randint(80, 300), key, section) + "</p>"
+                out.append((title.capitalize(), body, when))
+        out = out[:count]
+        out.sort(key=lambda a: a[2])
+        return out
+
+
+def bulk_index(conn: Connection, ids: list[int], rows: list[tuple[str, str, datetime]]) -> None:
+    """Index a background corpus as `rebuild_related` does (df of the whole set), fast."""
+    df: Counter[str] = Counter()
+    for title, body, _ in rows:
+        t, b = document_terms(title, "", body)
+        df.update(t.keys() | b.keys())
+    db.write_frequencies(conn, df, len(rows))
+    for article_id, (title, body, when) in zip(ids, rows, strict=True):
+        t, b = document_terms(title, "", body)
+        doc = db.ArticleText(article_id, title, "", body, when, article_id)
+        db.put_doc(conn, doc, sorted(t.keys() | b.keys()), term_vector(t, b, df, len(rows)))
+
+
+def speed(size: int, workdir: Path, new: int = 300, per_day: float = 100.0) -> dict[str, float]:
+    end = datetime(2026, 3, 1, tzinfo=UTC)
+    gen = NewsGenerator()
+    rows = gen.articles(size + new, end, per_day)
+    fresh = rows[-new:]  # the newest articles arrive last, as in a live service
+    background = rows[:-new]
+    conn = new_store(workdir, f"speed-{size}.db")
+    t0 = time.perf_counter()
+    ids = insert_articles(conn, background)
+    bulk_index(conn, ids, background)
+    cutoff = fresh[0][2] - timedelta(days=90)
+    recent = [i for i, r in zip(ids, background, strict=True) if r[2] >= cutoff]
+    refresh_boxes(conn, recent)  # realistic floors for boxes a new article may enter
+    conn.commit()
+    conn.begin()
+    build = time.perf_counter() - t0
+    new_ids = insert_articles(conn, fresh)
+    times = []
+    changed = 0
+    for article_id in new_ids:
+        t = time.perf_counter()
+        changed += len(update_related(conn, [article_id]))
+        times.append(time.perf_counter() - t)
+    conn.commit()
+    file_mb = (workdir / f"speed-{size}.db").stat().st_size / 1e6
+    times.sort()
+    conn.close()
+    return {
+        "mean_ms": 1000 * sum(times) / len(times),
+        "p50_ms": 1000 * times[len(times) // 2],
+        "p95_ms": 1000 * times[int(len(times) * 0.95)],
+        "changed": changed / len(new_ids),
+        "recent": len(recent),
+        "build_s": build,
+        "file_mb": file_mb,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--new", type=int, default=300)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        heads = load_uci()
+        window = timedelta(days=3)
+        print(f"UCI News Aggregator sample, titles only, ±3 days ({len(heads)} headlines)")
+        print(f"{'method':44} {'P@1':>6} {'nP@3':>6} {'n':>5} {'time':>8}")
+        t = time.perf_counter()
+        p1, np3, n = tfidf_baseline(heads, window)
+        print(f"{'TF-IDF cosine baseline (this run)':44} {p1:6.3f} {np3:6.3f} {n:5d} "
+              f"{time.perf_counter() - t:7.1f}s")
+        print(f"{'TF-IDF cosine (data README reference)':44} {0.586:6.3f} {0.652:6.3f}")
+        p1, np3, n, secs = feedhub_quality(heads, window, workdir)
+        print(f"{'feedhub update_related (store index)':44} {p1:6.3f} {np3:6.3f} {n:5d} "
+              f"{secs:7.1f}s")
+        p1, np3, n, secs = feedhub_quality(heads, window, workdir, time_decay=0.2)
+        print(f"{'  same, time_decay=0.2 (option, not default)':44} {p1:6.3f} {np3:6.3f} "
+              f"{n:5d} {secs:7.1f}s")
+        print()
+        print(f"Update time per new article ({args.new} new, one update_related call each; "
+              "generated news, 100 articles/day, SQLite file, WAL)")
+        print(f"{'stored':>8} {'mean ms':>8} {'p50 ms':>7} {'p95 ms':>7} {'boxes chg':>9} "
+              f"{'in window':>9} {'build s':>8} {'file MB':>8}")
+        for size in (int(s) for s in args.sizes.split(",")):
+            r = speed(size, workdir, args.new)
+            print(f"{size:8d} {r['mean_ms']:8.2f} {r['p50_ms']:7.2f} {r['p95_ms']:7.2f} "
+                  f"{r['changed']:9.2f} {r['recent']:9d} {r['build_s']:8.1f} {r['file_mb']:8.1f}")
+
+
+if __name__ == "__main__":
+    main()

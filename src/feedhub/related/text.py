@@ -1,0 +1,70 @@
+"""Tokenizing articles for related-news scoring (pure).
+
+Words are case- and accent-folded, stopwords dropped and lightly stemmed, so "Troops" and
+"troop", "Sénégal" and "Senegal" meet; heavier stemming (Porter) conflates unrelated news
+words ("general"/"generate") and bought nothing on headlines, see benchmarks/related.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+
+from feedhub.topics import fold, html_to_text
+
+# Bump when tokens change: stored term vectors are then stale and need `rebuild_related`.
+TOKENIZER_VERSION = 1
+
+_WORD = re.compile(r"[^\W_]+")
+
+# Function words plus news boilerplate that links unrelated stories ("says", "update").
+_STOPWORDS_TEXT = """
+    a about above after again against all also am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself yourselves
+    s t d ll m o re ve y don isn aren wasn weren hasn haven hadn doesn didn won wouldn shan
+    shouldn couldn mustn may might must shall us via per amid among upon onto within without
+    says said say saying tell tells told new news report reports reported update updated
+    updates latest today yesterday tomorrow week weeks year years day days time one two three
+    first last get gets got make makes made like just still even back well way could would
+"""
+STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
+MAX_TERM_LENGTH = 64  # longer "words" are identifiers or junk, and must fit the term column
+
+
+def stem(word: str) -> str:
+    """Light suffix stripping: plurals and possessive-like endings only (an S-stemmer)."""
+    if len(word) <= 3 or word.isdigit():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("sses", "xes", "ches", "shes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def words(text: str) -> Iterator[str]:
+    """Index terms of plain text, in order (stopwords and 1-character tokens dropped)."""
+    for word in _WORD.findall(fold(text)):
+        if 1 < len(word) <= MAX_TERM_LENGTH and word not in STOPWORDS:
+            yield stem(word)
+
+
+def document_terms(title: str, summary: str, content: str) -> tuple[Counter[str], Counter[str]]:
+    """Term counts of the title and of the body (summary + content, HTML stripped).
+
+    The summary is skipped when the content already starts with it, so a teaser repeated as
+    the first paragraph does not count twice.
+    """
+    body_text = html_to_text(content)
+    summary_text = html_to_text(summary)
+    if summary_text.strip() and summary_text.strip()[:200] not in body_text:
+        body_text = summary_text + "\n" + body_text
+    return Counter(words(title)), Counter(words(body_text))

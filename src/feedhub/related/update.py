@@ -1,0 +1,287 @@
+"""Keeping Related News boxes current in the store, one article at a time.
+
+`update_related` indexes each given article (in id order, which is ingest order), computes
+its box from candidates the term index returns within ±window of its date, and offers the
+article to the boxes of those candidates. Because a pair's score is fixed once both are
+indexed (see `feedhub.related.vector`) and a box always holds the best of what it has been
+offered, updating in several calls gives the same boxes as one call over the same ids.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection
+
+from feedhub.related.rank import SCORE_DIGITS, Candidate, merge_into, top_related
+from feedhub.related.text import document_terms
+from feedhub.related.vector import DEFAULT_PARAMS, VectorParams, term_vector
+from feedhub.store import related as db
+
+DEFAULT_COUNT = 3
+DEFAULT_WINDOW = timedelta(days=90)
+# Below this cosine, a shared word or two is coincidence: on the UCI headlines fewer than
+# 1 in 10 top candidates scoring 0.05–0.10 were the same story (benchmarks/related.py).
+# Full articles spread weight over 64 terms, so related stories score lower than headlines
+# do: 0.08 rather than 0.10 keeps a developing story's later coverage in the box.
+DEFAULT_MIN_SCORE = 0.08
+# Share of the score lost at the window's edge (linear in distance). Off by default: the
+# brief is "closer in time at equal similarity" (the tie-break in `rank`), and a story's
+# coverage weeks later belongs in the box (the reference article's box is 5–9 weeks newer).
+# On the UCI headlines (±3 days, same-story labels) 0.2 would lift P@1 by ~0.03 — that is the
+# protocol rewarding recency, not better text matching, so it stays an option.
+DEFAULT_TIME_DECAY = 0.0
+# A vector keeps the idf of the moment it was indexed. While the index is small those
+# weights are noise (in a 5-article store "military" looks as rare as "Niger"), so every
+# vector is re-frozen each time the index doubles, up to 4096 articles: ~8k re-indexings
+# once per store, at deterministic points, so batch and incremental updates still agree.
+REFREEZE_AT = frozenset(2**k for k in range(4, 13))
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How boxes are built; keep them fixed for a store (changing them needs a rebuild)."""
+
+    count: int = DEFAULT_COUNT
+    window: timedelta = DEFAULT_WINDOW
+    min_score: float = DEFAULT_MIN_SCORE
+    time_decay: float = DEFAULT_TIME_DECAY
+    vector: VectorParams = field(default_factory=lambda: DEFAULT_PARAMS)
+
+
+def decayed(score: float, a: datetime, b: datetime, s: Settings) -> float:
+    """Score after the time preference, rounded so every path compares equal values."""
+    share = min(abs((a - b).total_seconds()) / s.window.total_seconds(), 1.0)
+    return round(score * (1.0 - s.time_decay * share), SCORE_DIGITS)
+
+
+def update_related(
+    conn: Connection,
+    article_ids: Sequence[int],
+    *,
+    count: int = DEFAULT_COUNT,
+    window: timedelta = DEFAULT_WINDOW,
+    min_score: float = DEFAULT_MIN_SCORE,
+    time_decay: float = DEFAULT_TIME_DECAY,
+) -> set[int]:
+    """Index new or changed articles and update boxes; returns ids whose box changed.
+
+    Ids that no longer exist are removed from the index. Call it for an article whose text,
+    date or dedupe cluster changed, too.
+    """
+    s = Settings(count, window, min_score, time_decay)
+    changed: set[int] = set()
+    texts = db.read_articles(conn, article_ids)
+    gone = [i for i in article_ids if i not in texts]
+    if gone:
+        changed |= remove_articles(
+            conn, gone, count=count, window=window, min_score=min_score, time_decay=time_decay
+        )
+    for article_id in sorted(texts):
+        is_new = db.read_doc_terms(conn, article_id) is None
+        changed |= _index_one(conn, texts[article_id], s)
+        if is_new and db.documents(conn) in REFREEZE_AT:
+            changed |= _rebuild(conn, db.indexed_ids(conn), s)
+    return changed
+
+
+def remove_articles(
+    conn: Connection,
+    ids: Iterable[int],
+    *,
+    count: int = DEFAULT_COUNT,
+    window: timedelta = DEFAULT_WINDOW,
+    min_score: float = DEFAULT_MIN_SCORE,
+    time_decay: float = DEFAULT_TIME_DECAY,
+) -> set[int]:
+    """Drop articles from the index and refill the boxes that listed them.
+
+    Call before deleting the article rows (or in the same transaction). Returns the ids of
+    remaining articles whose box changed.
+    """
+    s = Settings(count, window, min_score, time_decay)
+    ids = set(ids)
+    affected = db.holders(conn, ids) - ids
+    for article_id in sorted(ids):
+        _unindex(conn, article_id)
+    for holder in sorted(affected):
+        _recompute(conn, holder, s)
+    return affected
+
+
+def _unindex(conn: Connection, article_id: int) -> bool:
+    terms = db.read_doc_terms(conn, article_id)
+    if terms is None:
+        return False
+    db.delete_doc(conn, article_id)
+    db.change_frequencies(conn, terms, -1)
+    return True
+
+
+def _index_one(conn: Connection, doc: db.ArticleText, s: Settings) -> set[int]:
+    """Index one article, set its box, offer it to its candidates' boxes."""
+    holders: set[int] = set()
+    old_box: list[int] = []
+    if db.read_doc_terms(conn, doc.id) is not None:  # a changed article is indexed afresh
+        holders = db.holders(conn, [doc.id]) - {doc.id}
+        old_box = [link.related_id for link in db.read_boxes(conn, [doc.id])[doc.id]]
+        _unindex(conn, doc.id)
+
+    title_tf, body_tf = document_terms(doc.title, doc.summary, doc.content)
+    terms = sorted(title_tf.keys() | body_tf.keys())
+    df = db.change_frequencies(conn, terms, +1)
+    vector = term_vector(title_tf, body_tf, df, db.documents(conn), s.vector)
+    db.put_doc(conn, doc, terms, vector)
+
+    changed: set[int] = set()
+    candidates, docs = _candidates(conn, doc.id, doc.published, doc.cluster_key, vector, s)
+    box = top_related(candidates, doc.published, s.count, s.min_score)
+    _write(conn, doc.id, box, s)
+    if [c.article_id for c in box] != old_box:
+        changed.add(doc.id)
+
+    # Boxes that listed the old version may now keep or lose it: recompute them fully.
+    for holder in sorted(holders):
+        if _recompute(conn, holder, s):
+            changed.add(holder)
+
+    # Offer the article to every candidate whose box it could enter.
+    hopeful = [
+        c
+        for c in candidates
+        if c.article_id not in holders
+        and (docs[c.article_id].box_size < s.count or c.score >= docs[c.article_id].floor)
+    ]
+    boxes = db.read_boxes(conn, [c.article_id for c in hopeful])
+    me_published, me_key = doc.published, doc.cluster_key
+    for c in hopeful:
+        mine = Candidate(doc.id, c.score, me_published, me_key)
+        current = [
+            Candidate(x.related_id, x.score, x.published, x.cluster_key)
+            for x in boxes[c.article_id]
+        ]
+        merged = merge_into(current, mine, c.published, s.count, s.min_score)
+        if merged is not None:
+            _write(conn, c.article_id, merged, s)
+            changed.add(c.article_id)
+    return changed
+
+
+def _candidates(
+    conn: Connection,
+    article_id: int,
+    published: datetime,
+    cluster_key: int,
+    vector: dict[str, float],
+    s: Settings,
+) -> tuple[list[Candidate], dict[int, db.DocInfo]]:
+    """Other indexed articles within the window, scored, without the article's own cluster.
+
+    Also returns what the index knows of each (box size and floor, for offering).
+    """
+    found = db.score_candidates(
+        conn, vector, published - s.window, published + s.window, s.min_score
+    )
+    excluded = db.cluster_members(conn, cluster_key) | {article_id}
+    result = []
+    docs = {}
+    for hit in found:
+        d = hit.doc
+        if d.article_id in excluded or d.cluster_key == cluster_key:
+            continue
+        score = decayed(hit.score, published, d.published, s)
+        if score >= s.min_score:
+            result.append(Candidate(d.article_id, score, d.published, d.cluster_key))
+            docs[d.article_id] = d
+    return result, docs
+
+
+def _recompute(conn: Connection, article_id: int, s: Settings) -> bool:
+    """Rebuild one stored box from the index; True when it changed."""
+    doc = db.read_docs(conn, [article_id]).get(article_id)
+    if doc is None:
+        return False
+    # The cluster key as last indexed: update_related re-indexes an article whose cluster
+    # changed, and cluster_members() also reads the live cluster of the others.
+    vector = db.read_vector(conn, article_id)
+    candidates, _ = _candidates(conn, article_id, doc.published, doc.cluster_key, vector, s)
+    box = top_related(candidates, doc.published, s.count, s.min_score)
+    old = [
+        Candidate(x.related_id, x.score, x.published, x.cluster_key)
+        for x in db.read_boxes(conn, [article_id])[article_id]
+    ]
+    if box == old:
+        return False
+    _write(conn, article_id, box, s)
+    return True
+
+
+def _write(conn: Connection, article_id: int, box: list[Candidate], s: Settings) -> None:
+    # A full box admits only what beats its weakest entry; a box with room admits any
+    # candidate at or above min_score (floor 0: box_size decides).
+    floor = box[-1].score if len(box) >= s.count else 0.0
+    links = [db.Link(c.article_id, c.score, c.published, c.cluster_key) for c in box]
+    db.write_box(conn, article_id, links, floor)
+
+
+def rebuild_related(
+    conn: Connection,
+    *,
+    count: int = DEFAULT_COUNT,
+    window: timedelta = DEFAULT_WINDOW,
+    min_score: float = DEFAULT_MIN_SCORE,
+    time_decay: float = DEFAULT_TIME_DECAY,
+) -> set[int]:
+    """Re-index every stored article with today's document frequencies and recompute boxes.
+
+    For a new tokenizer (TOKENIZER_VERSION), new settings, or after a bulk import. Returns
+    the ids whose box lists other articles than before.
+    """
+    s = Settings(count, window, min_score, time_decay)
+    return _rebuild(conn, db.article_ids(conn), s)
+
+
+def refresh_boxes(
+    conn: Connection,
+    ids: Iterable[int],
+    *,
+    count: int = DEFAULT_COUNT,
+    window: timedelta = DEFAULT_WINDOW,
+    min_score: float = DEFAULT_MIN_SCORE,
+    time_decay: float = DEFAULT_TIME_DECAY,
+) -> set[int]:
+    """Recompute the boxes of already-indexed articles from the index (vectors unchanged).
+
+    For a changed ``count`` or ``min_score``, or boxes of a bulk-loaded index. Returns the
+    ids whose box changed.
+    """
+    s = Settings(count, window, min_score, time_decay)
+    return {i for i in sorted(set(ids)) if _recompute(conn, i, s)}
+
+
+def _rebuild(conn: Connection, ids: Sequence[int], s: Settings, batch: int = 1000) -> set[int]:
+    before = db.all_boxes(conn)
+    db.clear_index(conn)
+    df: Counter[str] = Counter()
+    for chunk in _batches(ids, batch):  # pass 1: document frequencies of the whole set
+        for doc in db.read_articles(conn, chunk).values():
+            title_tf, body_tf = document_terms(doc.title, doc.summary, doc.content)
+            df.update(title_tf.keys() | body_tf.keys())
+    db.write_frequencies(conn, df, len(ids))
+    for chunk in _batches(ids, batch):  # pass 2: vectors
+        for doc in db.read_articles(conn, chunk).values():
+            title_tf, body_tf = document_terms(doc.title, doc.summary, doc.content)
+            terms = sorted(title_tf.keys() | body_tf.keys())
+            db.put_doc(conn, doc, terms, term_vector(title_tf, body_tf, df, len(ids), s.vector))
+    for article_id in ids:  # pass 3: boxes, every candidate now indexed
+        _recompute(conn, article_id, s)
+    after = db.all_boxes(conn)
+    return {i for i in before.keys() | after.keys() if before.get(i) != after.get(i)}
+
+
+def _batches(ids: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]

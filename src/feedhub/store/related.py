@@ -1,0 +1,438 @@
+"""Related-news tables and queries: a term index for candidates and the stored boxes.
+
+The index is plain SQLAlchemy Core (no FTS5), so SQLite and PostgreSQL run the same SQL:
+``related_terms`` holds each article's term vector (its strongest terms, weights already
+normalized) keyed by (term, published) so one query range-scans only the terms asked for
+within the date window; ``related_df`` and ``related_stats`` give document frequencies for
+new vectors; ``related_links`` holds every article's box. These functions take and return
+plain values; the decisions are in `feedhub.related`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import NamedTuple, TypeVar
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Select,
+    String,
+    Table,
+    Text,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from feedhub.store.schema import Id, articles, metadata
+
+_T = TypeVar("_T")
+
+
+# The index keeps dates as integer epoch seconds: comparing and reading integers is several
+# times cheaper than parsing a datetime per candidate row, which dominated query time.
+def _epoch(when: datetime) -> int:
+    return int(when.timestamp())
+
+
+def _when(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+# One row per indexed article: what the index needs without reading the (large) article row.
+related_docs = Table(
+    "related_docs",
+    metadata,
+    Column("article_id", Id, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("published", BigInteger, nullable=False),  # epoch seconds, see _epoch
+    Column("cluster_key", Id, nullable=False),  # cluster_id, or the article's own id
+    Column("terms", Text, nullable=False),  # every distinct term, to undo its df on removal
+    Column("box_size", Integer, nullable=False, default=0),
+    Column("floor", Float, nullable=False, default=0.0),  # weakest score in the box
+    Index("ix_related_docs_cluster", "cluster_key"),
+)
+
+# Postings. Leading (term, published) lets a lookup scan only the window; rowid-less on
+# SQLite so the primary key is the table (half the size, no second lookup).
+related_terms = Table(
+    "related_terms",
+    metadata,
+    Column("term", String(64), primary_key=True),
+    Column("published", BigInteger, primary_key=True),  # epoch seconds
+    Column(
+        "article_id",
+        Id,
+        ForeignKey("articles.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("weight", Float, nullable=False),
+    Index("ix_related_terms_article", "article_id"),
+    sqlite_with_rowid=False,
+)
+
+related_df = Table(
+    "related_df",
+    metadata,
+    Column("term", String(64), primary_key=True),
+    Column("df", Integer, nullable=False),
+)
+
+related_stats = Table(
+    "related_stats",
+    metadata,
+    Column("id", Integer, primary_key=True),  # always 1
+    Column("documents", Integer, nullable=False),
+)
+
+related_links = Table(
+    "related_links",
+    metadata,
+    Column("article_id", Id, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("rank", Integer, primary_key=True),  # 1 = most related
+    Column("related_id", Id, ForeignKey("articles.id", ondelete="CASCADE"), nullable=False),
+    Column("score", Float, nullable=False),
+    Index("ix_related_links_related", "related_id"),
+)
+
+
+class ArticleText(NamedTuple):
+    """What indexing reads from an article row."""
+
+    id: int
+    title: str
+    summary: str
+    content: str
+    published: datetime
+    cluster_key: int
+
+
+class DocInfo(NamedTuple):
+    """An indexed article as the index knows it."""
+
+    article_id: int
+    published: datetime
+    cluster_key: int
+    box_size: int
+    floor: float
+
+
+class Scored(NamedTuple):
+    """A candidate found through the index with its raw similarity to the query vector."""
+
+    doc: DocInfo
+    score: float
+
+
+class Link(NamedTuple):
+    """One entry of a stored box."""
+
+    related_id: int
+    score: float
+    published: datetime
+    cluster_key: int
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedItem:
+    """One line of a Related News box, ready to render."""
+
+    article_id: int
+    title: str
+    url: str | None
+    published: datetime
+    score: float
+
+
+def read_articles(conn: Connection, ids: Iterable[int]) -> dict[int, ArticleText]:
+    """Texts of the given articles (missing ids are left out)."""
+    a = articles.c
+    rows = conn.execute(
+        select(a.id, a.title, a.summary, a.content, a.published, a.cluster_id).where(
+            a.id.in_(list(ids))
+        )
+    )
+    return {
+        r.id: ArticleText(r.id, r.title, r.summary, r.content, r.published, r.cluster_id or r.id)
+        for r in rows
+    }
+
+
+def cluster_members(conn: Connection, key: int) -> set[int]:
+    """Ids in dedupe cluster ``key``: live from articles (by index) and as last indexed."""
+    members = {key}
+    members.update(conn.scalars(select(articles.c.id).where(articles.c.cluster_id == key)))
+    members.update(
+        conn.scalars(select(related_docs.c.article_id).where(related_docs.c.cluster_key == key))
+    )
+    return members
+
+
+def read_docs(conn: Connection, ids: Iterable[int]) -> dict[int, DocInfo]:
+    d = related_docs.c
+    rows = conn.execute(
+        select(d.article_id, d.published, d.cluster_key, d.box_size, d.floor).where(
+            d.article_id.in_(list(ids))
+        )
+    )
+    return {r.article_id: DocInfo(r[0], _when(r[1]), *r[2:]) for r in rows}
+
+
+def read_doc_terms(conn: Connection, article_id: int) -> list[str] | None:
+    """All distinct terms of an indexed article, or None when it is not indexed."""
+    terms = conn.scalar(select(related_docs.c.terms).where(related_docs.c.article_id == article_id))
+    return None if terms is None else terms.split()
+
+
+def read_vector(conn: Connection, article_id: int) -> dict[str, float]:
+    t = related_terms.c
+    return dict(conn.execute(select(t.term, t.weight).where(t.article_id == article_id)).all())
+
+
+def documents(conn: Connection) -> int:
+    return conn.scalar(select(related_stats.c.documents).where(related_stats.c.id == 1)) or 0
+
+
+_DF_SELECT = select(related_df.c.term, related_df.c.df).where(
+    related_df.c.term.in_(bindparam("terms", expanding=True))
+)
+_DF_ADD = (
+    update(related_df)
+    .where(related_df.c.term == bindparam("t"))
+    .values(df=related_df.c.df + bindparam("delta"))
+)
+
+
+def frequencies(conn: Connection, terms: Sequence[str]) -> dict[str, int]:
+    result: dict[str, int] = {}
+    for chunk in _chunks(terms):
+        result.update((term, df) for term, df in conn.execute(_DF_SELECT, {"terms": chunk}))
+    return result
+
+
+def change_frequencies(conn: Connection, terms: Sequence[str], delta: int) -> dict[str, int]:
+    """Add ``delta`` to the df of each term and to the document count; returns the new dfs.
+
+    Read-then-write rather than a dialect upsert keeps this portable; the store has one
+    writer at a time (ARCHITECTURE.md), so nothing races between the read and the write.
+    """
+    known = frequencies(conn, terms)
+    if known:
+        conn.execute(_DF_ADD, [{"t": term, "delta": delta} for term in known])
+    fresh = [{"term": term, "df": delta} for term in terms if term not in known]
+    if fresh and delta > 0:
+        conn.execute(insert(related_df), fresh)
+    if delta < 0:
+        conn.execute(delete(related_df).where(related_df.c.df <= 0))
+    stats = related_stats.c
+    bumped = conn.execute(
+        update(related_stats).where(stats.id == 1).values(documents=stats.documents + delta)
+    )
+    if bumped.rowcount == 0:
+        conn.execute(insert(related_stats).values(id=1, documents=max(delta, 0)))
+    return {term: known.get(term, 0) + delta for term in terms}
+
+
+def put_doc(
+    conn: Connection,
+    doc: ArticleText,
+    terms: Sequence[str],
+    vector: Mapping[str, float],
+) -> None:
+    """Index one article: its doc row and its postings (the caller removed any old ones)."""
+    conn.execute(
+        insert(related_docs).values(
+            article_id=doc.id,
+            published=_epoch(doc.published),
+            cluster_key=doc.cluster_key,
+            terms=" ".join(terms),
+            box_size=0,
+            floor=0.0,
+        )
+    )
+    if vector:
+        when = _epoch(doc.published)
+        conn.execute(
+            insert(related_terms),
+            [
+                {"term": t, "published": when, "article_id": doc.id, "weight": w}
+                for t, w in vector.items()
+            ],
+        )
+
+
+def delete_doc(conn: Connection, article_id: int) -> None:
+    """Drop an article from the index and drop its own box (not its place in other boxes)."""
+    conn.execute(delete(related_terms).where(related_terms.c.article_id == article_id))
+    conn.execute(delete(related_links).where(related_links.c.article_id == article_id))
+    conn.execute(delete(related_docs).where(related_docs.c.article_id == article_id))
+
+
+@lru_cache(maxsize=128)
+def _candidates_query(terms: int) -> Select[tuple[int, int, int, int, float, float]]:
+    """The candidate query for a vector of ``terms`` terms, built once per length.
+
+    Terms and weights are bound parameters, so SQLAlchemy compiles each shape once; building
+    the CASE afresh per article cost more than the query itself.
+    """
+    t = related_terms.c
+    weight = case(
+        *((t.term == bindparam(f"t{i}"), bindparam(f"w{i}", type_=Float)) for i in range(terms)),
+        else_=0.0,
+    )
+    contribution = t.weight * weight
+    sums = (
+        select(t.article_id, func.sum(contribution).label("score"))
+        .where(
+            t.term.in_(bindparam("terms", expanding=True)),
+            t.published >= bindparam("start"),
+            t.published <= bindparam("end"),
+        )
+        .group_by(t.article_id)
+        .having(func.sum(contribution) >= bindparam("min_score", type_=Float))
+        .subquery()
+    )
+    d = related_docs.c
+    return select(d.article_id, d.published, d.cluster_key, d.box_size, d.floor, sums.c.score).join(
+        sums, sums.c.article_id == d.article_id
+    )
+
+
+def score_candidates(
+    conn: Connection,
+    vector: Mapping[str, float],
+    start: datetime,
+    end: datetime,
+    min_score: float,
+) -> list[Scored]:
+    """Indexed articles published in [start, end] whose dot product with ``vector`` ≥ min_score.
+
+    The sum runs in the database over the postings of the vector's terms only.
+    """
+    if not vector:
+        return []
+    params: dict[str, object] = {
+        "terms": list(vector),
+        "start": _epoch(start),
+        "end": _epoch(end),
+        "min_score": min_score,
+    }
+    for i, (term, weight) in enumerate(vector.items()):
+        params[f"t{i}"] = term
+        params[f"w{i}"] = weight
+    rows = conn.execute(_candidates_query(len(vector)), params)
+    return [Scored(DocInfo(r[0], _when(r[1]), *r[2:5]), r.score) for r in rows]
+
+
+def read_boxes(conn: Connection, ids: Iterable[int]) -> dict[int, list[Link]]:
+    """Stored boxes of the given articles, best first (articles with no box map to [])."""
+    ids = list(ids)
+    boxes: dict[int, list[Link]] = {i: [] for i in ids}
+    lk, d = related_links.c, related_docs.c
+    for chunk in _chunks(ids):
+        rows = conn.execute(
+            select(lk.article_id, lk.related_id, lk.score, d.published, d.cluster_key)
+            .join(related_docs, d.article_id == lk.related_id)
+            .where(lk.article_id.in_(chunk))
+            .order_by(lk.article_id, lk.rank)
+        )
+        for r in rows:
+            boxes[r.article_id].append(
+                Link(r.related_id, r.score, _when(r.published), r.cluster_key)
+            )
+    return boxes
+
+
+_LINKS_DELETE = delete(related_links).where(related_links.c.article_id == bindparam("a"))
+_DOC_BOX = (
+    update(related_docs)
+    .where(related_docs.c.article_id == bindparam("a"))
+    .values(box_size=bindparam("size"), floor=bindparam("floor"))
+)
+
+
+def write_box(conn: Connection, article_id: int, box: Sequence[Link], floor: float) -> None:
+    """Replace an article's box; ``floor`` is the score a newcomer must reach to be offered."""
+    conn.execute(_LINKS_DELETE, {"a": article_id})
+    if box:
+        conn.execute(
+            insert(related_links),
+            [
+                {"article_id": article_id, "rank": i, "related_id": x.related_id, "score": x.score}
+                for i, x in enumerate(box, 1)
+            ],
+        )
+    conn.execute(_DOC_BOX, {"a": article_id, "size": len(box), "floor": floor})
+
+
+def holders(conn: Connection, ids: Iterable[int]) -> set[int]:
+    """Articles whose box lists any of ``ids``."""
+    lk = related_links.c
+    found: set[int] = set()
+    for chunk in _chunks(list(ids)):
+        found.update(conn.scalars(select(lk.article_id).where(lk.related_id.in_(chunk))))
+    return found
+
+
+def related_items(conn: Connection, article_id: int) -> list[RelatedItem]:
+    """An article's box with titles, links and dates, most related first."""
+    lk, a = related_links.c, articles.c
+    rows = conn.execute(
+        select(a.id, a.title, a.url, a.published, lk.score)
+        .join(articles, a.id == lk.related_id)
+        .where(lk.article_id == article_id)
+        .order_by(lk.rank)
+    )
+    return [RelatedItem(*r) for r in rows]
+
+
+def indexed_ids(conn: Connection) -> list[int]:
+    """Every indexed article id, in ingest order."""
+    return list(conn.scalars(select(related_docs.c.article_id).order_by(related_docs.c.article_id)))
+
+
+def all_boxes(conn: Connection) -> dict[int, list[int]]:
+    """Every stored box as related ids, best first (what a rebuild compares)."""
+    lk = related_links.c
+    boxes: dict[int, list[int]] = {}
+    rows = conn.execute(select(lk.article_id, lk.related_id).order_by(lk.article_id, lk.rank))
+    for article_id, related_id in rows:
+        boxes.setdefault(article_id, []).append(related_id)
+    return boxes
+
+
+def article_ids(conn: Connection) -> list[int]:
+    """Every stored article id, in ingest order."""
+    return list(conn.scalars(select(articles.c.id).order_by(articles.c.id)))
+
+
+def write_frequencies(conn: Connection, df: Mapping[str, int], documents: int) -> None:
+    """Bulk-load document frequencies into an empty index (rebuild)."""
+    rows = [{"term": t, "df": n} for t, n in sorted(df.items())]
+    for chunk in _chunks(rows, 5000):
+        conn.execute(insert(related_df), list(chunk))
+    conn.execute(insert(related_stats).values(id=1, documents=documents))
+
+
+def clear_index(conn: Connection) -> None:
+    """Empty every related table (for a rebuild)."""
+    for table in (related_links, related_terms, related_docs, related_df, related_stats):
+        conn.execute(delete(table))
+
+
+def _chunks(items: Sequence[_T], size: int = 500) -> Iterable[Sequence[_T]]:
+    # Bounded IN lists: SQLite's default variable limit is far higher, but plans stay cheap.
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
