@@ -148,7 +148,9 @@ def feedhub_quality(heads: list[Headline], window: timedelta, workdir: Path, **k
 class NewsGenerator:
     """Deterministic synthetic news: stories of 1–8 articles sharing entities and section words."""
 
-    SYLLABLES = [c + v for c in "bcdfghjklmnprstvwz" for v in ("a", "e", "i", "o", "u", "ai", "ou")]
+    SYLLABLES = tuple(
+        c + v for c in "bcdfghjklmnprstvwz" for v in ("a", "e", "i", "o", "u", "ai", "ou")
+    )
 
     def __init__(self, seed: int = 7) -> None:
         self.rng = random.Random(seed)
@@ -179,7 +181,9 @@ class NewsGenerator:
                 out.append(r.choice(self.stop))
         return " ".join(out)
 
-    def articles(self, count: int, end: datetime, per_day: float) -> list[tuple[str, str, datetime]]:
+    def articles(
+        self, count: int, end: datetime, per_day: float
+    ) -> list[tuple[str, str, datetime]]:
         """``count`` articles ending at ``end``; each story's articles spread over days."""
         r = self.rng
         span = timedelta(days=count / per_day)
