@@ -8,10 +8,19 @@ from importlib.resources import files
 import numpy as np
 import pytest
 from datasketch import MinHash
+from hypothesis import given
+from hypothesis import strategies as st
 
 from feedhub.dedupe import canonical_url, compare, content_fingerprint, extract
 from feedhub.dedupe.decide import UnionFind, components, representative
-from feedhub.dedupe.minhash import NUM_PERM, SEED, shingles, signature
+from feedhub.dedupe.minhash import (
+    NUM_PERM,
+    SEED,
+    _permutations,
+    shingles,
+    signature,
+    sorted_unique,
+)
 from feedhub.dedupe.text import words
 from tests.test_dedupe_texts import (
     FERRY,
@@ -132,6 +141,14 @@ def test_signature_equals_datasketch() -> None:
     assert np.array_equal(signature(sh), ref.hashvalues)
 
 
+def test_permutations_equal_datasketch() -> None:
+    """feedhub makes datasketch's affine32 permutations itself (no scipy import at start-up)."""
+    a, b = _permutations()
+    ref_a, ref_b = MinHash(num_perm=NUM_PERM, seed=SEED, scheme="affine32").permutations
+    assert a.dtype == b.dtype == np.uint32
+    assert np.array_equal(a, ref_a) and np.array_equal(b, ref_b)
+
+
 def test_shingles_are_stable_and_order_sensitive() -> None:
     a = shingles(["ferry", "returns", "to", "service"])
     assert np.array_equal(a, shingles(["ferry", "returns", "to", "service"]))
@@ -172,3 +189,11 @@ def test_union_find_and_representative() -> None:
     assert components([1, 2, 3, 4, 5], [(1, 2), (4, 3)]) == [[1, 2], [3, 4], [5]]
     assert representative([(T0, 2, 1), (T0, 1, 9), (T0 + timedelta(1), 0, 3)]) == 9
     assert representative([(T0, 0, 7), (T0, 0, 5)]) == 5
+
+
+@given(st.lists(st.integers(0, 2**32 - 1), max_size=300))
+def test_sorted_unique_equals_numpy_unique(values: list[int]) -> None:
+    h = np.array(values, dtype=np.uint32)
+    got = sorted_unique(h)
+    assert got.dtype == np.uint32
+    assert np.array_equal(got, np.unique(h))

@@ -322,3 +322,89 @@ def test_retention_deletes_old_articles_and_tombstones_keep_them_away(tmp_path, 
     assert r.returncode == 0 and "deleted 1 articles" in r.stdout, r.stdout + r.stderr
     run(load_config(cfg.path))  # the source still lists it
     assert [row.guid for row in snapshot(cfg)] == ["https://news.example/fresh"]
+
+
+def _store_rows(cfg: Config) -> dict[str, object]:
+    """What the write transaction derives per article, keyed by guid (ids differ by run)."""
+    from feedhub.store.dedupe import dedupe_features, dedupe_keys
+    from feedhub.store.schema import article_topics
+
+    store = Store.open(cfg.store_url)
+    try:
+        with store.read() as conn:
+            guid = dict(conn.execute(select(articles.c.id, articles.c.guid)).all())
+            return {
+                "articles": sorted(
+                    (r.guid, r.canonical_url, r.content_hash, r.published, guid[r.cluster_id])
+                    for r in conn.execute(select(articles))
+                ),
+                "topics": sorted((guid[i], t) for i, t in conn.execute(select(article_topics))),
+                "features": sorted(
+                    (guid[r.article_id], r.url_key, r.fingerprint, r.shingles, r.keys, r.published)
+                    for r in conn.execute(select(dedupe_features))
+                ),
+                "keys": sorted((k, guid[i]) for k, i in conn.execute(select(dedupe_keys))),
+            }
+    finally:
+        store.close()
+
+
+def test_work_done_beside_the_parse_gives_what_the_writer_computes(
+    tmp_path, server, monkeypatch
+) -> None:
+    """Canonical URLs, hashes, dedupe features and topics made in the parse worker must
+    store exactly what the write transaction computes itself when it is not given them."""
+    import feedhub.ingest.run as ingest_run
+
+    copy = "Shared wire copy about the Niger ferry " + " ".join(f"w{i}" for i in range(60))
+    for name in ("a", "b"):
+        server.route(f"/{name}", Reply(body=rss(6, prefix=name, extra=copy)))
+    results = []
+    for beside_the_parse in (True, False):
+        d = tmp_path / str(beside_the_parse)
+        d.mkdir()
+        path = d / "feedhub.yaml"
+        path.write_text(
+            "store: data/feedhub.db\nschedule: {interval: 1h, jitter: 0%}\nsources:\n"
+            f"  - {{name: a, url: '{server.url('/a')}', topics: [wire]}}\n"
+            f"  - {{name: b, url: '{server.url('/b')}'}}\n"
+            "topics:\n  - {name: niger, title: Niger, keywords: [Niger]}\n"
+            "  - {name: wire, title: Wire, keywords: [nothing-matches-this]}\n"
+        )
+        cfg = load_config(path)
+        with monkeypatch.context() as m:
+            if not beside_the_parse:
+                m.setattr(ingest_run, "prepare_articles", lambda *a, **k: ingest_run.Prepared())
+            run(cfg, ["a"])
+            run(cfg, ["b"])
+        results.append(_store_rows(cfg))
+    prepared, written = results
+    assert prepared == written
+    assert {t for _, t in prepared["topics"]} == {"niger", "wire"}
+    clusters = {cluster for *_, cluster in prepared["articles"]}
+    assert len(clusters) < len(prepared["articles"])  # the copies were merged
+
+
+def test_a_run_where_nothing_needs_parsing_starts_no_parse_workers(
+    tmp_path, server, monkeypatch
+) -> None:
+    import feedhub.ingest.run as ingest_run
+
+    started = []
+    real_pool = ingest_run.parse_pool
+    monkeypatch.setattr(ingest_run, "parse_pool", lambda *a: started.append(1) or real_pool(*a))
+
+    def feed(req):
+        if req.headers.get("If-None-Match") == '"v1"':
+            return Reply(status=304, headers={"ETag": '"v1"'})
+        return Reply(body=rss(3), headers={"ETag": '"v1"'})
+
+    server.route("/feed", feed)
+    cfg = make_config(tmp_path, {"wire": server.url("/feed")})
+    assert run(cfg)["wire"].new == 3
+    assert started == [1]  # a source never parsed: the pool is forked up front
+    assert run(cfg)["wire"].outcome == "not-modified"
+    assert started == [1]  # every source answered 304: no worker was forked
+    server.route("/feed", Reply(body=rss(4), headers={"ETag": '"v2"'}))
+    assert run(cfg)["wire"].new == 1  # a body to parse after all: forked on demand
+    assert started == [1, 1]

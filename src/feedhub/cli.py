@@ -12,25 +12,53 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from feedhub import __version__
-from feedhub.config import Config, ConfigError, config_path, load_config
-from feedhub.store import Store, StoreError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from feedhub.config import Config
+    from feedhub.store import Store
+
+# Start-up is most of a short command (`feedhub -q fetch` when every source answers 304),
+# so heavy modules load where they are used: rich when something is printed, pydantic with
+# the config, SQLAlchemy with the store, the stages in their commands.
+
+
+class _LazyConsole:
+    """A rich ``Console`` made on first use (a quiet run prints nothing and skips rich)."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console, name)
+
 
 # Wide tables when piped (rich assumes 80 columns off a terminal and would fold every cell).
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = _LazyConsole(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = _LazyConsole(stderr=True, highlight=False, soft_wrap=True)
 
 
 class Context:
     """What every command needs: the config path, verbosity, and lazily the config/store."""
 
     def __init__(self, config: str | None, verbose: int, quiet: bool) -> None:
+        from feedhub.config import config_path
+
         self.config_file = config_path(config)
         self.verbose = verbose
         self.quiet = quiet
@@ -38,6 +66,8 @@ class Context:
 
     @property
     def config(self) -> Config:
+        from feedhub.config import ConfigError, load_config
+
         if self._config is None:
             try:
                 self._config = load_config(self.config_file)
@@ -49,6 +79,8 @@ class Context:
 
     @contextmanager
     def store(self) -> Iterator[Store]:
+        from feedhub.store import Store, StoreError
+
         try:
             store = Store.open(self.config.store_url)
         except StoreError as e:
@@ -159,6 +191,8 @@ def sources(ctx: Context) -> None:
 
     with ctx.store() as store, store.read() as conn:
         infos = source_infos(conn)
+    from rich.table import Table
+
     table = Table("name", "url", "status", "last fetch", "articles", "errors", "next due")
     configured = {s.name for s in ctx.config.sources}
     for i in infos:
@@ -252,6 +286,8 @@ def topics(ctx: Context) -> None:
 
     with ctx.store() as store, store.read() as conn:
         counts = topic_counts(conn)
+    from rich.table import Table
+
     table = Table("topic", "title", "articles", "last change", "feed")
     base = ctx.config.file.site.base_url
     for t in ctx.config.file.topics:
@@ -286,6 +322,8 @@ def related(ctx: Context, article: str) -> None:
     if not items:
         out.print("no related articles above the minimum score", markup=False)
         return
+    from rich.table import Table
+
     table = Table("score", "id", "date", "title", "url")
     for i in items:
         table.add_row(
@@ -305,6 +343,8 @@ def duplicates(ctx: Context) -> None:
     if not clusters:
         out.print("no duplicates", markup=False)
         return
+    from rich.table import Table
+
     for cl in clusters:
         table = Table(
             "similarity", "id", "source", "title", "url", title=f"story {cl.representative_id}"
@@ -384,7 +424,7 @@ def _progress(ctx: Context, total: int) -> Iterator[Callable[[], None]]:
         return
     from rich.progress import Progress
 
-    with Progress(console=err, transient=True) as progress:
+    with Progress(console=err.console, transient=True) as progress:
         task = progress.add_task("fetching", total=total)
         yield lambda: progress.advance(task)
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy comes with the features; the store imports this module at start-up
+    import numpy as np
 
-from feedhub.dedupe.features import Features
+    from feedhub.dedupe.features import Features
 
 DEFAULT_WINDOW = timedelta(days=7)
 
@@ -40,6 +42,8 @@ class Match:
 
 def overlap(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """Exact (Jaccard, containment of the smaller set in the larger) of two shingle sets."""
+    import numpy as np
+
     if a.size == 0 or b.size == 0:
         return 0.0, 0.0
     inter = np.intersect1d(a, b, assume_unique=True).size

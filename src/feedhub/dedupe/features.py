@@ -14,7 +14,14 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from feedhub.dedupe.fingerprint import fingerprint_hashes
-from feedhub.dedupe.minhash import Shingles, band_keys, lead_key, shingle_hashes, signature
+from feedhub.dedupe.minhash import (
+    Shingles,
+    band_keys,
+    lead_key,
+    shingle_hashes,
+    signature,
+    sorted_unique,
+)
 from feedhub.dedupe.text import body_hashes, tokens, word_hashes
 from feedhub.dedupe.urls import canonical_url
 
@@ -61,8 +68,8 @@ def extract(
     headline was reworded still has most of its shingles inside the full article.
     """
     body = body_hashes(title, html)
-    sh = np.unique(np.concatenate([shingle_hashes(word_hashes(tokens(title))),
-                                   shingle_hashes(body)]))
+    sh = sorted_unique(np.concatenate([shingle_hashes(word_hashes(tokens(title))),
+                                       shingle_hashes(body)]))
     keys = band_keys(signature(sh)) if sh.size else []
     lead = lead_key(body)
     if lead is not None:

@@ -94,8 +94,9 @@ def strip_boilerplate(text: str, title: str = "") -> str:
     if sentences:
         sentences[0] = _DATELINE.sub("", sentences[0], count=1)
     for _ in range(_MAX_TRAILER_SENTENCES):
-        if sentences and _is_trailer(sentences[-1]):
-            sentences.pop()
+        if not (sentences and _is_trailer(sentences[-1])):
+            break  # the same last sentence would be tested again
+        sentences.pop()
     return "\n".join(sentences)
 
 

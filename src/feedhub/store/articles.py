@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, and_, delete, select, update
 
-from feedhub.dedupe.urls import canonical_url
 from feedhub.ingest.decide import ArticleChanges
 from feedhub.model import Article, StoredArticle, article_hash
 from feedhub.store.schema import articles, pending_related, sources, tombstones
@@ -35,26 +34,35 @@ def tombstoned(conn: Connection, source_id: int) -> set[str]:
 
 
 def apply_changes(
-    conn: Connection, source_id: int, changes: ArticleChanges, now: datetime
+    conn: Connection,
+    source_id: int,
+    changes: ArticleChanges,
+    now: datetime,
+    canonical: Mapping[str, str | None] | None = None,
+    hashes: Mapping[str, str] | None = None,
 ) -> Applied:
     """Insert new articles, update changed ones in place, delete removed ones (tombstoned).
 
-    A missing date becomes the first-seen time and stays so on later updates.
+    A missing date becomes the first-seen time and stays so on later updates. ``canonical``
+    (guid → canonical URL) and ``hashes`` (guid → ``article_hash``), computed beside the
+    parse, save recomputing them here; a guid missing from them is computed.
     """
     new_ids: list[int] = []
-    for a in changes.new:
-        published = a.published or a.updated or now
+    if changes.new:
+        rows = []
+        for a in changes.new:
+            published = a.published or a.updated or now
+            rows.append({
+                "source_id": source_id, "first_seen": now, "changed": now,
+                "published": published, "updated": a.updated or published,
+                **article_fields(a, canonical, hashes),
+            })
+        # One executemany; RETURNING in parameter order maps ids back to rows on SQLite
+        # and PostgreSQL alike (SQLAlchemy's "insertmanyvalues").
         res = conn.execute(
-            articles.insert().values(
-                source_id=source_id,
-                first_seen=now,
-                changed=now,
-                published=published,
-                updated=a.updated or published,
-                **_fields(a),
-            )
+            articles.insert().returning(articles.c.id, sort_by_parameter_order=True), rows
         )
-        new_ids.append(int(res.inserted_primary_key[0]))
+        new_ids = [int(i) for i in res.scalars()]
     changed_ids: list[int] = []
     for a in changes.changed:
         row = conn.execute(
@@ -66,7 +74,10 @@ def apply_changes(
         conn.execute(
             update(articles)
             .where(articles.c.id == row.id)
-            .values(changed=now, published=published, updated=a.updated or now, **_fields(a))
+            .values(
+                changed=now, published=published, updated=a.updated or now,
+                **article_fields(a, canonical, hashes),
+            )
         )
         changed_ids.append(row.id)
     queued = set(new_ids + changed_ids) - set(
@@ -114,19 +125,36 @@ def delete_articles(
     return ids
 
 
-def _fields(a: Article) -> dict[str, object]:
-    # URL identity (issue 4): the feed's own canonical link wins over the entry link.
+def article_canonical_url(a: Article) -> str | None:
+    """URL identity (issue 4): the feed's own canonical link wins over the entry link."""
+    from feedhub.dedupe.urls import canonical_url  # w3lib: only when there are articles
+
     link = a.canonical_url or a.url
+    return canonical_url(link) if link else None
+
+
+def article_fields(
+    a: Article,
+    canonical: Mapping[str, str | None] | None = None,
+    hashes: Mapping[str, str] | None = None,
+) -> dict[str, object]:
+    """The stored columns that come from the article itself."""
     return {
         "guid": a.guid,
         "url": a.url,
-        "canonical_url": canonical_url(link) if link else None,
+        "canonical_url": (
+            canonical[a.guid]
+            if canonical is not None and a.guid in canonical
+            else article_canonical_url(a)
+        ),
         "title": a.title,
         "summary": a.summary,
         "content": a.content,
         "authors": list(a.authors),
         "categories": list(a.categories),
-        "content_hash": article_hash(a),
+        "content_hash": (
+            hashes[a.guid] if hashes is not None and a.guid in hashes else article_hash(a)
+        ),
         "path": a.path,
     }
 

@@ -11,16 +11,18 @@ including the representative; an article alone has its own id.
 
 Plain SQLAlchemy Core only (SQLite and PostgreSQL). Every function runs inside the
 caller's transaction and commits nothing.
+
+numpy and the feature extraction load on first use: opening the store imports this module
+(its tables), and a run where nothing changed must not pay for them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -48,7 +50,9 @@ from feedhub.dedupe.decide import (
     representative,
     similarity,
 )
-from feedhub.dedupe.features import Features, extract
+
+if TYPE_CHECKING:
+    from feedhub.dedupe.features import Features
 from feedhub.store.schema import Id, UTCDateTime, articles, metadata, sources
 
 dedupe_features = Table(
@@ -127,12 +131,36 @@ class Cluster:
     members: list[Member]
 
 
+# Index keys go through the DBAPI cursor with plain tuples: ~1,050 rows per feed of 50
+# articles, where SQLAlchemy's per-row parameter handling cost 3× the insert itself, and
+# its expanding IN rendered ~1,050 bind names per lookup. Plain standard SQL, with the
+# driver's own placeholder (``?`` for sqlite3, ``%s`` for psycopg).
+_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def _driver_sql(conn: Connection, template: str, n: int = 0) -> str | None:
+    """``template`` with ``{k}`` as the quoted key column, ``{m}`` one placeholder and
+    ``{ms}`` ``n`` of them; None for a driver whose placeholders we do not know."""
+    mark = _MARKS.get(conn.dialect.paramstyle)
+    if mark is None:
+        return None
+    key = conn.dialect.identifier_preparer.quote("key")
+    return template.format(k=key, m=mark, ms=",".join([mark] * n))
+
+
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
 
-def _extract(row: Any) -> Features:
+def _extract(row: Any, given: Mapping[int, Features] | None = None) -> Features:
+    """Features of an article row; ``given`` ones (made beside the parse, ids unknown then)
+    get the row's ids and stored ``published``."""
+    f = given.get(row.id) if given else None
+    if f is not None:
+        return replace(f, article_id=row.id, source_id=row.source_id, published=row.published)
+    from feedhub.dedupe.features import extract
+
     return extract(
         row.id, row.source_id, row.published, row.title,
         row.content or row.summary, row.canonical_url or row.url,
@@ -140,6 +168,10 @@ def _extract(row: Any) -> Features:
 
 
 def _from_row(row: Any) -> Features:
+    import numpy as np
+
+    from feedhub.dedupe.features import Features
+
     return Features(
         article_id=row.article_id,
         source_id=row.source_id,
@@ -160,16 +192,17 @@ def _load_features(conn: Connection, ids: Iterable[int]) -> dict[int, Features]:
     return out
 
 
-def _load_articles(conn: Connection, ids: Sequence[int]) -> list[Any]:
-    """What features and representatives need, in one query per chunk."""
+def _load_articles(conn: Connection, ids: Sequence[int], *, text: bool = True) -> list[Any]:
+    """What features (``text``: not needed when they are given) and representatives need,
+    in one query per chunk."""
     a, s = articles.c, sources.c
+    cols = [a.id, a.source_id, a.published, a.cluster_id, s.position]
+    if text:
+        cols += [a.title, a.content, a.summary, a.url, a.canonical_url]
     rows: list[Any] = []
     for chunk in _chunks(ids):
         q = (
-            select(
-                a.id, a.source_id, a.title, a.content, a.summary, a.url, a.canonical_url,
-                a.published, a.cluster_id, s.position,
-            )
+            select(*cols)
             .join_from(articles, sources, a.source_id == s.id)
             .where(a.id.in_(chunk))
         )
@@ -205,6 +238,8 @@ def insert_features(conn: Connection, feats: Sequence[Features]) -> None:
     """Store features and their index keys in bulk (executemany); also used by benchmarks."""
     if not feats:
         return
+    import numpy as np
+
     conn.execute(
         dedupe_features.insert(),
         [
@@ -220,9 +255,14 @@ def insert_features(conn: Connection, feats: Sequence[Features]) -> None:
             for f in feats
         ],
     )
-    key_rows = [{"key": k, "article_id": f.article_id} for f in feats for k in set(f.keys)]
-    if key_rows:
-        conn.execute(dedupe_keys.insert(), key_rows)
+    key_rows = [(k, f.article_id) for f in feats for k in set(f.keys)]
+    if not key_rows:
+        return
+    sql = _driver_sql(conn, "INSERT INTO dedupe_keys ({k}, article_id) VALUES ({m}, {m})")
+    if sql is not None:
+        conn.exec_driver_sql(sql, key_rows)
+    else:
+        conn.execute(dedupe_keys.insert(), [{"key": k, "article_id": a} for k, a in key_rows])
 
 
 def _candidates(conn: Connection, feats: Sequence[Features]) -> dict[int, set[int]]:
@@ -232,8 +272,19 @@ def _candidates(conn: Connection, feats: Sequence[Features]) -> dict[int, set[in
     by_fp: dict[str, set[int]] = {}
     keys = sorted({k for f in feats for k in f.keys})
     for chunk in _chunks(keys, _CHUNK * 20):
-        q = select(dedupe_keys.c.key, dedupe_keys.c.article_id).where(dedupe_keys.c.key.in_(chunk))
-        for k, a in conn.execute(q):
+        sql = _driver_sql(
+            conn, "SELECT {k}, article_id FROM dedupe_keys WHERE {k} IN ({ms})", len(chunk)
+        )
+        rows = (
+            conn.exec_driver_sql(sql, tuple(chunk))
+            if sql is not None
+            else conn.execute(
+                select(dedupe_keys.c.key, dedupe_keys.c.article_id).where(
+                    dedupe_keys.c.key.in_(chunk)
+                )
+            )
+        )
+        for k, a in rows:
             by_key.setdefault(k, set()).add(a)
     fc = dedupe_features.c
     urls = sorted({f.url_key for f in feats if f.url_key})
@@ -262,7 +313,10 @@ def _candidates(conn: Connection, feats: Sequence[Features]) -> dict[int, set[in
 
 
 def _index(
-    conn: Connection, rows: Sequence[Any], window: timedelta
+    conn: Connection,
+    rows: Sequence[Any],
+    window: timedelta,
+    given: Mapping[int, Features] | None = None,
 ) -> tuple[int, dict[tuple[int, int], Match]]:
     """Extract features of article rows (index already dropped), find and store their edges,
     then store the features.
@@ -270,7 +324,7 @@ def _index(
     Stored candidates are looked up before the batch's own keys go in (a lookup would
     otherwise return every article's own 21 rows); pairs inside the batch are found in memory.
     """
-    feats = [_extract(row) for row in rows]
+    feats = [_extract(row, given) for row in rows]
     edges: dict[tuple[int, int], Match] = {}
 
     def consider(f: Features, other: Features) -> None:
@@ -392,28 +446,44 @@ def _recluster(
 
 
 def dedupe_articles(
-    conn: Connection, article_ids: Sequence[int], *, window: timedelta = DEFAULT_WINDOW
+    conn: Connection,
+    article_ids: Sequence[int],
+    *,
+    window: timedelta = DEFAULT_WINDOW,
+    features: Mapping[int, Features] | None = None,
 ) -> DedupeResult:
     """Index new or changed articles, merge them into clusters and update cluster_id.
 
     Reads title, content (else summary), canonical_url (else url) and published from
     ``articles``. Idempotent: a second call with the same ids changes nothing. Ids without
     an article row are forgotten, as by ``remove_articles``.
+
+    ``features`` (article id → ``extract`` of its stored values; its ids and ``published``
+    are taken from the row) saves the extraction: the ingest runner computes them in the
+    parse worker, so the write transaction only runs SQL.
     """
     ids = sorted(set(article_ids))
-    rows = _load_articles(conn, ids)
+    rows = _load_articles(conn, ids, text=not features or any(i not in features for i in ids))
     prior = {r.id: (r.published, r.position, r.cluster_id) for r in rows}
     old_neighbours = _drop_index(conn, ids)
-    indexed, edges = _index(conn, rows, window)
-    if not edges and not old_neighbours and all(c in (None, x) for x, (_, _, c) in prior.items()):
-        # Fast path, the common case at ingest: every article was and stays alone.
-        changed, affected = _assign(conn, prior, [[x] for x in prior])
-        return DedupeResult(indexed, 0, changed, affected)
-    prior_clusters = {c for _, _, c in prior.values() if c is not None}
-    seeds = set(prior) | old_neighbours | _former_mates(conn, prior_clusters)
-    seeds |= {x for pair in edges for x in pair}
+    indexed, edges = _index(conn, rows, window, features)
+    # New articles that found no copy (most of them) are alone: each becomes its own
+    # representative — what _recluster would write — in one statement; only the others
+    # go through the edge graph.
+    linked = {x for pair in edges for x in pair} | old_neighbours
+    alone = sorted(x for x, (_, _, c) in prior.items() if c is None and x not in linked)
+    for chunk in _chunks(alone):
+        conn.execute(
+            update(articles).where(articles.c.id.in_(chunk)).values(cluster_id=articles.c.id)
+        )
+    rest = {x: facts for x, facts in prior.items() if x not in set(alone)}
+    if not linked and all(c == x for x, (_, _, c) in rest.items()):
+        # The common case at ingest: every article was and stays alone.
+        return DedupeResult(indexed, 0, frozenset(alone), frozenset(alone))
+    prior_clusters = {c for _, _, c in rest.values() if c is not None}
+    seeds = set(rest) | linked | _former_mates(conn, prior_clusters)
     merges, changed, affected = _recluster(conn, seeds, edges)
-    return DedupeResult(indexed, merges, changed, affected)
+    return DedupeResult(indexed, merges, changed | set(alone), affected | set(alone))
 
 
 def remove_articles(conn: Connection, article_ids: Sequence[int]) -> DedupeResult:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from sqlalchemy import Connection, delete, func, select
 
@@ -19,15 +19,28 @@ def file_articles(
     ids: Sequence[int],
     rules: CompiledRules,
     forced: Mapping[str, Sequence[str]],
+    topics: Mapping[int, Collection[str]] | None = None,
 ) -> None:
-    """(Re)compute the topics of the given articles; ``forced`` maps source → its topics."""
+    """(Re)compute the topics of the given articles; ``forced`` maps source → its topics.
+
+    ``topics`` (article id → its topics, from ``rules.match`` with the forced ones) are
+    taken as given: the ingest runner matches beside the parse, so the write transaction
+    only reads back the articles it was not given.
+    """
     if not ids:
         return
     conn.execute(delete(article_topics).where(article_topics.c.article_id.in_(list(ids))))
+    known = topics or {}
+    found = {i: known[i] for i in ids if i in known}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        for a in stored_articles(conn, missing):
+            found[a.id] = rules.match(a, a.source, forced.get(a.source, ()))
     rows = [
-        {"article_id": a.id, "topic": t}
-        for a in stored_articles(conn, ids)
-        for t in sorted(rules.match(a, a.source, forced.get(a.source, ())))
+        {"article_id": i, "topic": t}
+        for i in dict.fromkeys(ids)
+        if i in found
+        for t in sorted(found[i])
     ]
     if rows:
         conn.execute(article_topics.insert(), rows)
