@@ -320,3 +320,16 @@ def test_websub_hub_is_linked_and_told_about_changed_feeds(tmp_path, cli) -> Non
         hub.reset_stats()
         r = cli("-c", str(cfg), "publish")
         assert r.returncode == 0 and hub.count("/hub") == 0  # nothing changed, nothing sent
+
+
+def test_a_new_base_url_moves_local_article_pages_with_it(tmp_path, cli) -> None:
+    cfg = setup_site(tmp_path)
+    fetch_publish(cli, cfg)
+    cfg.write_text(cfg.read_text().replace(BASE, "https://news.example/desk/"))
+    fetch_publish(cli, cfg)
+    out = tmp_path / "out"
+    pages = sorted(p.name for p in (out / "articles" / "newsroom").glob("*.html"))
+    assert "2024-04-12-russian-instructors-niger.html" in pages
+    sahel = (out / "sahel.atom").read_text()
+    assert "https://news.example/desk/articles/newsroom/" in sahel
+    assert f"{BASE}articles/" not in sahel

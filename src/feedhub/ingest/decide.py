@@ -59,9 +59,13 @@ class ArticleChanges:
         return bool(self.new or self.changed or self.removed)
 
 
-def body_hash(result: FetchResult) -> str | None:
-    """A digest of what was fetched: the body, or a folder's whole snapshot."""
-    h = hashlib.sha256()
+def body_hash(result: FetchResult, salt: str = "") -> str | None:
+    """A digest of what was fetched: the body, or a folder's whole snapshot.
+
+    ``salt`` covers inputs of the parse besides the bytes: a folder's articles get URLs
+    under ``site.base_url``, so a new base URL must re-parse an unchanged folder.
+    """
+    h = hashlib.sha256(salt.encode())
     if result.files is not None:
         for f in result.files:
             h.update(f.path.encode("utf-8", "surrogateescape") + b"\0")
@@ -80,6 +84,7 @@ def decide_fetch(
     now: datetime,
     interval: timedelta,
     policy: SchedulePolicy,
+    salt: str = "",
 ) -> FetchDecision:
     """Classify a fetch: failed, not modified, unchanged body, or a body to parse."""
     state = source.state
@@ -110,7 +115,7 @@ def decide_fetch(
         )
         return FetchDecision(parse=False, body_hash=None, update=update)
 
-    digest = state.body_hash if result.not_modified else body_hash(result)
+    digest = state.body_hash if result.not_modified else body_hash(result, salt)
     update = SourceUpdate(
         last_fetch=now,
         last_status=result.status,

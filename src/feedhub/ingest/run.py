@@ -275,7 +275,10 @@ class Ingester:
         started = time.perf_counter()
         result = await self._fetch(fetcher, info, src)
         now = self.clock()
-        decision = decide_fetch(info, result, now=now, interval=src.interval, policy=self.policy)
+        salt = self.config.file.site.base_url if src.kind is SourceKind.FOLDER else ""
+        decision = decide_fetch(
+            info, result, now=now, interval=src.interval, policy=self.policy, salt=salt
+        )
         parsed: ParsedFeed | None = None
         prepared: Prepared | None = None
         update = decision.update
