@@ -5,15 +5,22 @@ Every wait is a poll with a deadline; no assertion depends on how fast the machi
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
 import signal
 import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
+from feedhub.service.gate import FifoLock, WriteGate
+from feedhub.service.logs import setup_logging
 from tests.support.httpserver import HttpServer, Reply, SeenRequest
 from tests.support.service import Service, free_port
 
@@ -216,3 +223,126 @@ def test_address_in_use_exits_1(
         svc = start(config, port)
         assert svc.proc.wait(60) == 1
     assert f"cannot listen on 127.0.0.1:{port}" in svc.log()
+
+
+def test_each_source_on_its_own_clock(
+    tmp_path: Path, feeds: Feeds, start: Callable[..., Service]
+) -> None:
+    """A source due every second is fetched about every second — never faster, and never
+    held back by a source that hangs (which is never fetched twice at once)."""
+    port = free_port()
+    config = tmp_path / "feedhub.yaml"
+    feeds.server.route("/hang.xml", Reply(body=rss("hang", ["x"]), delay=3600))
+    write_config(config, port, {"fast": feeds.add("fast", "Fast one"),
+                                "hang": feeds.server.url("/hang.xml")})
+    config.write_text(config.read_text().replace("timeout: 5s", "timeout: 10m"))
+    svc = start(config, port)
+    svc.ready()
+    svc.wait_for("the hanging fetch in flight", lambda: feeds.server.count("/hang.xml") >= 1)
+    t0, c0 = time.monotonic(), feeds.count("fast")
+    # The fast source keeps being fetched while the other one hangs.
+    svc.wait_for("fast fetched on while hang hangs", lambda: feeds.count("fast") >= c0 + 6)
+    t1, c1 = time.monotonic(), feeds.count("fast")
+    # Never faster than its interval (1 s, no jitter): an upper bound holds on any machine.
+    assert c1 - c0 <= (t1 - t0) / 1.0 + 2
+    assert feeds.server.count("/hang.xml") == 1  # in flight: not started again
+    assert svc.stop() == 0
+    assert "Traceback" not in svc.log()
+
+
+def test_killed_service_leaves_no_parse_workers(
+    tmp_path: Path, feeds: Feeds, start: Callable[..., Service]
+) -> None:
+    """Parse workers die with the service even when it gets no chance to stop them."""
+    port = free_port()
+    config = tmp_path / "feedhub.yaml"
+    write_config(config, port, {"alpha": feeds.add("alpha", "Alpha one")})
+    svc = start(config, port)
+    svc.ready()
+    workers = children(svc.proc.pid)
+    assert workers, "expected parse worker processes"
+    svc.proc.send_signal(signal.SIGKILL)
+    svc.proc.wait(10)
+    deadline = time.monotonic() + 10
+    while (left := [p for p in workers if alive(p)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, f"parse workers outlived the killed service: {left}"
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            with contextlib.suppress(OSError):
+                stat = Path(f"/proc/{d}/stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d))
+    return out
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper counts as dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_fifo_lock_hands_over_in_order() -> None:
+    lock = FifoLock()
+    order: list[int] = []
+    lock.__enter__()
+    with lock:  # re-entrant for its holder
+        pass
+    threads = []
+    for i in range(5):
+        t = threading.Thread(target=lambda i=i: (lock.__enter__(), order.append(i),
+                                                 lock.__exit__(None, None, None)))
+        t.start()
+        threads.append(t)
+        deadline = time.monotonic() + 10
+        while lock.waiting < i + 1 and time.monotonic() < deadline:
+            time.sleep(0.01)  # queue them one after another
+    assert lock.waiting == 5
+    lock.__exit__(None, None, None)
+    for t in threads:
+        t.join(10)
+    assert order == [0, 1, 2, 3, 4]
+
+
+def test_scheduler_warnings_are_shown() -> None:
+    try:
+        setup_logging("text", 0)
+        assert logging.getLogger("apscheduler").getEffectiveLevel() == logging.WARNING
+        setup_logging("text", 2)
+        assert logging.getLogger("apscheduler").getEffectiveLevel() == logging.DEBUG
+    finally:
+        for h in list(logging.getLogger().handlers):
+            logging.getLogger().removeHandler(h)
+
+
+def test_background_writes_give_way_to_foreground() -> None:
+    """Publishing's writes wait while ingest keeps writing (gaps shorter than yield_for)."""
+    gate = WriteGate(yield_for=1.0, max_defer=60)
+    order: list[str] = []
+    first = threading.Event()
+
+    def foreground() -> None:
+        for _ in range(5):
+            with gate.hold():
+                order.append("f")
+                first.set()
+            time.sleep(0.01)
+
+    def background() -> None:
+        first.wait(10)
+        with gate.background(), gate.hold():
+            order.append("b")
+
+    threads = [threading.Thread(target=foreground), threading.Thread(target=background)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert order == ["f"] * 5 + ["b"]

@@ -245,9 +245,7 @@ class Ingester:
     ) -> list[SourceReport]:
         """Ingest the named (default: every enabled) sources once; never raises per source."""
         now = self.clock()
-        with self.store.write() as conn:
-            sync_sources(conn, self.config.sources, now)
-            refile_if_rules_changed(conn, self.filing.digest, self.filing.rules, self.filing.forced)
+        self.sync()
         with self.store.read() as conn:
             infos = source_infos(conn, names)
         infos = [i for i in infos if i.enabled or (names and i.name in names)]
@@ -262,16 +260,26 @@ class Ingester:
 
             async def one(info: SourceInfo, src: Source) -> SourceReport:
                 async with sem:
-                    report = await self._ingest_one(fetcher, info, src)
+                    report = await self.ingest_one(fetcher, info, src)
                 if on_done:
                     on_done(report)
                 return report
 
             return list(await asyncio.gather(*(one(i, s) for i, s in todo)))
 
-    async def _ingest_one(
+    def sync(self) -> None:
+        """Make the store's sources follow the config, and re-file topics if rules changed.
+
+        Once per run (or per config reload in the service): 1,000 sources are 1,000 UPDATEs.
+        """
+        with self.store.write() as conn:
+            sync_sources(conn, self.config.sources, self.clock())
+            refile_if_rules_changed(conn, self.filing.digest, self.filing.rules, self.filing.forced)
+
+    async def ingest_one(
         self, fetcher: HttpFetcher, info: SourceInfo, src: Source
     ) -> SourceReport:
+        """One source through fetch → parse → store; errors end up in the report."""
         started = time.perf_counter()
         result = await self._fetch(fetcher, info, src)
         now = self.clock()

@@ -14,25 +14,24 @@ import os
 import signal
 import sys
 import threading
-import time
-from collections.abc import Awaitable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
 from pathlib import Path
 
 from feedhub import __version__
 from feedhub.config import ConfigError, load_config
-from feedhub.ingest.run import parse_pool
+from feedhub.service.gate import GatedStore
 from feedhub.service.logs import setup_logging
 from feedhub.service.scheduler import Publisher, Scheduler
 from feedhub.service.server import make_app, start_server
 from feedhub.service.state import ServiceState
+from feedhub.service.workers import close_pool, kill_workers, start_parse_pool
 from feedhub.store import Store, StoreError
 
 log = logging.getLogger("feedhub.service")
 
 STOP_GRACE = 3.0  # seconds in-flight fetches get to finish before they are cancelled
 STOP_DEADLINE = 9.0  # hard bound after SIGTERM: the contract is "exit 0 within 10 s"
-POOL_JOIN = 2.0  # seconds parse workers get to exit before they are killed
 
 
 def run_service(
@@ -59,7 +58,7 @@ def run_service(
     if publisher is None:
         return 1
     try:
-        store = Store.open(config.store_url)
+        store = GatedStore.open(config.store_url)
     except StoreError as e:
         log.error("%s", e)
         return 1
@@ -86,45 +85,9 @@ def load_publisher() -> Publisher | None:
     return publish
 
 
-def start_parse_pool() -> Executor:
-    """The parse process pool with every worker forked now, while only one thread exists.
-
-    Workers ignore SIGINT/SIGHUP: a Ctrl-C or hangup sent to the whole process group is
-    the main process's to handle; it shuts the workers down itself.
-    """
-    ignored = (signal.SIGINT, signal.SIGHUP)
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in ignored}
-    try:
-        pool = parse_pool()
-        # With the fork start method the executor forks all workers on the first submit,
-        # before it starts its manager thread.
-        pool.submit(int).result()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return pool
-
-
-def close_pool(pool: Executor | None, timeout: float = POOL_JOIN) -> None:
-    """Shut the parse pool down without waiting on a parse stuck on a hostile feed."""
-    if pool is None:
-        return
-    # Private, but the only handle to the workers: shutdown() alone has no time bound.
-    procs = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    deadline = time.monotonic() + timeout
-    for p in procs:
-        p.join(max(0.0, deadline - time.monotonic()))
-    for p in procs:
-        if p.is_alive():
-            p.kill()
-    if isinstance(pool, ProcessPoolExecutor):
-        pool.shutdown(wait=True)  # workers are gone: this only joins the manager thread
-
-
 async def _once(scheduler: Scheduler) -> int:
     """``--once``: one sweep of the due sources and one publish, for cron."""
-    stop = _stop_event()
+    stop = _stop_event(lambda: scheduler.pool)
     # SIGHUP's default action would kill the process; a reload is harmless here.
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, scheduler.reload)
     try:
@@ -133,12 +96,14 @@ async def _once(scheduler: Scheduler) -> int:
     except Exception as e:  # e.g. the store went away mid-sweep
         log.error("sweep failed: %s", str(e).strip().splitlines()[0] if str(e).strip() else e)
         return 1
+    finally:
+        await scheduler.close()
     return 0
 
 
 async def _serve(scheduler: Scheduler, store: Store) -> int:
     state = scheduler.state
-    stop = _stop_event()
+    stop = _stop_event(lambda: scheduler.pool)
     loop = asyncio.get_running_loop()
     # From the start: SIGHUP's default action would kill the process. Before the scheduler
     # runs a reload only swaps the config, which is all it needs to do.
@@ -163,8 +128,9 @@ async def _serve(scheduler: Scheduler, store: Store) -> int:
     return 0
 
 
-def _stop_event() -> asyncio.Event:
-    """An event set by SIGTERM/SIGINT, which also arms the hard exit deadline."""
+def _stop_event(pool: Callable[[], Executor | None]) -> asyncio.Event:
+    """An event set by SIGTERM/SIGINT, which also arms the hard exit deadline (that kills
+    the current parse pool's workers, ``pool()``, first)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -173,7 +139,7 @@ def _stop_event() -> asyncio.Event:
             return
         log.info("%s received: stopping", sig.name)
         stop.set()
-        watchdog = threading.Timer(STOP_DEADLINE, _force_exit)
+        watchdog = threading.Timer(STOP_DEADLINE, _force_exit, (pool,))
         watchdog.daemon = True  # must not itself keep the process alive
         watchdog.start()
 
@@ -182,14 +148,23 @@ def _stop_event() -> asyncio.Event:
     return stop
 
 
-def _force_exit() -> None:
+def _force_exit(pool: Callable[[], Executor | None]) -> None:
     """Last resort when something (a DNS lookup, a publish thread) outlives the deadline.
 
-    Safe: published files are replaced atomically and store transactions roll back.
+    Safe: published files are replaced atomically and store transactions roll back. The
+    parse workers are killed first: ``os._exit`` would leave them orphaned (their
+    PR_SET_PDEATHSIG is the backstop).
     """
     busy = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
     log.warning("still busy %gs after the stop signal (%s): exiting now", STOP_DEADLINE,
                 ", ".join(busy))
+    try:
+        killed = kill_workers(pool())
+    except Exception as e:  # exiting matters more
+        log.error("cannot kill the parse workers: %s", e)
+    else:
+        if killed:
+            log.warning("killed %d parse workers: %s", len(killed), ", ".join(map(str, killed)))
     with contextlib.suppress(Exception):
         sys.stderr.flush()
     os._exit(0)

@@ -53,6 +53,9 @@ def setup_logging(log_format: str = "text", verbosity: int = 0) -> None:
     # Per-request lines only when asked for: feed readers poll a lot.
     access = logging.INFO if verbosity >= 1 else logging.WARNING
     logging.getLogger("feedhub.access").setLevel(access)
-    # APScheduler logs every job run at INFO and each skipped overlapping sweep at WARNING;
-    # both are expected in normal operation, so show them only at -vv.
-    logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbosity >= 2 else logging.ERROR)
+    # APScheduler logs every job run at INFO: only at -vv. Its warnings (a job skipped
+    # because the previous run still runs, a missed run) say the service is falling behind:
+    # always shown.
+    logging.getLogger("apscheduler").setLevel(
+        logging.DEBUG if verbosity >= 2 else logging.WARNING
+    )
