@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,8 +17,8 @@ from sqlalchemy import Connection, delete, select
 
 from feedhub.config import Config
 from feedhub.model import SourceKind, StoredArticle
-from feedhub.publish.archive import plan_archives, render_plan
-from feedhub.publish.atom import chosen_related, render_topic_feed
+from feedhub.publish.archive import ArchivePlan, plan_archives, render_plan
+from feedhub.publish.atom import chosen_related
 from feedhub.publish.index import render_index_html, render_opml
 from feedhub.publish.page import ARTICLES_DIR, page_path, render_article_page
 from feedhub.publish.views import (
@@ -36,7 +36,7 @@ from feedhub.publish.write import PublishError, write_atomic
 from feedhub.related import update_related
 from feedhub.store import Store
 from feedhub.store.articles import stored_articles
-from feedhub.store.related import related_items
+from feedhub.store.related import read_boxes
 from feedhub.store.schema import article_topics, articles, pending_related, sources
 from feedhub.store.topics import refile_if_rules_changed
 from feedhub.wiring import filing
@@ -79,14 +79,14 @@ def publish(config: Config, store: Store) -> PublishReport:
     with store.read() as conn:
         refs = source_refs(conn, config)
         for topic in topics:
-            views = topic_entries(conn, topic.slug, refs, related.count)
+            views = topic_stories(conn, topic.slug, refs)
             plan = plan_archives(site, topic.slug, views, config.file.output.entries_per_feed)
             # Closed archives are written once; skip rendering the ones already on disk.
-            todo = plan.__class__(
-                plan.subscription,
-                tuple(d for d in plan.archives if not (out / d.path).exists()),
-                plan.pending,
-            )
+            # Boxes and copies are looked up only for the documents that get rendered.
+            docs = [plan.subscription, *(d for d in plan.archives if not (out / d.path).exists())]
+            full = with_details(conn, [v for d in docs for v in d.entries], refs, related.count)
+            docs = [replace(d, entries=tuple(full[v.article.id] for v in d.entries)) for d in docs]
+            todo = ArchivePlan(docs[0], tuple(docs[1:]), plan.pending)
             for doc, data in render_plan(site, topic, todo, max_related=related.count):
                 if write_atomic(out / doc.path, data, replace=not doc.closed):
                     written.append(doc.path)
@@ -175,10 +175,8 @@ def source_refs(conn: Connection, config: Config) -> dict[str, SourceRef]:
     return refs
 
 
-def topic_entries(
-    conn: Connection, topic: str, refs: dict[str, SourceRef], count: int
-) -> list[EntryView]:
-    """A topic's entries: one per story (the cluster's representative), with box and copies."""
+def topic_stories(conn: Connection, topic: str, refs: dict[str, SourceRef]) -> list[EntryView]:
+    """A topic's entries, one per story (the cluster's representative); no box or copies yet."""
     member_ids = select(article_topics.c.article_id).where(article_topics.c.topic == topic)
     rep_ids = set(
         conn.execute(
@@ -186,43 +184,59 @@ def topic_entries(
         ).all()
     )
     reps = {cluster or aid for cluster, aid in rep_ids}
-    stories = stored_articles(conn, reps)
+    return [EntryView(a, refs[a.source]) for a in stored_articles(conn, reps)]
+
+
+def with_details(
+    conn: Connection, views: Sequence[EntryView], refs: dict[str, SourceRef], count: int
+) -> dict[int, EntryView]:
+    """Article id → its view with the Related News box and the other copies filled in."""
+    stories = [v.article for v in views]
     copies = cluster_copies(conn, [a.id for a in stories], refs)
-    views = []
-    for a in stories:
-        box = related_box(conn, a, count)
-        views.append(EntryView(a, refs[a.source], box, copies.get(a.id, ())))
-    return views
+    boxes = related_boxes(conn, stories, count)
+    return {
+        v.article.id: replace(v, related=boxes[v.article.id], copies=copies.get(v.article.id, ()))
+        for v in views
+    }
 
 
-def related_box(conn: Connection, article: StoredArticle, count: int) -> tuple[RelatedLink, ...]:
-    """The article's related list as stories: each links to its story's representative,
-    never to the article's own story, and one story appears once.
+def related_boxes(
+    conn: Connection, stories: Sequence[StoredArticle], count: int
+) -> dict[int, tuple[RelatedLink, ...]]:
+    """Each article's related list as stories, in three queries for the whole set.
 
-    Clusters can change after a box was computed (a copy arrives later), so this is
-    checked again at render time.
+    Every link goes to its story's representative, never to the article's own story, and
+    one story appears once. Clusters can change after a box was computed (a copy arrives
+    later), so this is checked again here, at render time.
     """
-    own = article.cluster_id or article.id
-    items = related_items(conn, article.id)
-    clusters = dict(
-        conn.execute(
-            select(articles.c.id, articles.c.cluster_id).where(
-                articles.c.id.in_([i.article_id for i in items])
+    boxes = read_boxes(conn, [a.id for a in stories])
+    linked = {link.related_id for box in boxes.values() for link in box}
+    cluster_of: dict[int, int] = {}
+    for chunk in _chunks(sorted(linked)):
+        cluster_of.update(
+            (i, c or i)
+            for i, c in conn.execute(
+                select(articles.c.id, articles.c.cluster_id).where(articles.c.id.in_(chunk))
             )
-        ).all()
-    )
-    stories: list[int] = []
-    for item in items:
-        story = clusters.get(item.article_id) or item.article_id
-        if story != own and story not in stories:
-            stories.append(story)
-    reps = {a.id: a for a in stored_articles(conn, stories)}
-    box = [
-        RelatedLink(r.id, r.title, r.url, r.published)
-        for story in stories
-        if (r := reps.get(story)) is not None and r.url
-    ]
-    return tuple(box[:count])
+        )
+    reps = {a.id: a for a in stored_articles(conn, set(cluster_of.values()))}
+    out: dict[int, tuple[RelatedLink, ...]] = {}
+    for a in stories:
+        seen = {a.cluster_id or a.id}
+        box: list[RelatedLink] = []
+        for link in boxes.get(a.id, ()):
+            story = cluster_of.get(link.related_id)
+            rep = reps.get(story) if story is not None else None
+            if rep is None or story in seen or not rep.url:
+                continue
+            seen.add(story)
+            box.append(RelatedLink(rep.id, rep.title, rep.url, rep.published))
+        out[a.id] = tuple(box[:count])
+    return out
+
+
+def _chunks(ids: Sequence[int], size: int = 10_000) -> list[Sequence[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def cluster_copies(
@@ -253,13 +267,15 @@ def article_pages(
         .join(sources, sources.c.id == articles.c.source_id)
         .where(sources.c.kind == SourceKind.FOLDER.value)
     )
+    local = stored_articles(conn, conn.execute(ids).scalars().all())
+    boxes = related_boxes(conn, local, count)
     pages = {}
-    for a in stored_articles(conn, conn.execute(ids).scalars().all()):
+    for a in local:
         path = page_path(site, a.url)
         if path is not None:
-            view = EntryView(a, refs[a.source], related_box(conn, a, count))
+            view = EntryView(a, refs[a.source], boxes[a.id])
             pages[path] = render_article_page(
-                site, view.__class__(a, view.source, chosen_related(view, count))
+                site, EntryView(a, view.source, chosen_related(view, count))
             )
     return pages
 
@@ -272,19 +288,3 @@ def remove_stale_pages(out: Path, keep: set[str]) -> None:
     for page in root.rglob("*.html"):
         if str(page.relative_to(out)) not in keep:
             page.unlink(missing_ok=True)
-
-
-def render_one(config: Config, store: Store, topic: str) -> bytes:
-    """The subscription document of one topic, as ``publish`` would write it (for tests/CLI)."""
-    t = next(t for t in config.file.topics if t.name == topic)
-    with store.read() as conn:
-        views = topic_entries(conn, topic, source_refs(conn, config), config.file.related.count)
-    site = site_info(config)
-    plan = plan_archives(site, topic, views, config.file.output.entries_per_feed)
-    return render_topic_feed(
-        site,
-        TopicInfo(t.name, t.title, t.subtitle),
-        plan.subscription.entries,
-        archive=plan.subscription.links,
-        max_related=config.file.related.count,
-    )
