@@ -29,11 +29,11 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
-    case,
     delete,
     func,
     insert,
     select,
+    union_all,
     update,
 )
 
@@ -282,26 +282,26 @@ def delete_doc(conn: Connection, article_id: int) -> None:
 
 @lru_cache(maxsize=128)
 def _candidates_query(terms: int) -> Select[tuple[int, int, int, int, float, float]]:
-    """The candidate query for a vector of ``terms`` terms, built once per length.
+    """The candidate query for a vector of ``terms`` terms, built and compiled once per length.
 
-    Terms and weights are bound parameters, so SQLAlchemy compiles each shape once; building
-    the CASE afresh per article cost more than the query itself.
+    One index range scan per term, each scaled by that term's query weight (a UNION ALL of
+    per-term scans): a single scan with a CASE over the terms evaluated ~terms/2 string
+    comparisons per posting and was 2–3× slower on SQLite.
     """
     t = related_terms.c
-    weight = case(
-        *((t.term == bindparam(f"t{i}"), bindparam(f"w{i}", type_=Float)) for i in range(terms)),
-        else_=0.0,
-    )
-    contribution = t.weight * weight
-    sums = (
-        select(t.article_id, func.sum(contribution).label("score"))
-        .where(
-            t.term.in_(bindparam("terms", expanding=True)),
+    parts = [
+        select(t.article_id, (t.weight * bindparam(f"w{i}", type_=Float)).label("part")).where(
+            t.term == bindparam(f"t{i}"),
             t.published >= bindparam("start"),
             t.published <= bindparam("end"),
         )
-        .group_by(t.article_id)
-        .having(func.sum(contribution) >= bindparam("min_score", type_=Float))
+        for i in range(terms)
+    ]
+    scans = union_all(*parts).subquery()
+    sums = (
+        select(scans.c.article_id, func.sum(scans.c.part).label("score"))
+        .group_by(scans.c.article_id)
+        .having(func.sum(scans.c.part) >= bindparam("min_score", type_=Float))
         .subquery()
     )
     d = related_docs.c
@@ -324,7 +324,6 @@ def score_candidates(
     if not vector:
         return []
     params: dict[str, object] = {
-        "terms": list(vector),
         "start": _epoch(start),
         "end": _epoch(end),
         "min_score": min_score,
