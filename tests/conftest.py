@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.exc import OperationalError
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-if not SHARED.is_dir():  # a checkout elsewhere: the kit lives beside the workspace
-    SHARED = Path("/work/shared")
 
 
 def run_cli(
@@ -35,3 +34,31 @@ def run_cli(
 @pytest.fixture
 def cli():
     return run_cli
+
+
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+
+@pytest.fixture
+def pg_engine(request: pytest.FixtureRequest):
+    """A throwaway database on the machine's PostgreSQL with the store's tables (a real
+    server, no mocks); skipped with the reason where none is reachable."""
+    from feedhub.store.schema import metadata
+    from feedhub.store.tables import schema  # noqa: F401 — every table on metadata
+
+    admin = create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
+    name = f"feedhub_test_{os.getpid()}_{abs(hash(request.node.nodeid)) % 10**8}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    except OperationalError as exc:
+        admin.dispose()
+        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432: {exc}")
+    engine: Engine = create_engine(f"{PG}/{name}")
+    metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+    admin.dispose()

@@ -3,15 +3,12 @@ incremental == rebuild, idempotence, removal, restarts."""
 
 from __future__ import annotations
 
-import os
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, select
-from sqlalchemy.exc import OperationalError
 
 from feedhub.store.dedupe import (
     dedupe_articles,
@@ -357,27 +354,6 @@ def test_list_clusters(engine: Engine) -> None:
     assert 0.5 <= ferry.members[1].similarity < 1.0
     assert ferry.members[2].similarity == 1.0  # same URL
     assert [m.article_id for m in by_rep[o1].members] == [o1, o2]
-
-
-@pytest.fixture
-def pg_engine() -> Iterator[Engine]:
-    """A fresh database on the machine's PostgreSQL (ARCHITECTURE.md: real servers, no mocks)."""
-    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
-                          isolation_level="AUTOCOMMIT")
-    name = f"feedhub_dedupe_{os.getpid()}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    except OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    eng = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
-    metadata.create_all(eng)
-    yield eng
-    eng.dispose()
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-    admin.dispose()
 
 
 @pytest.mark.postgres

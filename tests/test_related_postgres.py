@@ -2,41 +2,15 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, select
 
 from feedhub.related import remove_articles, update_related
 from feedhub.store.related import related_links
-from feedhub.store.schema import metadata
 from tests.test_related_reference import HEADLINE, seed_body
 from tests.test_related_support import DATA, add_article, make_engine, read_story
-
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
-
-
-@pytest.fixture
-def pg_engine() -> Iterator[Engine]:
-    """A throwaway database on the machine's PostgreSQL (real server, no mocks)."""
-    admin = create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
-    name = f"feedhub_related_{os.getpid()}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    except OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    engine = create_engine(f"{PG}/{name}")
-    metadata.create_all(engine)
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-    admin.dispose()
 
 
 def boxes_by_position(engine: Engine) -> list[list[tuple[int, float]]]:
