@@ -166,16 +166,22 @@ def fetch(ctx: Context, names: tuple[str, ...], then_publish: bool, jobs: int | 
             _publish(ctx, store)
 
 
-def _publish(ctx: Context, store: Store) -> None:
-    from feedhub.publish.run import PublishError, publish
+def _publish(ctx: Context, store: Store, *, background: bool = False,
+             as_json: bool = False) -> None:
+    from feedhub.publish.run import BACKGROUND_PAUSE, PublishError, publish
 
     try:
-        report = publish(ctx.config, store)
+        report = publish(ctx.config, store, pause=BACKGROUND_PAUSE if background else 0.0)
     except PublishError as e:
         fail(str(e))
     for warning in report.warnings:
         err.print(warning, markup=False)
-    if not ctx.quiet:
+    if as_json:
+        import dataclasses
+        import json
+
+        sys.stdout.write(json.dumps(dataclasses.asdict(report)) + "\n")
+    elif not ctx.quiet:
         out.print(
             f"published {report.topics} topics to {ctx.config.output_dir}: "
             f"{report.written} files written, {report.unchanged} unchanged",
@@ -271,11 +277,16 @@ def opml_import(ctx: Context, file: Path, dry_run: bool) -> None:
 
 
 @cli.command("publish")
+@click.option(
+    "--background", is_flag=True,
+    help="Pause between store write batches so a running service's fetches get turns.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON line.")
 @pass_ctx
-def publish_cmd(ctx: Context) -> None:
+def publish_cmd(ctx: Context, background: bool, as_json: bool) -> None:
     """Render every topic's Atom feed, archives, index.opml and index.html."""
     with ctx.store() as store:
-        _publish(ctx, store)
+        _publish(ctx, store, background=background, as_json=as_json)
 
 
 @cli.command()

@@ -45,6 +45,7 @@ __all__ = ["PublishError", "PublishReport", "publish"]
 
 RELATED_TXN_BUDGET = 0.2  # seconds one related-update transaction may hold the write lock
 RELATED_MAX_BATCH = 500
+BACKGROUND_PAUSE = 0.1  # `publish --background`: gap between write batches, seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,14 +63,18 @@ def site_info(config: Config) -> SiteInfo:
     return SiteInfo(title=s.title, base_url=s.base_url, author=s.author, websub_hub=s.websub_hub)
 
 
-def publish(config: Config, store: Store) -> PublishReport:
-    """Bring related lists up to date, then render and write every topic's documents."""
+def publish(config: Config, store: Store, *, pause: float = 0.0) -> PublishReport:
+    """Bring related lists up to date, then render and write every topic's documents.
+
+    ``pause`` seconds between related-update transactions let other writers (a running
+    service's fetches) take the store in between.
+    """
     started = time.perf_counter()
     f = filing(config)
     related = config.file.related
     with store.write() as conn:
         refile_if_rules_changed(conn, f.digest, f.rules, f.forced)
-    update_pending_related(store, count=related.count, window=related.window)
+    update_pending_related(store, count=related.count, window=related.window, pause=pause)
     site = site_info(config)
     out = config.output_dir
     written: list[str] = []
@@ -138,7 +143,12 @@ def publish(config: Config, store: Store) -> PublishReport:
 
 
 def update_pending_related(
-    store: Store, *, count: int, window: timedelta, budget: float = RELATED_TXN_BUDGET
+    store: Store,
+    *,
+    count: int,
+    window: timedelta,
+    budget: float = RELATED_TXN_BUDGET,
+    pause: float = 0.0,
 ) -> int:
     """Bring related lists up to date for the articles ingest queued, in short transactions.
 
@@ -164,6 +174,10 @@ def update_pending_related(
             conn.execute(delete(pending_related).where(pending_related.c.article_id.in_(ids)))
             done += len(ids)
         took = time.perf_counter() - started
+        if pause:
+            # SQLite's busy handler polls with backoff: a waiting writer only gets the
+            # lock if it is free when it looks again, so leave it a real gap.
+            time.sleep(pause)
         if took > budget and batch > 1:
             batch //= 2
         elif took < budget / 4:

@@ -22,6 +22,7 @@ from feedhub import __version__
 from feedhub.config import ConfigError, load_config
 from feedhub.service.gate import GatedStore
 from feedhub.service.logs import setup_logging
+from feedhub.service.publisher import kill_children
 from feedhub.service.scheduler import Publisher, Scheduler
 from feedhub.service.server import make_app, start_server
 from feedhub.service.state import ServiceState
@@ -72,17 +73,20 @@ def run_service(
     try:
         return asyncio.run(_once(scheduler) if once else _serve(scheduler, store))
     finally:
+        # A publish still running in its child process is abandoned: files are replaced
+        # atomically and its store transaction rolls back.
+        kill_children()
         close_pool(scheduler.pool)
         store.close()
 
 
 def load_publisher() -> Publisher | None:
     try:
-        from feedhub.publish.run import publish
+        from feedhub.service.publisher import publish_in_child
     except ImportError as e:
         log.error("cannot load the publish stage: %s", e)
         return None
-    return publish
+    return publish_in_child
 
 
 async def _once(scheduler: Scheduler) -> int:
@@ -158,6 +162,7 @@ def _force_exit(pool: Callable[[], Executor | None]) -> None:
     busy = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
     log.warning("still busy %gs after the stop signal (%s): exiting now", STOP_DEADLINE,
                 ", ".join(busy))
+    kill_children()
     try:
         killed = kill_workers(pool())
     except Exception as e:  # exiting matters more
