@@ -330,20 +330,19 @@ class Scheduler:
         return task
 
     async def _ingest(self, gen: _Generation, info: SourceInfo, src: Source) -> SourceReport | None:
-        """One source through fetch → parse → store, within the concurrency cap."""
-        async with gen.slots:
-            if self._stopping:
-                return None  # waited for a slot past the stop: leave it for the restart
-            try:
-                # Ingester's per-source step (``Ingester.run`` would also re-sync every
-                # source from the config, 1,000 UPDATEs per call, and wait for all).
-                report = await gen.ingester.ingest_one(gen.fetcher, info, src)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self._held[src.name] = time.monotonic() + CRASH_HOLD
-                log.exception("ingest of %s failed; retrying in %gs", src.name, CRASH_HOLD)
-                return None
+        """One source through fetch → parse → store; its fetch within the concurrency cap."""
+        if self._stopping:
+            return None  # a stop came first: leave it for the restart
+        try:
+            # Ingester's per-source step (``Ingester.run`` would also re-sync every
+            # source from the config, 1,000 UPDATEs per call, and wait for all).
+            report = await gen.ingester.ingest_one(gen.fetcher, info, src, gen.slots)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._held[src.name] = time.monotonic() + CRASH_HOLD
+            log.exception("ingest of %s failed; retrying in %gs", src.name, CRASH_HOLD)
+            return None
         if report.error or info.last_error is not None:
             self._errors_dirty = True  # an error appeared, or may have cleared
         self._on_done(report)
