@@ -208,19 +208,20 @@ def sequential() -> Iterator[None]:
 def instrumented() -> Iterator[StageTimers]:
     import feedhub.dedupe.features as features
     import feedhub.ingest.run as run
+    import feedhub.ingest.worker as worker
     import feedhub.parse.feed as pfeed
     import feedhub.parse.normalize as norm
     import feedhub.store.dedupe as sdedupe
     import feedhub.topics as topics
 
-    run.load_parse_stage()  # what the parse pool imports before forking
+    worker.load_parse_stage()  # what the parse pool imports before forking
     t = StageTimers()
     t.wrap(run, "sync_sources", "sync_sources")
     t.wrap(run, "refile_if_rules_changed", "refile_if_rules_changed")
-    t.wrap(run, "parse_job", "parse (parse_job, in the worker)")
+    t.wrap(worker, "parse_job", "parse (parse_job, in the worker)")
     t.wrap(pfeed.feedparser, "parse", "  feedparser.parse (sanitize_html=False)")
     t.wrap(norm, "clean_html", "  nh3 clean_html")
-    t.wrap(run, "prepare_articles", "prepare (prepare_articles, in the worker)")
+    t.wrap(worker, "prepare_articles", "prepare (prepare_articles, in the worker)")
     t.wrap(features, "extract", "  dedupe features (extract: MinHash…)")
     t.wrap(topics.CompiledRules, "match", "  topic matching (CompiledRules.match)")
     t.wrap(run.Ingester, "_apply", "store transaction (Ingester._apply)")

@@ -354,7 +354,7 @@ def test_work_done_beside_the_parse_gives_what_the_writer_computes(
 ) -> None:
     """Canonical URLs, hashes, dedupe features and topics made in the parse worker must
     store exactly what the write transaction computes itself when it is not given them."""
-    import feedhub.ingest.run as ingest_run
+    import feedhub.ingest.worker as worker
 
     copy = "Shared wire copy about the Niger ferry " + " ".join(f"w{i}" for i in range(60))
     for name in ("a", "b"):
@@ -374,7 +374,7 @@ def test_work_done_beside_the_parse_gives_what_the_writer_computes(
         cfg = load_config(path)
         with monkeypatch.context() as m:
             if not beside_the_parse:
-                m.setattr(ingest_run, "prepare_articles", lambda *a, **k: ingest_run.Prepared())
+                m.setattr(worker, "prepare_articles", lambda *a, **k: worker.Prepared())
             run(cfg, ["a"])
             run(cfg, ["b"])
         results.append(_store_rows(cfg))
@@ -388,11 +388,11 @@ def test_work_done_beside_the_parse_gives_what_the_writer_computes(
 def test_a_run_where_nothing_needs_parsing_starts_no_parse_workers(
     tmp_path, server, monkeypatch
 ) -> None:
-    import feedhub.ingest.run as ingest_run
+    import feedhub.ingest.worker as worker
 
     started = []
-    real_pool = ingest_run.parse_pool
-    monkeypatch.setattr(ingest_run, "parse_pool", lambda *a: started.append(1) or real_pool(*a))
+    real_pool = worker.parse_pool
+    monkeypatch.setattr(worker, "parse_pool", lambda *a: started.append(1) or real_pool(*a))
 
     def feed(req):
         if req.headers.get("If-None-Match") == '"v1"':

@@ -17,7 +17,7 @@ import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from multiprocessing.process import BaseProcess
 
-from feedhub.ingest.run import load_parse_stage
+from feedhub.ingest.worker import load_parse_stage
 
 log = logging.getLogger("feedhub.service")
 

@@ -1,0 +1,151 @@
+"""The parse workers' side of ingest: bytes → ParsedFeed, plus the per-article values the
+write transaction needs (canonical URL, content hash, dedupe features, topics).
+
+Everything here is pure and runs in a worker process (module-level functions, so they
+pickle); the runner in ``run.py`` only submits jobs and applies their results.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from feedhub.ingest.decide import normalize_guid
+from feedhub.model import FetchResult, ParsedFeed, SourceKind, article_hash
+from feedhub.store.articles import article_canonical_url
+from feedhub.topics import CompiledRules
+
+if TYPE_CHECKING:
+    from feedhub.dedupe.features import Features
+
+
+def load_parse_stage() -> None:
+    """Import what parsing and preparing articles need (the workers inherit it on fork)."""
+    import feedhub.dedupe.features
+    import feedhub.parse  # noqa: F401
+
+
+def parse_pool(workers: int | None = None) -> Executor:
+    """A process pool for parsing, forked before any thread exists (aiohttp's resolver)."""
+    load_parse_stage()  # once here, not once per worker
+    n = workers or max(1, min(os.cpu_count() or 1, 8))
+    return ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork"))
+
+
+class LazyPool(Executor):
+    """A parse pool forked on demand: a run where every source answers 304 forks none.
+
+    ``start()`` forks the workers now; the runner calls it before any thread exists when it
+    expects to parse (a source never parsed yet). Otherwise the first ``submit`` forks
+    them. The workers only run pure parse code — no sockets, resolver or store — so the
+    locks that the event loop's helper threads may hold at that moment are never needed
+    in a child.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers
+        self._pool: Executor | None = None
+
+    def start(self) -> Executor:
+        if self._pool is None:
+            self._pool = parse_pool(self.workers)
+            # With the fork start method the executor forks all its workers on the first
+            # submit (before its manager thread starts): do that now.
+            self._pool.submit(int).result()
+        return self._pool
+
+    def submit(self, fn: Callable[..., object], /, *args: object, **kwargs: object) -> Future:
+        return self.start().submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def parse_job(
+    kind: str, result: FetchResult, base_url: str, source_name: str, now: datetime
+) -> ParsedFeed:
+    """Bytes → ParsedFeed; runs in a worker process (module-level so it pickles)."""
+    from feedhub.parse import parse_feed, parse_folder
+
+    if kind == SourceKind.FOLDER.value:
+        return parse_folder(result.files or (), base_url=base_url, source_name=source_name, now=now)
+    return parse_feed(
+        result.body or b"",
+        url=result.final_url or result.url,
+        content_type=result.content_type,
+        now=now,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PrepareSpec:
+    """What the worker needs to prepare one source's articles for the store."""
+
+    rules: CompiledRules
+    forced: tuple[str, ...]  # the source's own topics
+    dedupe: bool  # compute dedupe features
+    known: Mapping[str, str] | None = None  # stored guid → content hash: skip unchanged
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Per-article values computed beside the parse, by (normalized) guid.
+
+    Articles the store already holds unchanged are left out (``PrepareSpec.known``); the
+    writer computes whatever is missing itself, so these only ever save work.
+    """
+
+    canonical: dict[str, str | None] = field(default_factory=dict)
+    hashes: dict[str, str] = field(default_factory=dict)  # article_hash
+    features: dict[str, Features] = field(default_factory=dict)  # ids/published: dummies
+    topics: dict[str, frozenset[str]] = field(default_factory=dict)
+
+
+def prepare_articles(
+    parsed: ParsedFeed, source_name: str, now: datetime, spec: PrepareSpec
+) -> Prepared:
+    """The pure per-article work of the write transaction, done in the worker: canonical
+    URL and content hash (as the store computes them), dedupe features and topics."""
+    from feedhub.dedupe.features import extract
+
+    out = Prepared()
+    seen: set[str] = set()
+    for raw in parsed.articles:
+        a = normalize_guid(raw)
+        if a.guid in seen:
+            continue  # the first copy of a guid wins (decide_articles)
+        seen.add(a.guid)
+        digest = article_hash(a)
+        if spec.known is not None and spec.known.get(a.guid) == digest:
+            continue  # stored and unchanged: nothing to write
+        canon = article_canonical_url(a)
+        out.canonical[a.guid] = canon
+        out.hashes[a.guid] = digest
+        if spec.dedupe:
+            # As store.dedupe extracts from the row; the writer sets the ids and the
+            # stored ``published`` (a missing date is the first-seen time).
+            out.features[a.guid] = extract(
+                0, 0, a.published or a.updated or now, a.title, a.content or a.summary,
+                canon or a.url,
+            )
+        out.topics[a.guid] = spec.rules.match(a, source_name, spec.forced)
+    return out
+
+
+def prepare_job(
+    kind: str,
+    result: FetchResult,
+    base_url: str,
+    source_name: str,
+    now: datetime,
+    spec: PrepareSpec,
+) -> tuple[ParsedFeed, Prepared]:
+    """``parse_job`` plus ``prepare_articles``, in one worker round trip."""
+    parsed = parse_job(kind, result, base_url, source_name, now)
+    return parsed, prepare_articles(parsed, source_name, now, spec)
