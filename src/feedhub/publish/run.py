@@ -36,6 +36,7 @@ from feedhub.publish.write import PublishError, write_atomic
 from feedhub.related import update_related
 from feedhub.store import Store
 from feedhub.store.articles import stored_articles
+from feedhub.store.batch import chunks
 from feedhub.store.related import read_boxes
 from feedhub.store.schema import article_topics, articles, pending_related, sources
 from feedhub.store.topics import refile_if_rules_changed
@@ -234,7 +235,7 @@ def related_boxes(
     boxes = read_boxes(conn, [a.id for a in stories])
     linked = {link.related_id for box in boxes.values() for link in box}
     cluster_of: dict[int, int] = {}
-    for chunk in _chunks(sorted(linked)):
+    for chunk in chunks(sorted(linked)):
         cluster_of.update(
             (i, c or i)
             for i, c in conn.execute(
@@ -255,10 +256,6 @@ def related_boxes(
             box.append(RelatedLink(rep.id, rep.title, rep.url, rep.published))
         out[a.id] = tuple(box[:count])
     return out
-
-
-def _chunks(ids: Sequence[int], size: int = 10_000) -> list[Sequence[int]]:
-    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def cluster_copies(

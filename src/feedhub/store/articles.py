@@ -10,6 +10,7 @@ from sqlalchemy import Connection, and_, delete, select, update
 
 from feedhub.ingest.decide import ArticleChanges
 from feedhub.model import Article, StoredArticle, article_hash
+from feedhub.store.batch import chunks
 from feedhub.store.schema import articles, pending_related, sources, tombstones
 
 
@@ -164,10 +165,17 @@ def stored_articles(conn: Connection, ids: Iterable[int] | None = None) -> list[
     q = select(articles, sources.c.name.label("source_name")).join(
         sources, sources.c.id == articles.c.source_id
     )
-    if ids is not None:
-        q = q.where(articles.c.id.in_(list(ids)))
-    q = q.order_by(articles.c.published.desc(), articles.c.id.desc())
-    return [to_stored(r) for r in conn.execute(q)]
+    if ids is None:
+        q = q.order_by(articles.c.published.desc(), articles.c.id.desc())
+        return [to_stored(r) for r in conn.execute(q)]
+    # A big topic has more stories than SQLite accepts bound variables in one statement.
+    out = [
+        to_stored(r)
+        for chunk in chunks(sorted(set(ids)), 10_000)
+        for r in conn.execute(q.where(articles.c.id.in_(chunk)))
+    ]
+    out.sort(key=lambda a: (a.published, a.id), reverse=True)
+    return out
 
 
 def to_stored(r: object) -> StoredArticle:

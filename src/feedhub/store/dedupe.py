@@ -18,7 +18,7 @@ numpy and the feature extraction load on first use: opening the store imports th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -53,6 +53,7 @@ from feedhub.dedupe.decide import (
 
 if TYPE_CHECKING:
     from feedhub.dedupe.features import Features
+from feedhub.store.batch import chunks
 from feedhub.store.schema import Id, UTCDateTime, articles, metadata, sources
 
 dedupe_features = Table(
@@ -148,11 +149,6 @@ def _driver_sql(conn: Connection, template: str, n: int = 0) -> str | None:
     return template.format(k=key, m=mark, ms=",".join([mark] * n))
 
 
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
 def _extract(row: Any, given: Mapping[int, Features] | None = None) -> Features:
     """Features of an article row; ``given`` ones (made beside the parse, ids unknown then)
     get the row's ids and stored ``published``."""
@@ -185,7 +181,7 @@ def _from_row(row: Any) -> Features:
 
 def _load_features(conn: Connection, ids: Iterable[int]) -> dict[int, Features]:
     out: dict[int, Features] = {}
-    for chunk in _chunks(sorted(set(ids))):
+    for chunk in chunks(sorted(set(ids)), _CHUNK):
         q = select(dedupe_features).where(dedupe_features.c.article_id.in_(chunk))
         for row in conn.execute(q):
             out[row.article_id] = _from_row(row)
@@ -200,7 +196,7 @@ def _load_articles(conn: Connection, ids: Sequence[int], *, text: bool = True) -
     if text:
         cols += [a.title, a.content, a.summary, a.url, a.canonical_url]
     rows: list[Any] = []
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids, _CHUNK):
         q = (
             select(*cols)
             .join_from(articles, sources, a.source_id == s.id)
@@ -226,7 +222,7 @@ def _drop_index(conn: Connection, ids: Sequence[int]) -> set[int]:
             key_rows,
         )
     e = dedupe_edges.c
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids, _CHUNK):
         for a, b in conn.execute(select(e.a, e.b).where(or_(e.a.in_(chunk), e.b.in_(chunk)))):
             neighbours.update((a, b))
         conn.execute(delete(dedupe_edges).where(or_(e.a.in_(chunk), e.b.in_(chunk))))
@@ -271,7 +267,7 @@ def _candidates(conn: Connection, feats: Sequence[Features]) -> dict[int, set[in
     by_url: dict[str, set[int]] = {}
     by_fp: dict[str, set[int]] = {}
     keys = sorted({k for f in feats for k in f.keys})
-    for chunk in _chunks(keys, _CHUNK * 20):
+    for chunk in chunks(keys, _CHUNK * 20):
         sql = _driver_sql(
             conn, "SELECT {k}, article_id FROM dedupe_keys WHERE {k} IN ({ms})", len(chunk)
         )
@@ -334,7 +330,7 @@ def _index(
             if match is not None:
                 edges[pair] = match
 
-    for chunk in _chunks(feats):
+    for chunk in chunks(feats, _CHUNK):
         cands = _candidates(conn, chunk)
         known = _load_features(conn, {c for cs in cands.values() for c in cs})
         for f in chunk:
@@ -365,7 +361,7 @@ def _cluster_facts(conn: Connection, ids: Iterable[int]) -> dict[int, tuple[Any,
     """(published, source position, cluster_id) per existing article id."""
     a, s = articles.c, sources.c
     out: dict[int, tuple[Any, int, int | None]] = {}
-    for chunk in _chunks(sorted(set(ids))):
+    for chunk in chunks(sorted(set(ids)), _CHUNK):
         q = (
             select(a.id, a.published, s.position, a.cluster_id)
             .join_from(articles, sources, a.source_id == s.id)
@@ -378,7 +374,7 @@ def _cluster_facts(conn: Connection, ids: Iterable[int]) -> dict[int, tuple[Any,
 
 def _former_mates(conn: Connection, cluster_ids: Iterable[int]) -> set[int]:
     found: set[int] = set()
-    for chunk in _chunks(sorted(set(cluster_ids))):
+    for chunk in chunks(sorted(set(cluster_ids)), _CHUNK):
         found.update(conn.scalars(select(articles.c.id).where(articles.c.cluster_id.in_(chunk))))
     return found
 
@@ -389,7 +385,7 @@ def _connected(conn: Connection, seeds: set[int]) -> tuple[set[int], set[tuple[i
     seen, edges, frontier = set(seeds), set(), sorted(seeds)
     while frontier:
         nxt: set[int] = set()
-        for chunk in _chunks(frontier):
+        for chunk in chunks(frontier, _CHUNK):
             # Two queries, not one OR: each uses its index on every backend.
             for cond in (e.a.in_(chunk), e.b.in_(chunk)):
                 for a, b in conn.execute(select(e.a, e.b).where(cond)):
@@ -472,7 +468,7 @@ def dedupe_articles(
     # go through the edge graph.
     linked = {x for pair in edges for x in pair} | old_neighbours
     alone = sorted(x for x, (_, _, c) in prior.items() if c is None and x not in linked)
-    for chunk in _chunks(alone):
+    for chunk in chunks(alone, _CHUNK):
         conn.execute(
             update(articles).where(articles.c.id.in_(chunk)).values(cluster_id=articles.c.id)
         )
@@ -492,7 +488,7 @@ def remove_articles(conn: Connection, article_ids: Sequence[int]) -> DedupeResul
     ids = sorted(set(article_ids))
     prior = _cluster_facts(conn, ids)
     neighbours = _drop_index(conn, ids)
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids, _CHUNK):
         conn.execute(update(articles).where(articles.c.id.in_(chunk)).values(cluster_id=None))
     prior_clusters = {c for _, _, c in prior.values() if c is not None}
     seeds = (neighbours | _former_mates(conn, prior_clusters)) - set(ids)
@@ -509,7 +505,7 @@ def rebuild(conn: Connection, *, window: timedelta = DEFAULT_WINDOW) -> DedupeRe
         conn.execute(delete(table))
     all_ids = sorted(conn.scalars(select(articles.c.id)))
     indexed = 0
-    for chunk in _chunks(all_ids, 2000):
+    for chunk in chunks(all_ids, 2000):
         n, _ = _index(conn, _load_articles(conn, chunk), window)
         indexed += n
     facts = _cluster_facts(conn, all_ids)

@@ -37,6 +37,7 @@ from sqlalchemy import (
     update,
 )
 
+from feedhub.store.batch import chunks
 from feedhub.store.schema import Id, articles, metadata
 
 _T = TypeVar("_T")
@@ -217,7 +218,7 @@ _DF_ADD = (
 
 def frequencies(conn: Connection, terms: Sequence[str]) -> dict[str, int]:
     result: dict[str, int] = {}
-    for chunk in _chunks(terms):
+    for chunk in chunks(terms):
         result.update((term, df) for term, df in conn.execute(_DF_SELECT, {"terms": chunk}))
     return result
 
@@ -340,7 +341,7 @@ def read_boxes(conn: Connection, ids: Iterable[int]) -> dict[int, list[Link]]:
     ids = list(ids)
     boxes: dict[int, list[Link]] = {i: [] for i in ids}
     lk, d = related_links.c, related_docs.c
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         rows = conn.execute(
             select(lk.article_id, lk.related_id, lk.score, d.published, d.cluster_key)
             .join(related_docs, d.article_id == lk.related_id)
@@ -380,7 +381,7 @@ def holders(conn: Connection, ids: Iterable[int]) -> set[int]:
     """Articles whose box lists any of ``ids``."""
     lk = related_links.c
     found: set[int] = set()
-    for chunk in _chunks(list(ids)):
+    for chunk in chunks(list(ids)):
         found.update(conn.scalars(select(lk.article_id).where(lk.related_id.in_(chunk))))
     return found
 
@@ -420,7 +421,7 @@ def article_ids(conn: Connection) -> list[int]:
 def write_frequencies(conn: Connection, df: Mapping[str, int], documents: int) -> None:
     """Bulk-load document frequencies into an empty index (rebuild)."""
     rows = [{"term": t, "df": n} for t, n in sorted(df.items())]
-    for chunk in _chunks(rows, 5000):
+    for chunk in chunks(rows, 5000):
         conn.execute(insert(related_df), list(chunk))
     conn.execute(insert(related_stats).values(id=1, documents=documents))
 
@@ -429,9 +430,3 @@ def clear_index(conn: Connection) -> None:
     """Empty every related table (for a rebuild)."""
     for table in (related_links, related_terms, related_docs, related_df, related_stats):
         conn.execute(delete(table))
-
-
-def _chunks(items: Sequence[_T], size: int = 500) -> Iterable[Sequence[_T]]:
-    # Bounded IN lists: SQLite's default variable limit is far higher, but plans stay cheap.
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
