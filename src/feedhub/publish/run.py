@@ -8,7 +8,7 @@ files whose bytes did not change untouched — so unchanged topics are not rewri
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,11 +32,14 @@ from feedhub.publish.views import (
     TopicListing,
 )
 from feedhub.publish.websub import announce
-from feedhub.publish.write import PublishError, write_atomic
-from feedhub.related import update_related
+from feedhub.publish.lock import publish_lock
+from feedhub.publish.write import PublishError, remove_leftover_temps, write_atomic
+from feedhub.related.refreeze import mark, refreeze
+from feedhub.related.update import Settings, index_until_refreeze
 from feedhub.store import Store
 from feedhub.store.articles import stored_articles
 from feedhub.store.batch import chunks
+from feedhub.store.pace import Pacer
 from feedhub.store.related import read_boxes
 from feedhub.store.schema import article_topics, articles, pending_related, sources
 from feedhub.store.topics import refile_if_rules_changed
@@ -64,7 +67,24 @@ def site_info(config: Config) -> SiteInfo:
     return SiteInfo(title=s.title, base_url=s.base_url, author=s.author, websub_hub=s.websub_hub)
 
 
-def publish(config: Config, store: Store, *, pause: float = 0.0) -> PublishReport:
+def publish(
+    config: Config,
+    store: Store,
+    *,
+    pause: float = 0.0,
+    on_wait: Callable[[], None] | None = None,
+) -> PublishReport:
+    """Publish under the output folder's lock (one publisher at a time, ``lock.py``).
+
+    Temp files of a writer that was killed mid-write are removed first. ``on_wait`` is
+    called if another publish holds the lock (this one then waits for it).
+    """
+    with publish_lock(config.output_dir, on_wait=on_wait):
+        remove_leftover_temps(config.output_dir)
+        return _publish(config, store, pause=pause)
+
+
+def _publish(config: Config, store: Store, *, pause: float = 0.0) -> PublishReport:
     """Bring related lists up to date, then render and write every topic's documents.
 
     ``pause`` seconds between related-update transactions let other writers (a running
@@ -158,31 +178,30 @@ def update_pending_related(
     the write lock for minutes in one transaction, then for ~6 s per 200-article batch,
     and every fetch waited behind it.)
     """
-    done, batch = 0, 8
+    s = Settings(count=count, window=window)
+    pacer = Pacer(budget, pause, max_batch=RELATED_MAX_BATCH)
+    done = 0
     while True:
+        refreeze(store.read, store.write, s, budget, pause)  # only when one is marked
         started = time.perf_counter()
         with store.write() as conn:
             ids = list(
                 conn.execute(
                     select(pending_related.c.article_id)
                     .order_by(pending_related.c.article_id)
-                    .limit(batch)
+                    .limit(pacer.batch)
                 ).scalars()
             )
             if not ids:
                 return done
-            update_related(conn, ids, count=count, window=window)
-            conn.execute(delete(pending_related).where(pending_related.c.article_id.in_(ids)))
-            done += len(ids)
-        took = time.perf_counter() - started
-        if pause:
-            # SQLite's busy handler polls with backoff: a waiting writer only gets the
-            # lock if it is free when it looks again, so leave it a real gap.
-            time.sleep(pause)
-        if took > budget and batch > 1:
-            batch //= 2
-        elif took < budget / 4:
-            batch = min(batch * 2, RELATED_MAX_BATCH)
+            step = index_until_refreeze(conn, ids, s)
+            if step.refreeze:
+                mark(conn)  # runs at the top of the next round, in its own transactions
+            conn.execute(
+                delete(pending_related).where(pending_related.c.article_id.in_(step.done))
+            )
+            done += len(step.done)
+        pacer.record(time.perf_counter() - started)
 
 
 def source_refs(conn: Connection, config: Config) -> dict[str, SourceRef]:

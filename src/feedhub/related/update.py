@@ -10,7 +10,7 @@ offered, updating in several calls gives the same boxes as one call over the sam
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,6 +20,7 @@ from feedhub.related.rank import SCORE_DIGITS, Candidate, merge_into, top_relate
 from feedhub.related.text import document_terms
 from feedhub.related.vector import DEFAULT_PARAMS, VectorParams, term_vector
 from feedhub.store import related as db
+from feedhub.store.batch import chunks
 
 DEFAULT_COUNT = 3
 DEFAULT_WINDOW = timedelta(days=90)
@@ -70,22 +71,52 @@ def update_related(
     """Index new or changed articles and update boxes; returns ids whose box changed.
 
     Ids that no longer exist are removed from the index. Call it for an article whose text,
-    date or dedupe cluster changed, too.
+    date or dedupe cluster changed, too. A re-freeze point reached on the way is rebuilt
+    inside this call; `index_until_refreeze` lets a caller spread it over transactions.
     """
     s = Settings(count, window, min_score, time_decay)
     changed: set[int] = set()
-    texts = db.read_articles(conn, article_ids)
-    gone = [i for i in article_ids if i not in texts]
+    todo = sorted(set(article_ids))
+    while todo:
+        step = index_until_refreeze(conn, todo, s)
+        changed |= step.changed
+        if step.refreeze:
+            changed |= _rebuild(conn, db.indexed_ids(conn), s)
+        handled = set(step.done)
+        todo = [i for i in todo if i not in handled]
+    return changed
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStep:
+    """What `index_until_refreeze` did: a prefix of the ids, and whether to re-freeze now."""
+
+    done: list[int]  # the ids handled (gone ones first), sorted; the rest still waits
+    changed: set[int]  # articles whose box changed
+    refreeze: bool  # the last new article brought the index to a REFREEZE_AT size
+
+
+def index_until_refreeze(conn: Connection, article_ids: Sequence[int], s: Settings) -> IndexStep:
+    """Index ids in order, stopping right after one brings the index to a re-freeze point.
+
+    The re-freeze must happen at exactly that point of the sequence for batch and
+    incremental updates to agree; the caller runs it (`_rebuild`, or `refreeze` in steps)
+    before indexing the rest.
+    """
+    ids = sorted(set(article_ids))
+    changed: set[int] = set()
+    texts = db.read_articles(conn, ids)
+    gone = [i for i in ids if i not in texts]
     if gone:
-        changed |= remove_articles(
-            conn, gone, count=count, window=window, min_score=min_score, time_decay=time_decay
-        )
-    for article_id in sorted(texts):
+        changed |= _remove(conn, gone, s)
+    done = list(gone)
+    for article_id in (i for i in ids if i in texts):
         is_new = db.read_doc_terms(conn, article_id) is None
         changed |= _index_one(conn, texts[article_id], s)
+        done.append(article_id)
         if is_new and db.documents(conn) in REFREEZE_AT:
-            changed |= _rebuild(conn, db.indexed_ids(conn), s)
-    return changed
+            return IndexStep(sorted(done), changed, True)
+    return IndexStep(ids, changed, False)
 
 
 def remove_articles(
@@ -102,7 +133,10 @@ def remove_articles(
     Call before deleting the article rows (or in the same transaction). Returns the ids of
     remaining articles whose box changed.
     """
-    s = Settings(count, window, min_score, time_decay)
+    return _remove(conn, ids, Settings(count, window, min_score, time_decay))
+
+
+def _remove(conn: Connection, ids: Iterable[int], s: Settings) -> set[int]:
     ids = set(ids)
     affected = db.holders(conn, ids) - ids
     for article_id in sorted(ids):
@@ -262,26 +296,54 @@ def refresh_boxes(
     return {i for i in sorted(set(ids)) if _recompute(conn, i, s)}
 
 
-def _rebuild(conn: Connection, ids: Sequence[int], s: Settings, batch: int = 1000) -> set[int]:
+def _rebuild(conn: Connection, ids: Sequence[int], s: Settings) -> set[int]:
     before = db.all_boxes(conn)
     db.clear_index(conn)
-    df: Counter[str] = Counter()
-    for chunk in _batches(ids, batch):  # pass 1: document frequencies of the whole set
-        for doc in db.read_articles(conn, chunk).values():
-            title_tf, body_tf = document_terms(doc.title, doc.summary, doc.content)
-            df.update(title_tf.keys() | body_tf.keys())
+    df = frequencies(conn, ids)  # pass 1: document frequencies of the whole set
     db.write_frequencies(conn, df, len(ids))
-    for chunk in _batches(ids, batch):  # pass 2: vectors
-        for doc in db.read_articles(conn, chunk).values():
-            title_tf, body_tf = document_terms(doc.title, doc.summary, doc.content)
-            terms = sorted(title_tf.keys() | body_tf.keys())
-            db.put_doc(conn, doc, terms, term_vector(title_tf, body_tf, df, len(ids), s.vector))
-    for article_id in ids:  # pass 3: boxes, every candidate now indexed
-        _recompute(conn, article_id, s)
+    reindex(conn, ids, df, len(ids), s, replace=False)  # pass 2: vectors
+    recompute_boxes(conn, ids, s)  # pass 3: boxes, every candidate now indexed
     after = db.all_boxes(conn)
     return {i for i in before.keys() | after.keys() if before.get(i) != after.get(i)}
 
 
-def _batches(ids: Sequence[int], size: int) -> Iterable[Sequence[int]]:
-    for i in range(0, len(ids), size):
-        yield ids[i : i + size]
+def frequencies(conn: Connection, ids: Sequence[int]) -> Counter[str]:
+    """Document frequencies of the terms of the given articles (a re-freeze's first pass)."""
+    df: Counter[str] = Counter()
+    for chunk in chunks(ids, 1000):
+        for doc in db.read_articles(conn, chunk).values():
+            title_tf, body_tf = document_terms(doc.title, doc.summary, doc.content)
+            df.update(title_tf.keys() | body_tf.keys())
+    return df
+
+
+def reindex(
+    conn: Connection,
+    ids: Sequence[int],
+    df: Mapping[str, int],
+    documents: int,
+    s: Settings,
+    *,
+    replace: bool = True,
+) -> None:
+    """Re-weight the given articles with fixed frequencies; gone articles leave the index.
+
+    ``replace=False`` after `clear_index`: there is nothing to delete first.
+    """
+    for chunk in chunks(ids, 1000):
+        texts = db.read_articles(conn, chunk)
+        for article_id in chunk:
+            if replace:
+                db.delete_doc(conn, article_id)
+            doc = texts.get(article_id)
+            if doc is not None:
+                title_tf, body_tf = document_terms(doc.title, doc.summary, doc.content)
+                terms = sorted(title_tf.keys() | body_tf.keys())
+                vector = term_vector(title_tf, body_tf, df, documents, s.vector)
+                db.put_doc(conn, doc, terms, vector)
+
+
+def recompute_boxes(conn: Connection, ids: Iterable[int], s: Settings) -> None:
+    """Recompute the given articles' boxes from the index as it stands."""
+    for article_id in ids:
+        _recompute(conn, article_id, s)

@@ -14,3 +14,7 @@ def get_meta(conn: Connection, key: str) -> str | None:
 def set_meta(conn: Connection, key: str, value: str) -> None:
     if conn.execute(meta.update().where(meta.c.key == key).values(value=value)).rowcount == 0:
         conn.execute(meta.insert().values(key=key, value=value))
+
+
+def delete_meta(conn: Connection, key: str) -> None:
+    conn.execute(meta.delete().where(meta.c.key == key))

@@ -426,6 +426,13 @@ def write_frequencies(conn: Connection, df: Mapping[str, int], documents: int) -
     conn.execute(insert(related_stats).values(id=1, documents=documents))
 
 
+def replace_frequencies(conn: Connection, df: Mapping[str, int], documents: int) -> None:
+    """Swap in new document frequencies, leaving docs, postings and boxes (re-freeze)."""
+    conn.execute(delete(related_df))
+    conn.execute(delete(related_stats))
+    write_frequencies(conn, df, documents)
+
+
 def clear_index(conn: Connection) -> None:
     """Empty every related table (for a rebuild)."""
     for table in (related_links, related_terms, related_docs, related_df, related_stats):

@@ -1,0 +1,109 @@
+"""The re-freeze in short transactions (publish) gives the boxes of the in-call rebuild.
+
+40 articles cross the REFREEZE_AT sizes 16 and 32. `update_related` over all ids rebuilds
+inside its own transaction; `update_pending_related` runs the same re-freeze as a marker and
+paced transactions. Both, and a re-freeze interrupted half-way then resumed, must agree.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import Connection, insert, select
+
+from feedhub.publish.run import update_pending_related
+from feedhub.related import update_related
+from feedhub.related.refreeze import KEY, refreeze
+from feedhub.related.update import Settings, index_until_refreeze, reindex
+from feedhub.store import Store
+from feedhub.store.meta import get_meta, set_meta
+from feedhub.store.related import documents, indexed_ids, related_links, related_terms
+from feedhub.store.schema import pending_related
+from tests.test_related_support import add_article
+
+WORDS = [
+    *("niger", "mali", "junta", "troops", "drone", "base", "sahel", "election", "court"),
+    *("bank", "rates", "football", "final", "storm", "flood", "kenya", "tablet", "chip"),
+    *("market", "oil", "gas", "strike", "union", "port", "harbour"),
+]
+Links = list[tuple[int, int, int, float]]
+Terms = list[tuple[str, int, float]]
+
+
+def store_with_articles(path: Path, n: int = 40) -> tuple[Store, list[int]]:
+    store = Store.open(f"sqlite:///{path}")
+    with store.write() as conn:
+        ids = []
+        for i in range(n):
+            words = [WORDS[(i * 7 + k * 3) % len(WORDS)] for k in range(6)]
+            title = " ".join(words[:4]).capitalize()
+            ids.append(add_article(conn, title, " ".join(words * 3), f"2024-05-{1 + i % 28:02d}"))
+    return store, ids
+
+
+def state(conn: Connection) -> tuple[Links, Terms]:
+    links = conn.execute(
+        select(
+            related_links.c.article_id,
+            related_links.c.rank,
+            related_links.c.related_id,
+            related_links.c.score,
+        ).order_by(related_links.c.article_id, related_links.c.rank)
+    ).all()
+    terms = conn.execute(
+        select(related_terms.c.term, related_terms.c.article_id, related_terms.c.weight).order_by(
+            related_terms.c.term, related_terms.c.article_id
+        )
+    ).all()
+    return [tuple(r) for r in links], [tuple(r) for r in terms]
+
+
+def queue(conn: Connection, ids: list[int]) -> None:
+    conn.execute(insert(pending_related), [{"article_id": i} for i in ids])
+
+
+def test_paced_refreeze_equals_the_in_call_rebuild(tmp_path: Path) -> None:
+    one, ids = store_with_articles(tmp_path / "one.db")
+    with one.write() as conn:
+        update_related(conn, ids)
+        expected = state(conn)
+    assert expected[0], "the corpus must produce some boxes"
+
+    paced, ids = store_with_articles(tmp_path / "paced.db")
+    with paced.write() as conn:
+        queue(conn, ids)
+    # A budget of 0 keeps every transaction at one article: the most interleaving.
+    assert update_pending_related(paced, count=3, window=Settings().window, budget=0.0) == 40
+    with paced.read() as conn:
+        assert state(conn) == expected
+        assert get_meta(conn, KEY) is None and documents(conn) == 40
+
+
+def test_index_stops_at_the_refreeze_point(tmp_path: Path) -> None:
+    store, ids = store_with_articles(tmp_path / "s.db")
+    with store.write() as conn:
+        step = index_until_refreeze(conn, ids, Settings())
+        assert step.refreeze and step.done == ids[:16] and documents(conn) == 16
+
+
+def test_an_interrupted_refreeze_is_run_again(tmp_path: Path) -> None:
+    one, ids = store_with_articles(tmp_path / "one.db", 16)
+    with one.write() as conn:
+        update_related(conn, ids)
+        expected = state(conn)
+
+    store, ids = store_with_articles(tmp_path / "crash.db", 16)
+    s = Settings()
+    with store.write() as conn:
+        step = index_until_refreeze(conn, ids, s)
+        assert step.refreeze
+        set_meta(conn, KEY, json.dumps(indexed_ids(conn)))
+        # Half the re-weighting done with made-up frequencies, then the process "died".
+        reindex(conn, ids[:8], {}, 1, s)
+        assert state(conn) != expected
+    assert refreeze(store.read, store.write, s, budget=0.0) == 16
+    with store.read() as conn:
+        assert state(conn) == expected
+        assert get_meta(conn, KEY) is None
+    assert refreeze(store.read, store.write, s, budget=0.0) == 0  # nothing marked any more
