@@ -132,7 +132,7 @@ def prepare_articles(
             # stored ``published`` (a missing date is the first-seen time).
             out.features[a.guid] = extract(
                 0, 0, a.published or a.updated or now, a.title, a.content or a.summary,
-                canon or a.url,
+                canon, canonical=True,
             )
         out.topics[a.guid] = spec.rules.match(a, source_name, spec.forced)
     return out

@@ -12,6 +12,7 @@ from typing import Any
 import feedparser
 
 from feedhub.model import Article, ParsedFeed, ParseError
+from feedhub.parse import expat_driver
 from feedhub.parse import normalize as n
 from feedhub.parse.feedparser_fixes import defuse_entities, install_author_guard
 from feedhub.parse.sanitize import text_to_html
@@ -19,6 +20,7 @@ from feedhub.parse.sanitize import text_to_html
 # A process-wide patch of one feedparser method (see feedparser_fixes): feedparser builds
 # its parser classes internally, so there is no per-call way to pass a fixed one.
 install_author_guard()
+expat_driver.install()  # same result, a fifth less parse time (see expat_driver)
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _TTL_MAX = timedelta(days=365)  # a sane ceiling; also keeps timedelta() from overflowing

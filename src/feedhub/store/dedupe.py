@@ -160,6 +160,7 @@ def _extract(row: Any, given: Mapping[int, Features] | None = None) -> Features:
     return extract(
         row.id, row.source_id, row.published, row.title,
         row.content or row.summary, row.canonical_url or row.url,
+        canonical=row.canonical_url is not None,
     )
 
 
