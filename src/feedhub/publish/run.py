@@ -8,7 +8,7 @@ files whose bytes did not change untouched — so unchanged topics are not rewri
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,8 +32,7 @@ from feedhub.publish.views import (
     TopicListing,
 )
 from feedhub.publish.websub import announce
-from feedhub.publish.lock import publish_lock
-from feedhub.publish.write import PublishError, remove_leftover_temps, write_atomic
+from feedhub.publish.write import PublishError, write_atomic
 from feedhub.related.refreeze import mark, refreeze
 from feedhub.related.update import Settings, index_until_refreeze
 from feedhub.store import Store
@@ -67,24 +66,7 @@ def site_info(config: Config) -> SiteInfo:
     return SiteInfo(title=s.title, base_url=s.base_url, author=s.author, websub_hub=s.websub_hub)
 
 
-def publish(
-    config: Config,
-    store: Store,
-    *,
-    pause: float = 0.0,
-    on_wait: Callable[[], None] | None = None,
-) -> PublishReport:
-    """Publish under the output folder's lock (one publisher at a time, ``lock.py``).
-
-    Temp files of a writer that was killed mid-write are removed first. ``on_wait`` is
-    called if another publish holds the lock (this one then waits for it).
-    """
-    with publish_lock(config.output_dir, on_wait=on_wait):
-        remove_leftover_temps(config.output_dir)
-        return _publish(config, store, pause=pause)
-
-
-def _publish(config: Config, store: Store, *, pause: float = 0.0) -> PublishReport:
+def publish(config: Config, store: Store, *, pause: float = 0.0) -> PublishReport:
     """Bring related lists up to date, then render and write every topic's documents.
 
     ``pause`` seconds between related-update transactions let other writers (a running
