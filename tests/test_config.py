@@ -173,3 +173,18 @@ def test_env_var_picks_config(tmp_path: Path, cli) -> None:
 def test_shipped_config_checks(cli) -> None:
     r = cli("-c", str(REPO / "config" / "feedhub.yaml"), "check")
     assert r.returncode == 0, r.stderr
+
+
+def test_fetch_guard_and_entry_cap_reach_the_stages(tmp_path: Path) -> None:
+    from feedhub.wiring import fetch_settings
+
+    defaults = load_config(write(tmp_path, "sources: []\n"))
+    assert not fetch_settings(defaults).allow_private_redirects
+    assert defaults.file.fetch.max_entries == 2_000
+    cfg = load_config(
+        write(tmp_path, "fetch: {allow_private_redirects: true, max_entries: 500}\n")
+    )
+    assert fetch_settings(cfg).allow_private_redirects and cfg.file.fetch.max_entries == 500
+    path = write(tmp_path, "fetch: {allow_private_redirects: maybe, max_entries: 0}\n")
+    text = "\n".join(problems(path))
+    assert "fetch.allow_private_redirects" in text and "fetch.max_entries" in text

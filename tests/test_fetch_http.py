@@ -16,6 +16,7 @@ import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from feedhub.fetch import FetchSettings, HttpFetcher
 from feedhub.fetch.headers import format_size, parse_max_age, parse_retry_after
 from feedhub.fetch.http import NO_STATE
 from feedhub.fetch.limits import HostLimiter
+from feedhub.fetch.ssrf import DEFAULT_PRIVATE_NETWORKS, first_private, is_private, refusal
 from feedhub.model import FetchResult, FetchState
 from tests.support.httpserver import HttpServer, Reply, SeenRequest, redirect
 
@@ -459,3 +461,183 @@ def test_host_limiter_forgets_idle_hosts() -> None:
 def test_settings_reject_non_positive_limits(field: str) -> None:
     with pytest.raises(ValueError, match=field):
         FetchSettings(**{field: 0})  # type: ignore[arg-type]
+
+
+# -- SSRF guard ---------------------------------------------------------------------------
+# Everything runs on loopback, so the tests narrow what counts as private: with only
+# 127.0.0.2 private, a server on 127.0.0.1 plays a public host and one on 127.0.0.2 (Linux
+# routes all of 127/8 to lo) a private one.
+
+ONLY_2 = (ip_network("127.0.0.2/32"),)
+NO_LOOPBACK_V4 = tuple(n for n in DEFAULT_PRIVATE_NETWORKS if n != ip_network("127.0.0.0/8"))
+
+
+def refused(url: str, address: str, how: str = "resolves to") -> str:
+    return (
+        f"redirect to a private address refused: {url} {how} {address} "
+        "(fetch.allow_private_redirects allows it)"
+    )
+
+
+@pytest.fixture
+def inner() -> Iterator[HttpServer]:
+    """A second server, on 127.0.0.2: the "private" host of the SSRF tests."""
+    with HttpServer(host="127.0.0.2") as srv:
+        srv.route("/feed", Reply(body=FEED))
+        yield srv
+
+
+class PrecheckSkippingFetcher(HttpFetcher):
+    """Skips the DNS check before connecting, as if the name had resolved to a public
+    address and then to a private one when the connector looked (DNS rebinding): what is
+    left is the check of the address the connection reached."""
+
+    async def check_destination(self, url, progress):  # type: ignore[no-untyped-def]
+        return None
+
+
+def fetch_each(fetcher_class: type[HttpFetcher], urls: list[str], **settings: object):
+    """Fetch ``urls`` one after another through one fetcher of ``fetcher_class``."""
+
+    async def run() -> list[FetchResult]:
+        async with fetcher_class(FetchSettings(**settings)) as fetcher:  # type: ignore[arg-type]
+            return [await fetcher.fetch(u) for u in urls]
+
+    return asyncio.run(run())
+
+
+def test_redirect_from_public_to_private_is_refused_before_any_request(
+    server: HttpServer, inner: HttpServer
+) -> None:
+    # Every hop is judged: the public server first redirects to itself, then away.
+    server.route("/a", redirect("/b", 301))
+    server.route("/b", redirect(inner.url("/feed"), 302))
+    r = fetch(server.url("/a"), private_networks=ONLY_2)
+    assert r.error == refused(inner.url("/feed"), "127.0.0.2")
+    assert r.body is None and r.moved_to is None
+    assert server.count() == 2 and inner.requests == []
+
+
+def test_allow_private_redirects_turns_the_guard_off(server: HttpServer, inner: HttpServer) -> None:
+    server.route("/a", redirect(inner.url("/feed")))
+    r = fetch(server.url("/a"), private_networks=ONLY_2, allow_private_redirects=True)
+    assert r.ok and r.body == FEED and inner.count("/feed") == 1
+
+
+def test_configured_private_source_may_redirect_within_private(inner: HttpServer) -> None:
+    inner.route("/old", redirect(inner.url("/feed"), 301))
+    r = fetch(inner.url("/old"), private_networks=ONLY_2)
+    assert r.ok and r.body == FEED and r.moved_to == inner.url("/feed")
+
+
+def test_a_public_hop_in_a_private_chain_turns_the_guard_on(
+    server: HttpServer, inner: HttpServer
+) -> None:
+    # private source → public server → private: the public server is as untrusted as a
+    # public source would be.
+    inner.route("/start", redirect(server.url("/bounce")))
+    server.route("/bounce", redirect(inner.url("/feed")))
+    r = fetch(inner.url("/start"), private_networks=ONLY_2)
+    assert r.error == refused(inner.url("/feed"), "127.0.0.2")
+    assert inner.count("/feed") == 0
+
+
+def test_loopback_source_redirecting_to_loopback_is_allowed_by_default(
+    server: HttpServer,
+) -> None:
+    server.route("/a", redirect(f"http://localhost:{server.port}/feed"))
+    server.route("/feed", Reply(body=FEED))
+    r = fetch(server.url("/a"))
+    assert r.ok and r.body == FEED
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["http://169.254.169.254/latest/meta-data/", "http://[::ffff:a00:1]/", "http://0.0.0.0/"],
+)
+def test_metadata_and_private_literals_are_refused_without_connecting(
+    server: HttpServer, location: str
+) -> None:
+    # Only 127/8 is taken out of the defaults, to make the origin public. Nothing listens
+    # at these addresses here: a connection attempt would end in a connect error instead.
+    server.route("/a", redirect(location))
+    r = fetch(server.url("/a"), private_networks=NO_LOOPBACK_V4)
+    assert r.error is not None
+    assert r.error.startswith(f"redirect to a private address refused: {location} resolves to")
+
+
+def test_a_host_name_is_judged_by_its_resolved_address(
+    server: HttpServer, inner: HttpServer
+) -> None:
+    # The origin, 127.0.0.2, is public here; "localhost" resolves to 127.0.0.1 (and
+    # perhaps ::1), which are private here.
+    target = f"http://localhost:{server.port}/feed"
+    inner.route("/a", redirect(target))
+    private = (ip_network("127.0.0.1/32"), ip_network("::1/128"))
+    r = fetch(inner.url("/a"), private_networks=private)
+    assert r.error in (refused(target, "127.0.0.1"), refused(target, "::1"))
+    assert server.requests == []
+
+
+def test_the_address_actually_connected_to_is_checked(
+    server: HttpServer, inner: HttpServer
+) -> None:
+    server.route("/a", redirect(inner.url("/feed")))
+    (r,) = fetch_each(PrecheckSkippingFetcher, [server.url("/a")], private_networks=ONLY_2)
+    assert r.error == refused(inner.url("/feed"), "127.0.0.2", "connected to")
+    assert inner.requests == []  # refused before the request was written
+
+
+def test_a_kept_alive_connection_is_checked_too(server: HttpServer, inner: HttpServer) -> None:
+    # The direct fetch (allowed: configured) leaves a keep-alive connection to 127.0.0.2
+    # in the pool; the redirect hop gets it without any DNS lookup, and is still refused.
+    server.route("/a", redirect(inner.url("/feed")))
+    direct, redirected = fetch_each(
+        PrecheckSkippingFetcher, [inner.url("/feed"), server.url("/a")], private_networks=ONLY_2
+    )
+    assert direct.ok
+    assert redirected.error == refused(inner.url("/feed"), "127.0.0.2", "connected to")
+    assert inner.count("/feed") == 1
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        *("10.0.0.1", "10.255.255.255", "172.16.0.1", "172.31.255.255", "192.168.1.1"),
+        *("127.0.0.1", "127.1.2.3", "169.254.169.254", "169.254.0.1", "0.0.0.0", "100.64.0.1"),
+        *("::1", "::", "fc00::1", "fd00:ec2::254", "fe80::1", "fe80::1%eth0", "[::1]"),
+        *("::ffff:10.0.0.1", "::ffff:127.0.0.1", "::ffff:169.254.169.254", "64:ff9b::a00:1"),
+        "not-an-address",  # what cannot be judged is refused
+    ],
+)
+def test_private_addresses(address: str) -> None:
+    assert is_private(address)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        *("8.8.8.8", "1.1.1.1", "11.0.0.1", "172.15.255.255", "172.32.0.1", "192.169.0.1"),
+        *("169.255.0.1", "100.128.0.1", "2001:4860:4860::8888", "2606:4700::1111"),
+        *("::ffff:8.8.8.8", "64:ff9b::808:808", "fbff::1", "fec0::1"),
+    ],
+)
+def test_public_addresses(address: str) -> None:
+    assert not is_private(address)
+
+
+def test_classification_follows_the_given_networks() -> None:
+    assert not is_private("127.0.0.1", ONLY_2) and is_private("127.0.0.2", ONLY_2)
+    assert is_private("::ffff:127.0.0.2", ONLY_2)  # the IPv4 inside is what is reached
+    assert not is_private("10.0.0.1", ONLY_2)
+    assert first_private(["8.8.8.8", "10.0.0.1", "::1"]) == "10.0.0.1"
+    assert first_private(["8.8.8.8", "2001:db8::1"]) is None
+    assert FetchSettings().private_networks == DEFAULT_PRIVATE_NETWORKS
+    assert not FetchSettings().allow_private_redirects
+
+
+def test_refusal_is_one_line() -> None:
+    assert refusal("http://10.0.0.1/", ip_address("10.0.0.1")) == (
+        "redirect to a private address refused: http://10.0.0.1/ resolves to 10.0.0.1 "
+        "(fetch.allow_private_redirects allows it)"
+    )

@@ -228,3 +228,71 @@ def test_any_description_text_comes_out_safe(text: str) -> None:
         return  # control characters make some inputs unreadable: refused, not crashed
     for article in feed.articles:
         assert not unsafe(article.summary + article.content)
+
+
+def test_entry_cap_keeps_the_newest_in_document_order() -> None:
+    # Oldest first on purpose: the cap must go by date, not by position.
+    items = "".join(
+        f"<item><guid>e{i}</guid><title>t{i}</title>"
+        f"<pubDate>{(NOW - timedelta(days=30 - i)).strftime('%a, %d %b %Y %H:%M:%S GMT')}"
+        "</pubDate></item>"
+        for i in range(30)
+    )
+    body = rss(items + "<item><guid>undated</guid><title>u</title></item>")
+    feed = parse_feed(body, url="https://site.example/feed", now=NOW, max_entries=5)
+    assert [a.guid for a in feed.articles] == ["e25", "e26", "e27", "e28", "e29"]
+    assert feed.dropped == 26
+    uncapped = parse_feed(body, url="https://site.example/feed", now=NOW)
+    assert len(uncapped.articles) == 31 and uncapped.dropped == 0
+
+
+def test_entry_cap_without_dates_keeps_the_first_entries() -> None:
+    # Feeds list their newest entries first.
+    body = rss("".join(f"<item><guid>e{i}</guid><title>t</title></item>" for i in range(10)))
+    feed = parse_feed(body, url="https://site.example/feed", now=NOW, max_entries=3)
+    assert [a.guid for a in feed.articles] == ["e0", "e1", "e2"] and feed.dropped == 7
+
+
+def test_entry_cap_applies_to_json_feed() -> None:
+    items = ",".join(f'{{"id": "j{i}", "content_text": "x"}}' for i in range(10))
+    body = f'{{"version": "https://jsonfeed.org/version/1.1", "items": [{items}]}}'.encode()
+    feed = parse_feed(body, url="https://site.example/feed.json", now=NOW, max_entries=4)
+    assert len(feed.articles) == 4 and feed.dropped == 6
+
+
+GREEK = "<item><title>Ελληνικά νέα €</title><guid>g1</guid></item>"
+
+
+@pytest.mark.parametrize("gap", ["", "\n"])  # the body's length parity decided it before
+@pytest.mark.parametrize(
+    ("declared", "content_type"),
+    [
+        ("utf-16", None),
+        ("UTF-32", None),
+        ("utf-8", "application/rss+xml; charset=utf-16"),
+        ("utf-16", "application/rss+xml; charset=UTF-16LE"),
+    ],
+)
+def test_utf8_declared_as_utf16_is_read_as_utf8(
+    gap: str, declared: str, content_type: str | None
+) -> None:
+    body = (
+        f'<?xml version="1.0" encoding="{declared}"?>{gap}<rss version="2.0"><channel>'
+        f"<title>T</title>{GREEK}</channel></rss>"
+    ).encode()
+    feed = parse_feed(body, url="https://e.example/f", content_type=content_type, now=NOW)
+    assert [a.title for a in feed.articles] == ["Ελληνικά νέα €"]
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_real_utf16_feeds_still_read(codec: str) -> None:
+    declared = "utf-16" if codec == "utf-16" else codec  # "utf-16" writes a BOM
+    body = (
+        f'<?xml version="1.0" encoding="{declared}"?>\n<rss version="2.0"><channel>'
+        f"<title>T</title>{GREEK}</channel></rss>"
+    ).encode(codec)
+    feed = parse_feed(
+        body, url="https://e.example/f", content_type=f"application/rss+xml; charset={declared}",
+        now=NOW,
+    )
+    assert [a.title for a in feed.articles] == ["Ελληνικά νέα €"]

@@ -101,6 +101,7 @@ class ParsedFeed:
     ttl: timedelta | None = None  # RSS <ttl>: a hint for the scheduler
     articles: tuple[Article, ...] = ()
     warning: str | None = None  # a non-fatal problem (feedparser bozo), one line
+    dropped: int = 0  # entries left out by the max_entries cap (the oldest ones)
 
 
 class ParseError(Exception):

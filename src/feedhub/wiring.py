@@ -29,6 +29,7 @@ def fetch_settings(config: Config) -> FetchSettings:
         per_host=f.per_host,
         user_agent=f.user_agent or USER_AGENT,
         max_redirects=f.max_redirects,
+        allow_private_redirects=f.allow_private_redirects,
     )
 
 

@@ -1,8 +1,10 @@
-"""A real HTTP/1.1 server on 127.0.0.1 for tests, running its own event loop in a thread.
+"""A real HTTP/1.1 server on 127.0.0.1 (or another loopback address, such as 127.0.0.2)
+for tests, running its own event loop in a thread.
 
-Tests program it route by route (status, headers, body, gzip, slow trickle, connection
-reset, lying Content-Length, redirects) and read back what it saw: every request with
-its headers, per-path counts and the highest number of requests it served at once.
+Tests program it route by route (status, headers, body, gzip, slow trickle, endless body,
+connection reset, lying Content-Length, redirects) and read back what it saw: every
+request with its headers, per-path counts and the highest number of requests it served
+at once.
 It runs in a thread so that sync tests, `asyncio.run` tests and subprocesses can all use
 it the same way.
 
@@ -48,6 +50,7 @@ class Reply:
     chunked: bool = False
     content_length: int | None = None
     reset: bool = False  # answer with a TCP RST instead of a response
+    endless: bool = False  # send ``body`` over and over until the client hangs up
 
     @classmethod
     def gzipped(cls, data: bytes, headers: Mapping[str, str] | None = None, **kwargs: Any) -> Reply:
@@ -75,10 +78,11 @@ Responder = Reply | Callable[[SeenRequest], Reply]
 
 
 class HttpServer:
-    """A programmable HTTP server on 127.0.0.1 with request counting and concurrency stats."""
+    """A programmable HTTP server on ``host`` with request counting and concurrency stats."""
 
-    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> None:
         self._ssl = ssl_context  # serve HTTPS with this context when given
+        self.host = host  # Linux routes all of 127/8 to lo: 127.0.0.2 is a second host
         self._routes: dict[str, Responder] = {}
         self._lock = threading.Lock()
         self._seen: list[SeenRequest] = []
@@ -99,7 +103,7 @@ class HttpServer:
     def url(self, path: str = "/") -> str:
         """The absolute URL of ``path`` on this server."""
         scheme = "https" if self._ssl else "http"
-        return f"{scheme}://127.0.0.1:{self.port}{path}"
+        return f"{scheme}://{self.host}:{self.port}{path}"
 
     # -- observations ------------------------------------------------------------------
 
@@ -170,17 +174,19 @@ class HttpServer:
                 if start and reply.trickle:
                     await asyncio.sleep(reply.trickle)
                 await resp.write(reply.body[start : start + size])
+            while reply.endless and reply.body:
+                await resp.write(reply.body)
             if reply.content_length is not None and reply.content_length > len(reply.body):
                 await asyncio.sleep(3600)  # a lying length: hold the connection until shutdown
             await resp.write_eof()
-        except ConnectionResetError:
+        except ConnectionError:
             pass  # the client hung up mid-body, as clients under test are meant to
         return resp
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> HttpServer:
-        """Start serving on a free port of 127.0.0.1; returns once it accepts connections."""
+        """Start serving on a free port of ``host``; returns once it accepts connections."""
         ready = threading.Event()
         self._loop = asyncio.new_event_loop()
 
@@ -190,7 +196,7 @@ class HttpServer:
             # A short shutdown_timeout: slow handlers are cancelled instead of waited for.
             self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
             await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._ssl)
+            site = web.TCPSite(self._runner, self.host, 0, ssl_context=self._ssl)
             await site.start()
             self.port = self._runner.addresses[0][1]
 
@@ -213,6 +219,9 @@ class HttpServer:
             return
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        # Handlers still sleeping (a trickle, a lying length) would be destroyed pending
+        # with the loop, and Python prints "Task was destroyed but it is pending!" at exit.
+        asyncio.run_coroutine_threadsafe(_cancel_others(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
@@ -228,3 +237,11 @@ class HttpServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+async def _cancel_others() -> None:
+    """Cancel every task of the running loop but this one, and wait for them to end."""
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)

@@ -76,6 +76,9 @@ class FetchConfig(Strict):
     user_agent: str | None = None
     max_redirects: int = Field(5, ge=0, le=20)
     allow_private_redirects: bool = False
+    # Entries kept per parsed feed, newest first: a 100,000-entry feed is a bounded partial
+    # ingest (issue 6) instead of 100,000 rows, dedupe and related work in one transaction.
+    max_entries: int = Field(2_000, ge=1, le=1_000_000)
 
 
 class ScheduleConfig(Strict):

@@ -4,6 +4,12 @@ One ``HttpFetcher`` owns one aiohttp session for a whole sweep: a session per re
 would throw away keep-alive connections and the DNS cache (measured: aiohttp does ~6k
 req/s on loopback at concurrency 50 with a shared session). ``fetch()`` never raises for
 network or server trouble; it returns a ``FetchResult`` whose ``error`` is one line.
+
+SSRF guard: the configured URL may point anywhere (the operator chose it), but once a hop
+has connected to a public address, no later redirect hop may reach a private one
+(``ssrf.py``). Each such hop is judged twice: its host's resolved addresses before
+connecting, and the address the connection actually reached before any request is sent
+on it (DNS rebinding, keep-alive connections). ``allow_private_redirects`` turns it off.
 """
 
 from __future__ import annotations
@@ -11,11 +17,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
+import socket
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http import HTTPStatus
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import aiohttp
 from yarl import URL
@@ -24,7 +34,21 @@ from feedhub import __version__
 from feedhub.fetch.body import BodyError, read_capped
 from feedhub.fetch.headers import parse_max_age, parse_retry_after
 from feedhub.fetch.limits import HostLimiter
+from feedhub.fetch.ssrf import (
+    DEFAULT_PRIVATE_NETWORKS,
+    Address,
+    Network,
+    first_private,
+    is_private,
+    parse_address,
+    refusal,
+)
 from feedhub.model import FetchResult, FetchState
+
+if TYPE_CHECKING:
+    from aiohttp.client_reqrep import ClientRequest
+    from aiohttp.connector import Connection
+    from aiohttp.tracing import Trace
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +74,10 @@ class FetchSettings:
     per_host: int = 2  # requests in flight per host name
     user_agent: str = f"feedhub/{__version__} (+https://github.com/feedhub/feedhub)"
     max_redirects: int = 5
+    allow_private_redirects: bool = False  # True turns the SSRF guard off
+    # What the SSRF guard counts as private; tests on 127.0.0.1 narrow it to tell
+    # "public" and "private" loopback addresses apart.
+    private_networks: tuple[Network, ...] = DEFAULT_PRIVATE_NETWORKS
 
     def __post_init__(self) -> None:
         for name in ("timeout", "connect_timeout", "max_bytes", "concurrency", "per_host"):
@@ -75,6 +103,53 @@ class _Progress:
     status: int | None = None
     redirects: list[int] = field(default_factory=list)  # statuses of the redirects followed
     spent: float = 0.0  # network seconds used: the total timeout's budget
+    # A hop has connected to a public address: from then on private hops are refused.
+    public_seen: bool = False
+
+
+@dataclass(slots=True)
+class _HopGuard:
+    """One hop's SSRF check at the connector: the peer it reached, refused when private."""
+
+    url: URL
+    networks: tuple[Network, ...]
+    enforce: bool  # refuse a private peer (a redirect hop after a public one)
+    peer: Address | str | None = None  # None: no connection made (or no address known)
+
+
+# The hop being requested by the current task; each fetch runs in its own task (or awaits
+# its hops one after another), so a context variable reaches the connector unambiguously.
+_HOP: ContextVar[_HopGuard | None] = ContextVar("feedhub_fetch_hop", default=None)
+
+
+class _GuardedConnector(aiohttp.TCPConnector):
+    """A TCPConnector that reports each hop's peer address and refuses a private one.
+
+    The check sits here because the connection's peer is the one truth about where a
+    request goes: a name can resolve differently by the time the connector looks it up
+    (DNS rebinding), and a pooled keep-alive connection skips resolution altogether. It
+    runs before the request is written, so a refused server receives nothing.
+    (``resp.connection`` cannot be used instead: aiohttp releases the connection as soon
+    as a body ends, so it is already None for the usual empty-bodied redirect.)
+    """
+
+    async def connect(
+        self, req: ClientRequest, traces: list[Trace], timeout: aiohttp.ClientTimeout
+    ) -> Connection:
+        conn = await super().connect(req, traces, timeout)
+        guard = _HOP.get()
+        if guard is not None:
+            transport = conn.transport
+            peer = transport.get_extra_info("peername") if transport is not None else None
+            host = str(peer[0]) if peer else None
+            address = parse_address(host) if host else None
+            guard.peer = address if address is not None else host
+            # An address that cannot be read counts as private: what cannot be judged is refused.
+            if guard.enforce and (address is None or is_private(address, guard.networks)):
+                conn.close()  # nothing may be sent on it for this hop
+                where = host or "an unknown address"
+                raise FetchError(refusal(str(guard.url), where, "connected to"))
+        return conn
 
 
 class HttpFetcher:
@@ -91,7 +166,7 @@ class HttpFetcher:
 
     async def __aenter__(self) -> HttpFetcher:
         s = self.settings
-        connector = aiohttp.TCPConnector(
+        connector = _GuardedConnector(
             limit=s.concurrency,  # same as the global semaphore: no request waits for the pool
             limit_per_host=0,  # the per-host cap is HostLimiter's, counted in requests
             ttl_dns_cache=300,  # a sweep hits the same hosts again and again (default: 10 s)
@@ -152,15 +227,42 @@ class HttpFetcher:
             )
         return replace(result, duration=time.perf_counter() - started)
 
-    async def check_destination(self, url: URL) -> str | None:
-        """SSRF hook, called before every hop: return a one-line reason to refuse ``url``.
+    def _guarded(self, progress: _Progress) -> bool:
+        """Whether the SSRF guard applies to the next hop: a redirect after a public hop.
 
-        Allows everything today. A private-network check (as Miniflux does) goes here and
-        must judge the address that will actually be connected to: resolve with the
-        connector's resolver (or give the connector a filtering resolver) rather than a
-        separate lookup, which DNS rebinding could answer differently.
+        The configured URL itself is always allowed (the operator chose it), and so is a
+        redirect chain that stays on private addresses (an intranet feed moving around).
         """
-        return None
+        return (
+            not self.settings.allow_private_redirects
+            and bool(progress.redirects)
+            and progress.public_seen
+        )
+
+    async def check_destination(self, url: URL, progress: _Progress) -> str | None:
+        """SSRF check before a hop connects: a one-line reason to refuse ``url``, or None.
+
+        Judges every address the host resolves to (the connector may try each of them),
+        with the event loop's getaddrinfo as aiohttp's default resolver does. The
+        connector checks the address it really reached as well (``_GuardedConnector``).
+        """
+        if not self._guarded(progress):
+            return None
+        host = url.raw_host or ""
+        literal = parse_address(host)
+        if literal is not None:
+            addresses: list[Address | str] = [literal]
+        else:
+            loop = asyncio.get_running_loop()
+            try:
+                infos = await loop.getaddrinfo(
+                    host, url.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+                )
+            except OSError:
+                return f"DNS lookup failed for {host}"
+            addresses = [str(info[4][0]) for info in infos]
+        bad = first_private(addresses, self.settings.private_networks)
+        return refusal(str(url), bad) if bad is not None else None
 
     async def _follow(self, url: str, state: FetchState, progress: _Progress) -> FetchResult:
         """Request ``url`` and follow redirects by hand: the one place every hop goes through."""
@@ -168,9 +270,6 @@ class HttpFetcher:
         seen = {target.with_fragment(None)}
         headers = _conditional_headers(state)
         while True:
-            refusal = await self.check_destination(target)
-            if refusal:
-                raise FetchError(refusal)
             progress.url = target
             outcome = await self._hop(target, headers, state, url, progress)
             if isinstance(outcome, FetchResult):
@@ -197,11 +296,22 @@ class HttpFetcher:
         async with self._hosts.slot(target.host or ""), self._global:
             remaining = self.settings.timeout - progress.spent
             started = time.perf_counter()  # queueing above is not charged to the timeout
+            guard = _HopGuard(target, self.settings.private_networks, self._guarded(progress))
+            token = _HOP.set(guard)
             try:
                 async with asyncio.timeout(remaining):
+                    # Inside the timeout: the SSRF check's DNS lookup is network time too.
+                    refused = await self.check_destination(target, progress)
+                    if refused:
+                        raise FetchError(refused)
                     async with self._session.get(
                         target, headers=headers, allow_redirects=False
                     ) as resp:
+                        # An unknown peer counts as public: the guard errs on the safe side.
+                        if guard.peer is None or not is_private(
+                            guard.peer, self.settings.private_networks
+                        ):
+                            progress.public_seen = True
                         progress.status = resp.status
                         location = resp.headers.get("Location")
                         if resp.status in REDIRECT_STATUSES and location:
@@ -212,6 +322,7 @@ class HttpFetcher:
                                 raise FetchError(f"invalid redirect Location {location!r}") from exc
                         return await self._finish(resp, state, requested, progress)
             finally:
+                _HOP.reset(token)
                 progress.spent += time.perf_counter() - started
 
     async def _finish(
@@ -289,6 +400,9 @@ def _reason(status: int, reason: str | None) -> str:
         return reason or ""
 
 
+_ECHOED_BYTES = re.compile(r""":\s*b['"].*$""", re.DOTALL)
+
+
 def describe_error(exc: BaseException, settings: FetchSettings) -> str:
     """One line saying what went wrong, for ``FetchResult.error`` and the logs."""
     match exc:
@@ -314,7 +428,12 @@ def describe_error(exc: BaseException, settings: FetchSettings) -> str:
         case aiohttp.ClientPayloadError():
             text = f"response body incomplete: {exc}"
         case aiohttp.ClientResponseError():
-            text = f"invalid HTTP response: {exc.message}"
+            # aiohttp quotes the offending bytes in some messages ("Got more than 8190
+            # bytes when reading: b'aaaa…'"): the server's data, not the reason.
+            message = _ECHOED_BYTES.sub("", str(exc.message))
+            if message.startswith("Got more than"):
+                message += " (a status or header line is too long)"
+            text = f"invalid HTTP response: {message}"
         case aiohttp.InvalidURL() | ValueError():
             text = f"invalid URL: {exc}"
         case aiohttp.ClientError() | OSError():

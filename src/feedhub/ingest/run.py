@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
     pass
 
 V = TypeVar("V")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +183,11 @@ class Ingester:
         if decision.parse:
             try:
                 parsed, prepared = await self._parse(info, src, result, now)
+                if parsed.dropped:
+                    log.warning(
+                        "%s: kept the newest %d of %d entries (fetch.max_entries)",
+                        src.name, len(parsed.articles), len(parsed.articles) + parsed.dropped,
+                    )
                 update = parsed_update(
                     decision,
                     parsed,
@@ -190,7 +197,8 @@ class Ingester:
                     policy=self.policy,
                 )
             except ParseError as e:
-                error = f"not a feed: {e}"
+                # Most reasons already say "not a feed: …" (or "not a JSON Feed: …").
+                error = str(e) if str(e).startswith("not a ") else f"not a feed: {e}"
                 update = parse_failed(
                     info, decision, error, now=now, interval=src.interval, policy=self.policy
                 )
@@ -249,7 +257,10 @@ class Ingester:
             dedupe=self.config.file.dedupe.enabled,
             known=self._known(info),
         )
-        args = (src.kind.value, result, self.config.file.site.base_url, src.name, now, spec)
+        args = (
+            src.kind.value, result, self.config.file.site.base_url, src.name, now, spec,
+            self.config.file.fetch.max_entries,
+        )
         if self.pool is None:
             return prepare_job(*args)
         return await asyncio.get_running_loop().run_in_executor(self.pool, prepare_job, *args)

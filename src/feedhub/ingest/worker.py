@@ -68,9 +68,18 @@ class LazyPool(Executor):
 
 
 def parse_job(
-    kind: str, result: FetchResult, base_url: str, source_name: str, now: datetime
+    kind: str,
+    result: FetchResult,
+    base_url: str,
+    source_name: str,
+    now: datetime,
+    max_entries: int | None = None,
 ) -> ParsedFeed:
-    """Bytes → ParsedFeed; runs in a worker process (module-level so it pickles)."""
+    """Bytes → ParsedFeed; runs in a worker process (module-level so it pickles).
+
+    ``max_entries`` caps a feed's entries (newest kept); a folder is the operator's own
+    files and is never capped.
+    """
     from feedhub.parse import parse_feed, parse_folder
 
     if kind == SourceKind.FOLDER.value:
@@ -80,6 +89,7 @@ def parse_job(
         url=result.final_url or result.url,
         content_type=result.content_type,
         now=now,
+        max_entries=max_entries,
     )
 
 
@@ -145,7 +155,8 @@ def prepare_job(
     source_name: str,
     now: datetime,
     spec: PrepareSpec,
+    max_entries: int | None = None,
 ) -> tuple[ParsedFeed, Prepared]:
     """``parse_job`` plus ``prepare_articles``, in one worker round trip."""
-    parsed = parse_job(kind, result, base_url, source_name, now)
+    parsed = parse_job(kind, result, base_url, source_name, now, max_entries)
     return parsed, prepare_articles(parsed, source_name, now, spec)

@@ -9,12 +9,14 @@ summary/description: consumers use ``content or summary``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from feedhub.model import LocalFile, ParsedFeed, ParseError
 from feedhub.parse.feed import parse_xml_feed
 from feedhub.parse.folder import parse_article_folder
 from feedhub.parse.jsonfeed import parse_json_feed
+from feedhub.parse.normalize import keep_newest
 
 __all__ = ["ParseError", "parse_feed", "parse_folder"]
 
@@ -31,14 +33,32 @@ _BINARY_MAGIC = {
 
 
 def parse_feed(
-    body: bytes, *, url: str, content_type: str | None = None, now: datetime
+    body: bytes,
+    *,
+    url: str,
+    content_type: str | None = None,
+    now: datetime,
+    max_entries: int | None = None,
 ) -> ParsedFeed:
     """Parse an RSS, RDF, Atom or JSON Feed document fetched from ``url``.
 
     Raises ParseError with a one-line reason when the body is not a feed (an HTML page, an
     image, empty, garbage). A malformed but usable feed returns its articles with
-    ``ParsedFeed.warning`` set.
+    ``ParsedFeed.warning`` set. With ``max_entries``, only that many of the newest entries
+    are kept (``ParsedFeed.dropped`` counts the rest): a feed of 100,000 entries must not
+    become one 100,000-row transaction. The parse itself is bounded by the body cap.
     """
+    parsed = _parse_document(body, url=url, content_type=content_type, now=now)
+    if max_entries is None:
+        return parsed
+    kept, dropped = keep_newest(parsed.articles, max_entries)
+    return replace(parsed, articles=kept, dropped=dropped) if dropped else parsed
+
+
+def _parse_document(
+    body: bytes, *, url: str, content_type: str | None, now: datetime
+) -> ParsedFeed:
+    """Sniff the format (and refuse what is plainly not a feed), then parse."""
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not stripped:
         raise ParseError("empty body")

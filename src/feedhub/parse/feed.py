@@ -14,7 +14,11 @@ import feedparser
 from feedhub.model import Article, ParsedFeed, ParseError
 from feedhub.parse import expat_driver
 from feedhub.parse import normalize as n
-from feedhub.parse.feedparser_fixes import defuse_entities, install_author_guard
+from feedhub.parse.feedparser_fixes import (
+    defuse_entities,
+    drop_impossible_wide_encoding,
+    install_author_guard,
+)
 from feedhub.parse.sanitize import text_to_html
 
 # A process-wide patch of one feedparser method (see feedparser_fixes): feedparser builds
@@ -32,6 +36,7 @@ def parse_xml_feed(body: bytes, *, url: str, content_type: str | None, now: date
     # feed file's URL, but an RSS item link is relative to the channel's site <link> (feeds
     # are often served from another host or a /feed/ directory). Left relative, they are
     # resolved below against the right base; feedparser still applies xml:base (Atom).
+    body, content_type = drop_impossible_wide_encoding(body, content_type)
     headers = {"content-type": content_type} if content_type else {}
     try:
         # Both HTML passes of feedparser are off: nh3 sanitizes every HTML value afterwards

@@ -183,6 +183,23 @@ def dedupe_by_guid(articles: Iterable[Article]) -> tuple[Article, ...]:
     return tuple(out)
 
 
+def keep_newest(articles: tuple[Article, ...], limit: int) -> tuple[tuple[Article, ...], int]:
+    """At most ``limit`` articles, the newest ones, in document order; and how many went.
+
+    Dated articles rank by date, newest first; undated ones come after them in document
+    order, because feeds list their newest entries first.
+    """
+    if len(articles) <= limit:
+        return articles, 0
+
+    def rank(i: int) -> tuple[int, float, int]:
+        when = articles[i].published or articles[i].updated
+        return (0, -when.timestamp(), i) if when is not None else (1, 0.0, i)
+
+    kept = sorted(sorted(range(len(articles)), key=rank)[:limit])
+    return tuple(articles[i] for i in kept), len(articles) - limit
+
+
 def one_line(message: str, limit: int = 300) -> str:
     """A warning or error reason on one short line."""
     return _cut(collapse(message), limit)
