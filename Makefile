@@ -32,6 +32,18 @@ $(CORPUS_DIR)/.done: | $(STAMP)
 	tar -xzf .cache/sdist/feedparser-6.0.14.tar.gz -C $(CORPUS_DIR) --strip-components=1 feedparser-6.0.14/tests
 	touch $@
 
+# Real-world feeds kept as test data by two more sdists on PyPI: rss2email's test/data
+# (BBC Chinese, Gmane, Disqus, the Node.js blog, …) and feed2exec's tests/files (Planet
+# Debian, GitHub releases, UDD, …). --no-binary names them only: their build tools may be wheels.
+REAL_FEEDS_DIR := .cache/real-feeds
+corpus: $(REAL_FEEDS_DIR)/.done
+$(REAL_FEEDS_DIR)/.done: | $(STAMP)
+	mkdir -p .cache/sdist $(REAL_FEEDS_DIR)
+	$(BIN)/python -m pip download --quiet --no-binary rss2email,feed2exec --no-deps -d .cache/sdist rss2email==3.12.2 feed2exec==0.18.0
+	tar -xzf .cache/sdist/rss2email-3.12.2.tar.gz -C $(REAL_FEEDS_DIR) rss2email-3.12.2/test/data
+	tar -xzf .cache/sdist/feed2exec-0.18.0.tar.gz -C $(REAL_FEEDS_DIR) feed2exec-0.18.0/feed2exec/tests/files
+	touch $@
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
 

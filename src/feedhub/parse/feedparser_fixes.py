@@ -15,6 +15,10 @@
    length happens to be even — into CJK garbage that is no feed — and read correctly
    otherwise. :func:`drop_impossible_wide_encoding` removes such a declaration, since the
    first bytes already prove it wrong (XML 1.0, Appendix F).
+4. Impossible character references. feedparser's loose parser encodes every referenced
+   character as UTF-8, so ``&#xD800;`` (a lone surrogate) raised UnicodeEncodeError and
+   ``&#x110000;`` ValueError: one such reference in any entry failed the whole feed.
+   :func:`install_charref_guard` turns them into U+FFFD first.
 """
 
 from __future__ import annotations
@@ -141,3 +145,22 @@ def install_author_guard() -> None:
 
     guarded._feedhub_guard = True  # type: ignore[attr-defined]
     _FeedParserMixin._sync_author_detail = guarded
+
+
+def install_charref_guard() -> None:
+    """Make feedparser read references to surrogates or past U+10FFFF as U+FFFD (idempotent)."""
+    original: Callable[..., Any] = _FeedParserMixin.handle_charref
+    if getattr(original, "_feedhub_guard", False):
+        return
+
+    def guarded(self: Any, ref: str) -> Any:
+        try:
+            code = int(ref[1:], 16) if ref[:1] in ("x", "X") else int(ref)
+        except ValueError:
+            return original(self, ref)
+        if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+            ref = "xfffd"
+        return original(self, ref)
+
+    guarded._feedhub_guard = True  # type: ignore[attr-defined]
+    _FeedParserMixin.handle_charref = guarded

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import re
 import time
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
@@ -28,6 +29,9 @@ FUTURE_SLACK = timedelta(days=1)
 # Raw text is cut before it is parsed at all: feedparser expands internal DTD entities, and a
 # 300-byte document gave a 1,000,000-character title.
 _RAW_TEXT_MAX = 100_000
+# Control characters make no valid URL, and lone surrogates (from JSON escapes) cannot even
+# be stored: SQLite's UTF-8 encoding raised and crashed the whole ingest.
+_NOT_IN_URL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def utc(value: datetime) -> datetime:
@@ -129,7 +133,7 @@ def http_url(value: object, base: str | None = None) -> str | None:
     if not isinstance(value, str):
         return None
     value = value.strip()
-    if not value or len(value) > URL_MAX or any(c in value for c in "\r\n\t\x00"):
+    if not value or len(value) > URL_MAX or _NOT_IN_URL.search(value):
         return None
     try:
         absolute = urljoin(base, value) if base else value

@@ -38,7 +38,30 @@ ATTRIBUTES["img"] = {"src", "alt", "width", "height", "align"}
 # scheme are dropped by not being listed.
 URL_SCHEMES: frozenset[str] = frozenset({"http", "https", "mailto"})
 
+# html5ever (inside nh3) takes time quadratic in how deeply elements nest: 40,000 nested
+# <div>s (200 KB) took 10 s per clean, and one entry is cleaned several times (content,
+# summary, title fallback), so one 10 MB feed could hold a parse worker for hours. Like
+# Chromium's HTML parser (which stops nesting at 512), tags deeper than this are dropped,
+# their text kept, before nh3 sees the fragment. Real articles nest a few dozen deep.
+MAX_DEPTH = 512
+# [^<>]: a tag never runs past the next "<", so an unclosed "<a<a<a…" is linear, not quadratic.
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^<>]*>")
+# Tags that never add depth: void elements, and those the parser closes by itself when a
+# sibling starts (feeds often leave <p>, <li>, <td> … open).
+_FLAT: frozenset[str] = frozenset(
+    {
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta",
+        "param", "source", "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "tbody",
+        "thead", "tfoot", "option", "optgroup", "rb", "rt", "rp", "rtc", "caption",
+        "colgroup", "html", "head", "body",
+    }
+)  # fmt: skip
+
 _WS = re.compile(r"\s+")
+# Lone surrogates: JSON "\ud800" escapes and YAML "\ud800" escapes decode to them. Nothing
+# downstream can encode them (nh3, SQLite and lxml all raise): one in a JSON Feed title
+# failed the whole source in nh3, and one in an author name crashed the store write.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _BLOCK_TAG = re.compile(
     r"</?(?:p|div|br|li|ul|ol|dd|dt|dl|h[1-6]|tr|td|th|table|blockquote|pre|hr|section"
     r"|article|header|footer|figure|figcaption)\b",
@@ -69,11 +92,50 @@ def _cleaner(base: str | None) -> nh3.Cleaner:
     )
 
 
+def flatten_deep(fragment: str) -> str:
+    """``fragment`` without the tags that nest deeper than ``MAX_DEPTH`` (text is kept).
+
+    A tag count, not a parse: end tags are matched by depth, not by name, which is exact
+    for well-formed markup and close enough for the rest — only depth past 512 is cut.
+    """
+    if fragment.count("<") <= MAX_DEPTH:
+        return fragment
+    depth = excess = 0
+    drop: list[tuple[int, int]] = []
+    for m in _TAG.finditer(fragment):
+        if m.group(2).lower() in _FLAT or m.group(0).endswith("/>"):
+            continue
+        if not m.group(1):  # a start tag
+            if depth < MAX_DEPTH:
+                depth += 1
+            else:
+                excess += 1
+                drop.append(m.span())
+        elif excess:
+            excess -= 1
+            drop.append(m.span())
+        elif depth:
+            depth -= 1
+    if not drop:
+        return fragment
+    parts, last = [], 0
+    for start, end in drop:
+        parts.append(fragment[last:start])
+        last = end
+    parts.append(fragment[last:])
+    return "".join(parts)
+
+
+def no_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD (see ``_SURROGATE``)."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def clean_html(fragment: str, base: str | None = None) -> str:
     """Sanitize an HTML fragment with the house allowlist; relative URLs resolve to ``base``."""
     if not fragment:
         return ""
-    return _cleaner(base).clean(fragment)
+    return _cleaner(base).clean(flatten_deep(no_surrogates(fragment)))
 
 
 _TEXT_CLEANER = nh3.Cleaner(
@@ -90,14 +152,16 @@ def to_text(fragment: str) -> str:
         return ""
     # Block boundaries would otherwise glue words together ("end.</p><p>Next"); inline
     # tags get no space ("<b>W</b>ord" stays one word).
+    fragment = no_surrogates(fragment)
     spaced = _BLOCK_TAG.sub(r" \g<0>", fragment) if "<" in fragment else fragment
-    text = html.unescape(_TEXT_CLEANER.clean(spaced))
+    text = html.unescape(_TEXT_CLEANER.clean(flatten_deep(spaced)))
     return collapse(text)
 
 
 def collapse(text: str) -> str:
-    """Collapse runs of whitespace to one space and strip the ends."""
-    return _WS.sub(" ", text).strip()
+    """Collapse runs of whitespace to one space and strip the ends (and drop surrogates:
+    names, ids and plain titles all pass through here)."""
+    return _WS.sub(" ", no_surrogates(text)).strip()
 
 
 def text_to_html(text: str, *, single_lines: bool = False) -> str:

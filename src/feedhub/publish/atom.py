@@ -34,7 +34,14 @@ FH_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
 DEFAULT_MAX_RELATED = 5
 
 # An absolute URI (RFC 3986 scheme ":" rest) without characters that make it an invalid IRI.
-_ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]+")
+# Control characters and surrogates are excluded too: an upstream feed id is echoed into
+# atom:source/atom:id, and lxml refuses them (one JSON Feed's "feed_url" with a \x01 made
+# every topic holding that source fail to publish).
+_ABSOLUTE_URI = re.compile(
+    r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]+"
+)
+# Ids some readers follow as links when nothing else is there: never echo a script URL.
+_SCRIPT_SCHEMES = ("javascript:", "vbscript:", "data:")
 
 
 def feed_url(site: SiteInfo, topic: TopicInfo) -> str:
@@ -57,7 +64,12 @@ def entry_id(view: EntryView, topic: str) -> str:
 def source_id(source: SourceRef) -> str:
     """atom:id for atom:source: the origin feed's id, else its URL, else one derived from name."""
     for candidate in (source.feed_id, source.feed_url):
-        if candidate and _ABSOLUTE_URI.fullmatch(candidate) and not candidate.startswith("/"):
+        if (
+            candidate
+            and _ABSOLUTE_URI.fullmatch(candidate)
+            and not candidate.startswith("/")
+            and not candidate.lower().startswith(_SCRIPT_SCHEMES)
+        ):
             return candidate
     return f"tag:feedhub,2024:source/{quote(source.name, safe='')}"
 
@@ -128,10 +140,14 @@ class _EntryExtras(BaseEntryExtension):
             src = etree.SubElement(entry, "source")
             etree.SubElement(src, "id").text = source_id(self.source)
             etree.SubElement(src, "title").text = xml_safe(self.source.title or self.source.name)
+            # xml_safe as for entry links: a URL stored before http_url refused control
+            # characters may still carry them, and lxml refuses those.
             if is_web_url(self.source.link):
-                etree.SubElement(src, "link", {"rel": "alternate", "href": self.source.link or ""})
+                href = xml_safe(self.source.link or "")
+                etree.SubElement(src, "link", {"rel": "alternate", "href": href})
             if is_web_url(self.source.feed_url):
-                etree.SubElement(src, "link", {"rel": "self", "href": self.source.feed_url})
+                href = xml_safe(self.source.feed_url or "")
+                etree.SubElement(src, "link", {"rel": "self", "href": href})
         return entry
 
 
