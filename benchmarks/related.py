@@ -1,6 +1,7 @@
 """Related News benchmark: ranking quality on UCI headlines and update time at 10k/100k articles.
 
 Run: PYTHONPATH=src .venv/bin/python benchmarks/related.py [--sizes 10000,100000]
+     [--store postgresql://postgres@127.0.0.1:5432] [--fulltext-limits 1000]
 
 1. Quality. UCI News Aggregator sample (F. Gasparetti, 2016, UCI ML Repository, CC BY 4.0),
    titles only: every headline goes through the real store path (`update_related` into a
@@ -10,6 +11,12 @@ Run: PYTHONPATH=src .venv/bin/python benchmarks/related.py [--sizes 10000,100000
 2. Speed. Generated news (stories with entities, section vocabulary, Zipf filler words and
    real stopwords; 100 articles/day) bulk-indexed into a SQLite file, boxes computed for the
    last 90 days, then N new articles go through `update_related` one at a time.
+
+``--store`` adds the same measurements on a PostgreSQL server (a fresh database per store,
+dropped afterwards): with its full-text candidates (the default there; ``--fulltext-limits``
+adds rows that keep only the N best matches by ts_rank), with the portable term-index query,
+and with that query on a store without the tsvector column (what the column costs writes),
+beside SQLite's rows.
 """
 
 from __future__ import annotations
@@ -17,24 +24,28 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import os
 import random
 import re
 import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, create_engine, insert, select, text
 
 from feedhub.related import refresh_boxes, related_for, update_related
 from feedhub.related.text import STOPWORDS, document_terms
 from feedhub.related.vector import term_vector
+from feedhub.store import fulltext
 from feedhub.store import related as db
-from feedhub.store.db import create_store_engine
+from feedhub.store.db import create_store_engine, migrate
 from feedhub.store.schema import articles, metadata, sources
 
 UCI = Path(__file__).resolve().parents[2] / "shared" / "data" / "uci-news-sample.csv"
@@ -42,11 +53,57 @@ if not UCI.exists():
     UCI = Path("/work/shared/data/uci-news-sample.csv")
 
 
-def new_store(directory: Path, name: str) -> Connection:
-    """A store engine as feedhub opens it (16 KiB pages, WAL, mmap) on a new SQLite file."""
-    engine = create_store_engine(f"sqlite:///{directory / name}")
-    metadata.create_all(engine)
-    conn = engine.connect()
+@dataclass(frozen=True)
+class Backend:
+    """Where a measurement's store lives and which candidate generator it uses."""
+
+    label: str
+    server: str | None = None  # a PostgreSQL server URL; None: a SQLite file
+    candidates: str = "terms"  # fulltext.CANDIDATES_OPTION on PostgreSQL
+    limit: int | None = None  # fulltext.LIMIT_OPTION: the N best matches by ts_rank only
+    bare: bool = False  # PostgreSQL without the tsvector column and its index (write cost)
+
+    @property
+    def short(self) -> str:
+        return self.label.split(",")[0]
+
+
+SQLITE = Backend("SQLite")
+_CLEANUP = ExitStack()  # drops the PostgreSQL databases made by new_store at exit
+
+
+def _pg_database(server: str, name: str) -> str:
+    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    db = f"feedhub_bench_{os.getpid()}_{name.replace('.', '_').replace('-', '_')}".lower()
+    with admin.connect() as c:
+        c.exec_driver_sql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        c.exec_driver_sql(f"CREATE DATABASE {db}")
+
+    def drop() -> None:
+        with admin.connect() as c:
+            c.exec_driver_sql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        admin.dispose()
+
+    _CLEANUP.callback(drop)
+    return f"{server}/{db}"
+
+
+def new_store(directory: Path, name: str, backend: Backend = SQLITE) -> Connection:
+    """A store as feedhub opens it (SQLite: 16 KiB pages, WAL, mmap) on a new file, or on a
+    new database of ``backend.server`` (migrated: full-text column and index included)."""
+    if backend.server is None:
+        engine = create_store_engine(f"sqlite:///{directory / name}")
+        metadata.create_all(engine)
+    else:
+        engine = create_store_engine(_pg_database(backend.server, name))
+        migrate(engine)
+        if backend.bare:
+            with engine.begin() as c:
+                c.exec_driver_sql(f"ALTER TABLE related_docs DROP COLUMN {fulltext.TSV_COLUMN}")
+    options: dict[str, object] = {fulltext.CANDIDATES_OPTION: backend.candidates}
+    if backend.limit is not None:
+        options[fulltext.LIMIT_OPTION] = backend.limit
+    conn = engine.connect().execution_options(**options)
     conn.begin()
     conn.execute(insert(sources).values(id=1, name="bench", url="http://b.example", kind="http"))
     return conn
@@ -138,8 +195,12 @@ def tfidf_baseline(heads: list[Headline], window: timedelta) -> tuple[float, ...
     return score_rankings(heads, top3)
 
 
-def feedhub_quality(heads: list[Headline], window: timedelta, workdir: Path, **kw: float):
-    conn = new_store(workdir, f"uci-{len(kw)}.db")
+def feedhub_quality(
+    heads: list[Headline], window: timedelta, workdir: Path, backend: Backend = SQLITE,
+    **kw: float,
+):
+    conn = new_store(workdir, f"uci-{len(kw)}-{backend.candidates}-{backend.limit}-"
+                     f"{backend.bare}.db", backend)
     ids = insert_articles(conn, [(h.title, "", h.when) for h in heads])
     start = time.perf_counter()
     for i in range(0, len(ids), 50):  # ingest-sized batches
@@ -149,8 +210,9 @@ def feedhub_quality(heads: list[Headline], window: timedelta, workdir: Path, **k
     result = score_rankings(
         heads, lambda i: [index[r.article_id] for r in related_for(conn, ids[i])]
     )
+    boxes = db.all_boxes(conn)
     conn.close()
-    return (*result, elapsed)
+    return (*result, elapsed, {index[a]: [index[r] for r in b] for a, b in boxes.items()})
 
 
 # ---------------------------------------------------------------- speed (generated news)
@@ -228,13 +290,16 @@ def bulk_index(conn: Connection, ids: list[int], rows: list[tuple[str, str, date
         db.put_doc(conn, doc, sorted(t.keys() | b.keys()), term_vector(t, b, df, len(rows)))
 
 
-def speed(size: int, workdir: Path, new: int = 300, per_day: float = 100.0) -> dict[str, float]:
+def speed(
+    size: int, workdir: Path, new: int = 300, per_day: float = 100.0, backend: Backend = SQLITE
+) -> dict[str, Any]:
     end = datetime(2026, 3, 1, tzinfo=UTC)
     gen = NewsGenerator()
     rows = gen.articles(size + new, end, per_day)
     fresh = rows[-new:]  # the newest articles arrive last, as in a live service
     background = rows[:-new]
-    conn = new_store(workdir, f"speed-{size}.db")
+    conn = new_store(workdir, f"speed-{size}-{backend.candidates}-{backend.limit}-"
+                     f"{backend.bare}.db", backend)
     t0 = time.perf_counter()
     ids = insert_articles(conn, background)
     bulk_index(conn, ids, background)
@@ -252,10 +317,17 @@ def speed(size: int, workdir: Path, new: int = 300, per_day: float = 100.0) -> d
         changed += len(update_related(conn, [article_id]))
         times.append(time.perf_counter() - t)
     conn.commit()
-    file_mb = (workdir / f"speed-{size}.db").stat().st_size / 1e6
+    if backend.server is None:
+        file_mb = (workdir / f"speed-{size}-{backend.candidates}-{backend.limit}-"
+                   f"{backend.bare}.db").stat()
+        file_mb = file_mb.st_size / 1e6
+    else:
+        file_mb = conn.scalar(text("SELECT pg_database_size(current_database())")) / 1e6
     times.sort()
+    boxes = db.all_boxes(conn)
     conn.close()
     return {
+        "boxes": boxes,
         "mean_ms": 1000 * sum(times) / len(times),
         "p50_ms": 1000 * times[len(times) // 2],
         "p95_ms": 1000 * times[int(len(times) * 0.95)],
@@ -266,47 +338,92 @@ def speed(size: int, workdir: Path, new: int = 300, per_day: float = 100.0) -> d
     }
 
 
+def backends(args: argparse.Namespace) -> list[Backend]:
+    """SQLite, plus PostgreSQL's candidate generators when ``--store`` names a server."""
+    if not args.store:
+        return [SQLITE]
+    server = args.store.rstrip("/")
+    limits = [int(x) for x in args.fulltext_limits.split(",") if x]
+    return [
+        SQLITE,
+        Backend("PostgreSQL, full-text candidates (default)", server, "fulltext"),
+        *(Backend(f"PostgreSQL, full-text, best {n} by ts_rank only", server, "fulltext", n)
+          for n in limits),
+        Backend("PostgreSQL, term-index candidates", server, "terms"),
+        Backend("PostgreSQL, term-index candidates, no tsvector column", server, "terms",
+                bare=True),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--new", type=int, default=300)
+    parser.add_argument("--store", metavar="URL", default="",
+                        help="also measure on this PostgreSQL server "
+                             "(e.g. postgresql://postgres@127.0.0.1:5432)")
+    parser.add_argument("--fulltext-limits", default="",
+                        help="also measure PostgreSQL keeping only the N best full-text "
+                             "matches by ts_rank (comma-separated Ns; not exact)")
+    parser.add_argument("--no-speed", action="store_true", help="quality only")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        heads = load_uci()
-        window = timedelta(days=3)
-        print(f"UCI News Aggregator sample, titles only, ±3 days ({len(heads)} headlines)")
-        print(f"{'method':44} {'P@1':>6} {'nP@3':>6} {'n':>5} {'time':>8}")
-        t = time.perf_counter()
-        p1, np3, n = tfidf_baseline(heads, window)
-        print(
-            f"{'TF-IDF cosine baseline (this run)':44} {p1:6.3f} {np3:6.3f} {n:5d} "
-            f"{time.perf_counter() - t:7.1f}s"
-        )
-        print(f"{'TF-IDF cosine (data README reference)':44} {0.586:6.3f} {0.652:6.3f}")
-        p1, np3, n, secs = feedhub_quality(heads, window, workdir)
-        print(
-            f"{'feedhub update_related (store index)':44} {p1:6.3f} {np3:6.3f} {n:5d} {secs:7.1f}s"
-        )
-        p1, np3, n, secs = feedhub_quality(heads, window, workdir, time_decay=0.2)
-        print(
-            f"{'  same, time_decay=0.2 (option, not default)':44} {p1:6.3f} {np3:6.3f} "
-            f"{n:5d} {secs:7.1f}s"
-        )
-        print()
-        print(
-            f"Update time per new article ({args.new} new, one update_related call each; "
-            "generated news, 100 articles/day, SQLite file, WAL)"
-        )
-        print(
-            f"{'stored':>8} {'mean ms':>8} {'p50 ms':>7} {'p95 ms':>7} {'boxes chg':>9} "
-            f"{'in window':>9} {'build s':>8} {'file MB':>8}"
-        )
-        for size in (int(s) for s in args.sizes.split(",")):
-            r = speed(size, workdir, args.new)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            run(args, Path(tmp))
+    finally:
+        _CLEANUP.close()
+
+
+def run(args: argparse.Namespace, workdir: Path) -> None:
+    heads = load_uci()
+    window = timedelta(days=3)
+    print(f"UCI News Aggregator sample, titles only, ±3 days ({len(heads)} headlines)")
+    print(f"{'method':56} {'P@1':>6} {'nP@3':>6} {'n':>5} {'time':>8} {'same boxes':>10}")
+    t = time.perf_counter()
+    p1, np3, n = tfidf_baseline(heads, window)
+    print(
+        f"{'TF-IDF cosine baseline (this run)':56} {p1:6.3f} {np3:6.3f} {n:5d} "
+        f"{time.perf_counter() - t:7.1f}s"
+    )
+    print(f"{'TF-IDF cosine (data README reference)':56} {0.586:6.3f} {0.652:6.3f}")
+    reference: dict[int, list[int]] | None = None
+    for backend in backends(args):
+        p1, np3, n, secs, boxes = feedhub_quality(heads, window, workdir, backend)
+        reference = boxes if reference is None else reference
+        same = sum(boxes.get(i) == b for i, b in reference.items()) / max(len(reference), 1)
+        label = f"feedhub update_related, {backend.label}"
+        print(f"{label:56} {p1:6.3f} {np3:6.3f} {n:5d} {secs:7.1f}s {same:10.1%}")
+    p1, np3, n, secs, _ = feedhub_quality(heads, window, workdir, time_decay=0.2)
+    print(
+        f"{'  same on SQLite, time_decay=0.2 (option, not default)':56} {p1:6.3f} {np3:6.3f} "
+        f"{n:5d} {secs:7.1f}s"
+    )
+    print("(same boxes: share of boxes identical to the SQLite run's, by headline)")
+    if args.no_speed:
+        return
+    print()
+    print(
+        f"Update time per new article ({args.new} new, one update_related call each; "
+        "generated news, 100 articles/day; SQLite file in WAL, or PostgreSQL)"
+    )
+    print(
+        f"{'store':12} {'stored':>8} {'mean ms':>8} {'p50 ms':>7} {'p95 ms':>7} "
+        f"{'boxes chg':>9} {'in window':>9} {'build s':>8} {'size MB':>8} {'same boxes':>10}"
+    )
+    for size in (int(s) for s in args.sizes.split(",")):
+        first: dict[int, list[int]] | None = None
+        for backend in backends(args):
+            r = speed(size, workdir, args.new, backend=backend)
+            first = r["boxes"] if first is None else first
+            same = sum(r["boxes"].get(i) == b for i, b in first.items()) / max(len(first), 1)
+            name = backend.short if backend.server is None else (
+                f"PG {backend.candidates}" + (f" {backend.limit}" if backend.limit else "")
+                + (" bare" if backend.bare else "")
+            )
             print(
-                f"{size:8d} {r['mean_ms']:8.2f} {r['p50_ms']:7.2f} {r['p95_ms']:7.2f} "
-                f"{r['changed']:9.2f} {r['recent']:9d} {r['build_s']:8.1f} {r['file_mb']:8.1f}"
+                f"{name:12} {size:8d} {r['mean_ms']:8.2f} {r['p50_ms']:7.2f} {r['p95_ms']:7.2f} "
+                f"{r['changed']:9.2f} {r['recent']:9d} {r['build_s']:8.1f} {r['file_mb']:8.1f} "
+                f"{same:10.1%}"
             )
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -62,3 +65,44 @@ def pg_engine(request: pytest.FixtureRequest):
     with admin.connect() as conn:
         conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
     admin.dispose()
+
+
+@contextmanager
+def pg_database(prefix: str = "feedhub_test") -> Iterator[str]:
+    """A fresh, empty database on the machine's PostgreSQL, dropped afterwards; yields its
+    URL. Skips the test with the reason when no server answers at 127.0.0.1:5432."""
+    admin = create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    except OperationalError as exc:
+        admin.dispose()
+        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432: {exc}")
+    try:
+        yield f"{PG}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@contextmanager
+def backend_url(backend: str, folder: Path) -> Iterator[str]:
+    """A store URL on a fresh store: a SQLite file in ``folder`` or a new PG database."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'feedhub.db'}"
+    else:
+        with pg_database() as url:
+            yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a fresh, empty store on each backend: a SQLite file, then a new database
+    on the PostgreSQL at 127.0.0.1:5432 (that param skips with the reason without one)."""
+    with backend_url(request.param, tmp_path) as url:
+        yield url

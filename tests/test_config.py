@@ -188,3 +188,297 @@ def test_fetch_guard_and_entry_cap_reach_the_stages(tmp_path: Path) -> None:
     path = write(tmp_path, "fetch: {allow_private_redirects: maybe, max_entries: 0}\n")
     text = "\n".join(problems(path))
     assert "fetch.allow_private_redirects" in text and "fetch.max_entries" in text
+
+
+# -- secrets from the environment ----------------------------------------------------------
+
+SECRET = "hunter2-s3cret-pw"
+
+
+def test_env_references_expand_with_defaults_and_escapes(tmp_path: Path) -> None:
+    from feedhub.config import parse_config
+
+    text = """\
+site:
+  title: "${FH_TITLE}"
+  base_url: "${FH_BASE:-https://news.example/}"
+  author: "${FH_EMPTY:-desk} costs $$5, literally $${FH_TITLE}"
+store: {url: "postgresql://feedhub:${FH_PW}@db.example/feedhub"}
+"""
+    env = {"FH_TITLE": "Night desk", "FH_EMPTY": "", "FH_PW": SECRET}
+    cfg = parse_config(text, tmp_path / "feedhub.yaml", env=env)
+    assert cfg.file.site.title == "Night desk"
+    assert cfg.file.site.base_url == "https://news.example/"  # unset: the default
+    assert cfg.file.site.author == "desk costs $$5, literally ${FH_TITLE}"  # empty: default
+    assert cfg.store_url == f"postgresql://feedhub:{SECRET}@db.example/feedhub"
+
+
+def test_env_store_path_resolves_against_the_config_folder(tmp_path: Path, cli) -> None:
+    path = write(tmp_path, "store: ${FH_STORE:-data/feedhub.db}\nsources: []\n")
+    assert load_config(path).store_url == f"sqlite:///{tmp_path}/data/feedhub.db"
+    r = cli("-c", str(path), "sources", env={"FH_STORE": "other/x.db"})
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "other" / "x.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("${FH_UNSET_PW}", "environment variable FH_UNSET_PW is not set"),
+        ("${FH PW}", "invalid reference '${FH PW}': use ${NAME} or ${NAME:-default}"),
+        ("${FH_PW", "unclosed '${' (write '$${' for a literal '${')"),
+    ],
+)
+def test_bad_env_reference_is_exit_2_with_file_line_and_key(
+    tmp_path: Path, cli, value: str, message: str
+) -> None:
+    path = write(tmp_path, f'sources: []\nstore:\n  url: "postgresql://u:{value}@h/db"\n')
+    r = cli("-c", str(path), "check")
+    assert r.returncode == 2
+    assert r.stderr.splitlines() == [f"{path}:3:3: store.url: {message}"]
+
+
+def test_secrets_never_reach_output_logs_or_errors(tmp_path: Path, cli) -> None:
+    env = {"FH_PW": SECRET, "FH_BASE": f"ftp://{SECRET}.example/"}
+    good = write(
+        tmp_path,
+        'site: {title: "${FH_PW:-x} desk"}\n'
+        'store: {url: "postgresql://feedhub:${FH_PW}@127.0.0.1:1/feedhub"}\n'
+        "sources: []\n",
+    )
+    runs = {
+        "check": cli("-c", str(good), "-v", "check", env=env),
+        # Nothing listens on port 1: each command fails to open the store, and says so.
+        "sources": cli("-c", str(good), "sources", env=env),
+        "publish": cli("-c", str(good), "publish", env=env),
+        "run": cli("-c", str(good), "run", "--once", env=env, timeout=60),
+    }
+    assert runs["check"].returncode == 0, runs["check"].stderr
+    for name in ("sources", "publish", "run"):
+        r = runs[name]
+        assert r.returncode == 1, (name, r.stderr)
+        assert "postgresql://feedhub:***@127.0.0.1:1/feedhub" in r.stderr, (name, r.stderr)
+    # A bad value that came from the environment is shown as its reference.
+    bad = write(tmp_path, 'site: {base_url: "${FH_BASE}"}\n')
+    r = cli("-c", str(bad), "check", env=env)
+    assert r.returncode == 2
+    assert r.stderr.splitlines() == [
+        f"{bad}:1:8: site.base_url: base_url must be an absolute http(s) URL, got '${{FH_BASE}}'"
+    ]
+    runs["bad"] = r
+    for name, r in runs.items():
+        assert SECRET not in r.stdout + r.stderr, name
+        assert "Traceback" not in r.stderr, name
+
+
+# -- every config error path: exit 2, the exact lines, no traceback -------------------------
+
+BAD_CONFIGS: list[tuple[str, str | bytes | None, list[str]]] = [
+    (
+        "yaml-syntax",
+        "sources:\n  - name: [unclosed\n",
+        ["{p}:3:1: invalid YAML: expected ',' or ']', but got '<stream end>'"],
+    ),
+    (
+        "tab-indent",
+        "site:\n\ttitle: x\n",
+        [
+            "{p}:2:1: invalid YAML: found character '\\t' that cannot start any token "
+            "(indent with spaces, not tabs)"
+        ],
+    ),
+    (
+        "two-documents",
+        "site: {title: a}\n---\nsite: {title: b}\n",
+        [
+            "{p}:2:1: invalid YAML: expected a single document in the stream, "
+            "but found another document"
+        ],
+    ),
+    (
+        "unsafe-tag",
+        "site: !!python/object:os.system {}\n",
+        [
+            "{p}:1:7: invalid YAML: could not determine a constructor for the tag "
+            "'tag:yaml.org,2002:python/object:os.system'"
+        ],
+    ),
+    (
+        "bad-tagged-value",
+        "fetch: {concurrency: !!int abc}\n",
+        ["{p}: invalid YAML: invalid literal for int() with base 10: 'abc'"],
+    ),
+    (
+        "list-top-level",
+        "- a\n- b\n",
+        ["{p}:1:1: the config must be a mapping of keys (site, sources, …)"],
+    ),
+    (
+        "scalar-top-level",
+        "just text\n",
+        ["{p}:1:1: the config must be a mapping of keys (site, sources, …)"],
+    ),
+    ("empty-file", "", ["{p}:1:1: the config file is empty (expected sources, topics…)"]),
+    (
+        "only-comments",
+        "# todo\n",
+        ["{p}:1:1: the config file is empty (expected sources, topics…)"],
+    ),
+    ("not-utf8", b"site: {title: caf\xe9}\n", ["{p}:1:18: not UTF-8 text (byte 0xe9)"]),
+    ("unknown-key", "site: {title: x}\nsitee: {}\n", ["{p}:2:1: sitee: unknown key"]),
+    ("unknown-nested-key", "fetch:\n  timout: 5s\n", ["{p}:2:3: fetch.timout: unknown key"]),
+    ("duplicate-key", "site: {title: a}\nsite: {title: b}\n", ["{p}:2:1: site: duplicate key"]),
+    (
+        "wrong-type-int",
+        "fetch:\n  concurrency: many\n",
+        ["{p}:2:3: fetch.concurrency: expected a whole number (got 'many')"],
+    ),
+    (
+        "wrong-type-bool",
+        "sources:\n  - name: a\n    url: https://a.example/\n    enabled: maybe\n",
+        ["{p}:4:5: sources[0].enabled: expected true or false (got 'maybe')"],
+    ),
+    (
+        "mapping-expected",
+        "site: [a, b]\n",
+        ["{p}:1:1: site: expected a mapping of keys (got ['a', 'b'])"],
+    ),
+    (
+        "list-expected",
+        "sources: {name: a}\n",
+        ["{p}:1:1: sources: expected a list (got {'name': 'a'})"],
+    ),
+    (
+        "out-of-range",
+        "server: {port: 70000}\noutput: {entries_per_feed: 0}\n",
+        [
+            "{p}:2:10: output.entries_per_feed: must be at least 1 (got 0)",
+            "{p}:1:10: server.port: must be at most 65535 (got 70000)",
+        ],
+    ),
+    (
+        "missing-required",
+        "sources:\n  - url: https://a.example/\ntopics:\n  - name: t\n",
+        [
+            "{p}:2:5: sources[0].name: missing required key",
+            "{p}:4:5: topics[0].title: missing required key",
+        ],
+    ),
+    (
+        "duplicate-names",
+        "sources:\n  - {name: a, url: 'https://a.example/'}\n  - {name: a, url: 'https://b.example/'}\n",
+        ["{p}:3:6: sources[1].name: duplicate source name 'a' (first at sources[0])"],
+    ),
+    (
+        "bad-name",
+        "sources:\n  - name: Bad Name\n    url: https://a.example/\n",
+        [
+            "{p}:2:5: sources[0].name: invalid name 'Bad Name': use lowercase letters, digits, "
+            "'-' or '_' (at most 64 characters)"
+        ],
+    ),
+    (
+        "bad-url-scheme",
+        "sources:\n  - name: a\n    url: ftp://a.example/feed\n",
+        [
+            "{p}:3:5: sources[0].url: unsupported URL scheme 'ftp' in 'ftp://a.example/feed': "
+            "use http://, https://, file:// or a path"
+        ],
+    ),
+    (
+        "url-without-host",
+        "sources:\n  - name: a\n    url: 'http://'\n",
+        ["{p}:3:5: sources[0].url: URL 'http://' has no host"],
+    ),
+    (
+        "bad-base-url",
+        "site:\n  base_url: example.org\n",
+        ["{p}:2:3: site.base_url: base_url must be an absolute http(s) URL, got 'example.org'"],
+    ),
+    (
+        "bad-store-url",
+        "store: {url: 'mysql://u:pw@h/db'}\n",
+        [
+            "{p}:1:9: store.url: unsupported store URL 'mysql://u:***@h/db': use a SQLite path or postgresql://"
+        ],
+    ),
+    (
+        "bad-duration",
+        "schedule:\n  interval: soon\n",
+        ["{p}:2:3: schedule.interval: invalid duration 'soon' (use e.g. 90s, 15m, 2h, 7d)"],
+    ),
+    (
+        "bad-size",
+        "fetch:\n  max_bytes: huge\n",
+        ["{p}:2:3: fetch.max_bytes: invalid size 'huge' (use e.g. 512KB, 10MB)"],
+    ),
+    (
+        "bad-percentage",
+        "schedule:\n  jitter: 150%\n",
+        ["{p}:2:3: schedule.jitter: percentage must be between 0% and 100%, got '150%'"],
+    ),
+    (
+        "bad-regex",
+        "topics:\n  - name: t\n    title: T\n    regex: '(unclosed'\n",
+        [
+            "{p}:4:5: topics[0].regex: invalid regular expression: missing ), unterminated "
+            "subpattern at position 0"
+        ],
+    ),
+    (
+        "topic-unknown-source",
+        "topics:\n  - name: t\n    title: T\n    sources: [ghost]\n",
+        ["{p}:4:15: topics[0].sources[0]: unknown source 'ghost'"],
+    ),
+    (
+        "source-unknown-topic",
+        "sources:\n  - name: a\n    url: https://a.example/\n    topics: [ghost]\n",
+        ["{p}:4:14: sources[0].topics[0]: unknown topic 'ghost'"],
+    ),
+    (
+        "nul-in-path",
+        'output: {dir: "a\\0b"}\n',
+        ["{p}:1:10: output.dir: cannot use path '{d}/a\\x00b': embedded null byte"],
+    ),
+    (
+        "missing-env",
+        "store: ${FH_NOT_SET}\n",
+        ["{p}:1:1: store: environment variable FH_NOT_SET is not set"],
+    ),
+    ("missing-file", None, ["{p}: cannot read config: No such file or directory"]),
+    ("directory", "<dir>", ["{p}: cannot read config: Is a directory"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [c[1:] for c in BAD_CONFIGS], ids=[c[0] for c in BAD_CONFIGS]
+)
+def test_every_config_error_is_exit_2_and_exact_lines(
+    tmp_path: Path, cli, text: str | bytes | None, expected: list[str]
+) -> None:
+    path = tmp_path / "feedhub.yaml"
+    if text == "<dir>":
+        path.mkdir()
+    elif isinstance(text, bytes):
+        path.write_bytes(text)
+    elif text is not None:
+        path.write_text(text, encoding="utf-8")
+    r = cli("-c", str(path), "check")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.splitlines() == [
+        line.replace("{p}", str(path)).replace("{d}", str(tmp_path)) for line in expected
+    ]
+    assert r.stdout == ""
+
+
+def test_imported_url_with_a_dollar_brace_stays_literal(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from feedhub.config import parse_config
+    from feedhub.config.edit import add_sources
+
+    path = write(tmp_path, "site: {title: x}\n")
+    feed = SimpleNamespace(title="Odd", url="https://odd.example/feed?q=${HOME}")
+    text, added = add_sources(path.read_text(), [feed], load_config(path))
+    assert added == ["odd"]
+    assert parse_config(text, path).sources[0].url == "https://odd.example/feed?q=${HOME}"

@@ -10,6 +10,7 @@ from feedhub.ingest.decide import (
     decide_articles,
     decide_fetch,
     parse_failed,
+    stored_at,
 )
 from feedhub.model import (
     Article,
@@ -41,6 +42,16 @@ def test_not_modified_parses_nothing_and_keeps_newest_validators() -> None:
     assert not d.parse
     assert d.update.etag == '"b"' and d.update.last_modified == "Mon" and d.update.body_hash == "h"
     assert d.update.next_due == NOW + HOUR
+
+
+def test_the_interval_counts_from_when_the_outcome_is_stored() -> None:
+    info = source()
+    update = decide(info, FetchResult(url=info.url, status=304, not_modified=True)).update
+    late = stored_at(update, NOW, NOW + timedelta(seconds=40))  # written behind a backlog
+    assert late.next_due == NOW + HOUR + timedelta(seconds=40)
+    assert late.last_fetch == update.last_fetch  # only the due time moves
+    assert stored_at(update, NOW, NOW) == update
+    assert stored_at(update, NOW, NOW - timedelta(seconds=5)) == update  # a clock step back
 
 
 def test_unchanged_body_is_not_parsed_but_new_etag_is_stored() -> None:

@@ -1,15 +1,18 @@
-"""Dedupe against a real SQLite file: merge and keep-apart cases, representatives, window,
-incremental == rebuild, idempotence, removal, restarts."""
+"""Dedupe against real stores — a SQLite file and a PostgreSQL database (the ``store_url``
+fixture): merge and keep-apart cases, representatives, window, incremental == rebuild,
+idempotence, removal, restarts."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, select
 
+from feedhub.store.db import create_store_engine, migrate
 from feedhub.store.dedupe import (
     dedupe_articles,
     dedupe_edges,
@@ -37,10 +40,12 @@ T0 = datetime(2024, 5, 7, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    eng = create_engine(f"sqlite:///{tmp_path / 'feedhub.db'}")
-    metadata.create_all(eng)
-    return eng
+def engine(store_url: str) -> Iterator[Engine]:
+    """A fresh store on each backend (SQLite file, then PostgreSQL), opened as feedhub does."""
+    eng = create_store_engine(store_url)
+    migrate(eng)
+    yield eng
+    eng.dispose()
 
 
 def add_source(conn: Connection, name: str, position: int) -> int:
@@ -326,13 +331,13 @@ def test_changed_article_leaves_its_cluster(engine: Engine) -> None:
         assert result.changed_articles == {b}
 
 
-def test_index_survives_a_restart(engine: Engine, tmp_path: Path) -> None:
+def test_index_survives_a_restart(engine: Engine) -> None:
     with engine.begin() as conn:
         s1, s2 = two_sources(conn)
         a = add_article(conn, s1, "a", ORCHARD_TITLE, html(ORCHARD))
         dedupe_articles(conn, [a])
     engine.dispose()
-    reopened = create_engine(f"sqlite:///{tmp_path / 'feedhub.db'}")
+    reopened = create_store_engine(engine.url.render_as_string(hide_password=False))
     with reopened.begin() as conn:
         b = add_article(conn, s2, "b", ORCHARD_TITLE.title(), html(ORCHARD[:4]), hours=4)
         assert dedupe_articles(conn, [b]).merges == 1
@@ -357,9 +362,11 @@ def test_list_clusters(engine: Engine) -> None:
 
 
 @pytest.mark.postgres
-def test_postgres_gives_the_same_clusters(engine: Engine, pg_engine: Engine) -> None:
+def test_postgres_gives_the_same_clusters(tmp_path: Path, pg_engine: Engine) -> None:
+    sqlite = create_engine(f"sqlite:///{tmp_path / 'feedhub.db'}")
+    metadata.create_all(sqlite)
     results = []
-    for eng in (engine, pg_engine):
+    for eng in (sqlite, pg_engine):
         with eng.begin() as conn:
             ids = _corpus(conn)
             dedupe_articles(conn, ids[::2])

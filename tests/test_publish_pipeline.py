@@ -1,4 +1,5 @@
-"""The publishing half end to end: real feed files → `feedhub fetch --publish` → feeds/.
+"""The publishing half end to end: real feed files → `feedhub fetch --publish` → feeds/,
+with the store on SQLite and on PostgreSQL (the same bytes come out of both).
 
 Checks what a subscriber gets: valid Atom (the shared RFC 4287 kit), feedparser reading it
 cleanly with `entry.link` the article, topic membership by the rules, Related News boxes
@@ -9,13 +10,14 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import feedparser
 import pytest
 from lxml import etree
 
-from tests.conftest import REPO
+from tests.conftest import BACKENDS, REPO, backend_url, pg_database, run_cli
 from tests.test_publish_helpers import validate_atom
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -47,10 +49,17 @@ topics:
 """
 
 
-def setup_site(tmp_path: Path, per_feed: int = 50) -> Path:
-    shutil.copytree(SAMPLES, tmp_path / "samples")
-    cfg = tmp_path / "feedhub.yaml"
-    cfg.write_text(CONFIG.format(base=BASE, per_feed=per_feed))
+def setup_site(
+    tmp_path: Path, per_feed: int = 50, store_url: str | None = None, name: str = "feedhub.yaml"
+) -> Path:
+    """The sample feeds and a config in ``tmp_path``; ``store_url`` replaces the SQLite path."""
+    if not (tmp_path / "samples").exists():
+        shutil.copytree(SAMPLES, tmp_path / "samples")
+    cfg = tmp_path / name
+    text = CONFIG.format(base=BASE, per_feed=per_feed)
+    if store_url:
+        text = text.replace("store: data/feedhub.db", f'store: {{url: "{store_url}"}}')
+    cfg.write_text(text)
     return cfg
 
 
@@ -72,15 +81,30 @@ def file_state(out: Path) -> dict[str, tuple[int, int]]:
     }
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    """One published site shared by the read-only checks below."""
-    from tests.conftest import run_cli
-
+@pytest.fixture(scope="module", params=BACKENDS)
+def site(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Path]:
+    """One published site per store backend (a SQLite file, then a PostgreSQL database
+    through ``store: {url: postgresql://…}``), shared by the read-only checks below."""
     tmp = tmp_path_factory.mktemp("site")
-    cfg = setup_site(tmp)
-    fetch_publish(run_cli, cfg)
-    return tmp / "out"
+    with backend_url(request.param, tmp / "data") as url:
+        cfg = setup_site(tmp, store_url=None if request.param == "sqlite" else url)
+        fetch_publish(run_cli, cfg)
+        yield tmp / "out"
+
+
+@pytest.mark.postgres
+def test_postgresql_store_publishes_the_same_bytes(tmp_path: Path, cli) -> None:
+    fetch_publish(cli, setup_site(tmp_path))
+    with pg_database() as url:
+        pg_cfg = setup_site(tmp_path, store_url=url, name="feedhub-pg.yaml")
+        pg_cfg.write_text(pg_cfg.read_text().replace("dir: out,", "dir: out-pg,"))
+        fetch_publish(cli, pg_cfg)
+
+    def files(out: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    sqlite_files = files(tmp_path / "out")
+    assert len(sqlite_files) > 10 and files(tmp_path / "out-pg") == sqlite_files
 
 
 def test_every_document_is_valid_atom(site: Path) -> None:

@@ -1,16 +1,22 @@
-"""Related boxes through the real store index (SQLite file): exclusions, window, increments."""
+"""Related boxes through the real store index, on a SQLite file and on PostgreSQL (its
+full-text candidates): exclusions, window, increments."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Connection, Engine, delete, select, update
 
 from feedhub.related import DEFAULT_MIN_SCORE, related_for, remove_articles, update_related
+from feedhub.store.db import create_store_engine, migrate
 from feedhub.store.related import related_docs, related_links, related_terms
 from feedhub.store.schema import articles
-from tests.test_related_support import add_article, make_engine
+from tests.conftest import BACKENDS, backend_url
+from tests.test_related_support import add_article
 
 SAHEL = "Niger junta orders United States troops out of Niamey drone base in the Sahel"
 NOISE = [
@@ -19,6 +25,29 @@ NOISE = [
     ("Apple unveils a thinner tablet", "The tablet has a new chip and an OLED screen."),
     ("Heavy rain floods Nairobi suburbs", "Kenya Red Cross shelters displaced families."),
 ]
+
+
+NewStore = Callable[[], Engine]
+
+
+@pytest.fixture(params=BACKENDS)
+def new_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NewStore]:
+    """Makes fresh stores on one backend: SQLite files, then PostgreSQL databases (where
+    the candidates come from PostgreSQL's full-text index)."""
+    engines: list[Engine] = []
+    with ExitStack() as stack:
+
+        def make() -> Engine:
+            folder = tmp_path / f"store{len(engines)}"
+            folder.mkdir()
+            engine = create_store_engine(stack.enter_context(backend_url(request.param, folder)))
+            migrate(engine)
+            engines.append(engine)
+            return engine
+
+        yield make
+        for engine in engines:
+            engine.dispose()
 
 
 def boxes(conn: Connection) -> dict[int, list[tuple[int, float]]]:
@@ -58,8 +87,8 @@ def corpus(conn: Connection) -> list[int]:
     return ids
 
 
-def test_never_itself_nor_its_cluster(tmp_path: Path) -> None:
-    engine = make_engine(tmp_path)
+def test_never_itself_nor_its_cluster(new_store: NewStore) -> None:
+    engine = new_store()
     with engine.begin() as conn:
         ids = corpus(conn)
         update_related(conn, ids)
@@ -73,8 +102,8 @@ def test_never_itself_nor_its_cluster(tmp_path: Path) -> None:
         assert set(box_ids(conn, first)) == {ids[1], ids[2]}
 
 
-def test_cluster_assigned_later_is_honoured_on_update(tmp_path: Path) -> None:
-    engine = make_engine(tmp_path)
+def test_cluster_assigned_later_is_honoured_on_update(new_store: NewStore) -> None:
+    engine = new_store()
     with engine.begin() as conn:
         a = add_article(conn, "Niger junta expels US troops", SAHEL, "2024-04-12")
         b = add_article(conn, "Niger junta expels US troops", SAHEL, "2024-04-13", source="b")
@@ -86,8 +115,8 @@ def test_cluster_assigned_later_is_honoured_on_update(tmp_path: Path) -> None:
         assert box_ids(conn, a) == [] and box_ids(conn, b) == []
 
 
-def test_window_both_sides(tmp_path: Path) -> None:
-    engine = make_engine(tmp_path)
+def test_window_both_sides(new_store: NewStore) -> None:
+    engine = new_store()
     with engine.begin() as conn:
         mid = add_article(conn, "Niger junta and US troops", SAHEL, "2024-04-12")
         before_in = add_article(conn, "Niger junta and US troops", SAHEL, "2024-01-20")
@@ -102,8 +131,8 @@ def test_window_both_sides(tmp_path: Path) -> None:
         assert before_out not in box_ids(conn, after_out)
 
 
-def test_newer_article_enters_older_box(tmp_path: Path) -> None:
-    engine = make_engine(tmp_path)
+def test_newer_article_enters_older_box(new_store: NewStore) -> None:
+    engine = new_store()
     with engine.begin() as conn:
         old = add_article(conn, "Niger junta orders US troops out", SAHEL, "2024-04-12")
         weak = add_article(
@@ -120,8 +149,8 @@ def test_newer_article_enters_older_box(tmp_path: Path) -> None:
         assert box_ids(conn, noise[0]) == []
 
 
-def test_count_and_min_score(tmp_path: Path) -> None:
-    engine = make_engine(tmp_path)
+def test_count_and_min_score(new_store: NewStore) -> None:
+    engine = new_store()
     with engine.begin() as conn:
         same = [
             add_article(conn, f"Niger junta and US troops, part {i}", SAHEL, f"2024-04-{10 + i}")
@@ -145,8 +174,8 @@ def test_count_and_min_score(tmp_path: Path) -> None:
             assert related_for(conn, article_id) == []
 
 
-def test_related_for_renders_items(tmp_path: Path) -> None:
-    engine = make_engine(tmp_path)
+def test_related_for_renders_items(new_store: NewStore) -> None:
+    engine = new_store()
     with engine.begin() as conn:
         a = add_article(conn, "Niger junta orders US troops out", SAHEL, "2024-04-12")
         b = add_article(conn, "US troops leave Niger", SAHEL, "2024-06-01")
@@ -160,9 +189,8 @@ def test_related_for_renders_items(tmp_path: Path) -> None:
         assert item.published.year == 2024 and item.published.tzinfo is not None
 
 
-def build(path: Path, batches: list[list[int]] | None) -> dict[int, list[tuple[int, float]]]:
+def build(engine: Engine, batches: list[list[int]] | None) -> dict[int, list[tuple[int, float]]]:
     """The same corpus indexed in the given batches of ids (None = all at once)."""
-    engine: Engine = make_engine(path.parent, path.name)
     with engine.begin() as conn:
         ids = corpus(conn)
         for i, (t, b) in enumerate(NOISE):  # more overlap so boxes compete
@@ -174,16 +202,16 @@ def build(path: Path, batches: list[list[int]] | None) -> dict[int, list[tuple[i
         return boxes(conn)
 
 
-def test_incremental_equals_all_at_once_and_is_deterministic(tmp_path: Path) -> None:
-    at_once = build(tmp_path / "a.db", None)
-    again = build(tmp_path / "b.db", None)
-    one_by_one = build(tmp_path / "c.db", [[i] for i in range(12)])
-    chunks = build(tmp_path / "d.db", [[0, 1, 2], [3, 4, 5, 6, 7], [8, 9, 10, 11]])
+def test_incremental_equals_all_at_once_and_is_deterministic(new_store: NewStore) -> None:
+    at_once = build(new_store(), None)
+    again = build(new_store(), None)
+    one_by_one = build(new_store(), [[i] for i in range(12)])
+    chunks = build(new_store(), [[0, 1, 2], [3, 4, 5, 6, 7], [8, 9, 10, 11]])
     assert at_once and at_once == again == one_by_one == chunks
 
 
-def test_remove_articles_refills_boxes(tmp_path: Path) -> None:
-    engine = make_engine(tmp_path)
+def test_remove_articles_refills_boxes(new_store: NewStore) -> None:
+    engine = new_store()
     with engine.begin() as conn:
         ids = [
             add_article(conn, f"Niger junta and US troops {i}", SAHEL, f"2024-04-1{i}")
@@ -207,8 +235,8 @@ def test_remove_articles_refills_boxes(tmp_path: Path) -> None:
         )
 
 
-def test_changed_text_reindexes(tmp_path: Path) -> None:
-    engine = make_engine(tmp_path)
+def test_changed_text_reindexes(new_store: NewStore) -> None:
+    engine = new_store()
     with engine.begin() as conn:
         a = add_article(conn, "Niger junta orders US troops out", SAHEL, "2024-04-12")
         b = add_article(conn, "US troops leave Niger", SAHEL, "2024-06-01")

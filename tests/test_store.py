@@ -1,4 +1,5 @@
-"""Store queries that take many ids stay within the backends' bound-parameter limits."""
+"""Store queries that take many ids stay within the backends' bound-parameter limits
+(on SQLite and on PostgreSQL: the ``store_url`` fixture)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from feedhub.store.articles import stored_articles
 from feedhub.store.schema import articles, sources
 
 
-def test_stored_articles_takes_more_ids_than_one_statement_binds(pg_engine) -> None:
-    store = Store(pg_engine)  # PostgreSQL's wire protocol caps a statement at 65,535
+def test_stored_articles_takes_more_ids_than_one_statement_binds(store_url: str) -> None:
+    # PostgreSQL's wire protocol caps a statement at 65,535 parameters, SQLite at 32,766.
+    store = Store.open(store_url)
     t0 = datetime(2024, 5, 1, tzinfo=UTC)
     with store.write() as conn:
         conn.execute(sources.insert().values(id=1, name="s", url="/x", kind="file"))
@@ -19,6 +21,9 @@ def test_stored_articles_takes_more_ids_than_one_statement_binds(pg_engine) -> N
                  updated=t0, first_seen=t0, changed=t0, content_hash="h")
             for i in (5, 20_000, 69_999)
         ])
-    with store.read() as conn:
-        got = stored_articles(conn, range(70_000))
-        assert [a.id for a in got] == [69_999, 20_000, 5]  # newest first across chunks
+    try:
+        with store.read() as conn:
+            got = stored_articles(conn, range(70_000))
+            assert [a.id for a in got] == [69_999, 20_000, 5]  # newest first across chunks
+    finally:
+        store.close()

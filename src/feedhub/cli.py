@@ -7,6 +7,7 @@ Exit codes: 0 success (``fetch`` also when some sources failed — their errors 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -87,6 +88,17 @@ class Context:
             fail(str(e))
         try:
             yield store
+        except Exception as e:
+            # A store failure mid-command (disk full, locked past the busy timeout, the
+            # server gone) is one line naming the store, not a traceback.
+            from sqlalchemy.exc import SQLAlchemyError
+
+            if not isinstance(e, SQLAlchemyError):
+                raise
+            from feedhub.config.env import mask_url
+            from feedhub.store import first_line
+
+            fail(f"store {mask_url(self.config.store_url)}: {first_line(e)}")
         finally:
             store.close()
 
@@ -170,8 +182,16 @@ def _publish(ctx: Context, store: Store, *, background: bool = False,
              as_json: bool = False) -> None:
     from feedhub.publish.run import BACKGROUND_PAUSE, PublishError, publish
 
+    out_dir = ctx.config.output_dir
+
+    def waiting() -> None:
+        if not ctx.quiet:
+            err.print(f"waiting for another publish to {out_dir} to finish…", markup=False)
+
     try:
-        report = publish(ctx.config, store, pause=BACKGROUND_PAUSE if background else 0.0)
+        report = publish(
+            ctx.config, store, pause=BACKGROUND_PAUSE if background else 0.0, on_wait=waiting
+        )
     except PublishError as e:
         fail(str(e))
     for warning in report.warnings:
@@ -193,6 +213,7 @@ def _publish(ctx: Context, store: Store, *, background: bool = False,
 @pass_ctx
 def sources(ctx: Context) -> None:
     """List sources with their fetch state."""
+    from feedhub.config.env import mask_url
     from feedhub.store.sources import source_infos
 
     with ctx.store() as store, store.read() as conn:
@@ -214,7 +235,7 @@ def sources(ctx: Context) -> None:
             status = "not in config"
         table.add_row(
             i.name,
-            i.moved_to or i.url,
+            mask_url(i.moved_to or i.url),  # a password in a feed URL stays hidden
             status,
             _when(i.last_fetch),
             str(i.article_count),
@@ -285,6 +306,13 @@ def opml_import(ctx: Context, file: Path, dry_run: bool) -> None:
 @pass_ctx
 def publish_cmd(ctx: Context, background: bool, as_json: bool) -> None:
     """Render every topic's Atom feed, archives, index.opml and index.html."""
+    from feedhub.service.workers import PARENT_ENV, die_with_parent, yield_cpu
+
+    parent = os.environ.pop(PARENT_ENV, None)
+    if parent and parent.isdigit():  # the service's publish child: die with the service
+        die_with_parent(int(parent))
+    if background:
+        yield_cpu()
     with ctx.store() as store:
         _publish(ctx, store, background=background, as_json=as_json)
 
@@ -384,14 +412,21 @@ def dedupe(ctx: Context, rebuild: bool) -> None:
 @click.option(
     "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@click.option(
+    "--role", type=click.Choice(["all", "fetch", "publish", "serve"]), default="all",
+    show_default=True,
+    help="Run only this part (several workers on one PostgreSQL store share the work).",
+)
 @pass_ctx
-def run(ctx: Context, once: bool, log_format: str) -> None:
+def run(ctx: Context, once: bool, log_format: str, role: str) -> None:
     """Run the service: fetch sources when due, publish changes, serve the feeds."""
     from feedhub.service.app import run_service
 
     verbosity = -1 if ctx.quiet else ctx.verbose
     raise SystemExit(
-        run_service(ctx.config_file, once=once, log_format=log_format, verbosity=verbosity)
+        run_service(
+            ctx.config_file, once=once, log_format=log_format, verbosity=verbosity, role=role
+        )
     )
 
 
@@ -427,6 +462,101 @@ def prune(ctx: Context) -> None:
         out.print(f"deleted {n} articles older than the retention limit", markup=False)
 
 
+@cli.group("store")
+def store_group() -> None:
+    """Apply schema migrations, or copy the store to another backend."""
+
+
+@store_group.command("migrate")
+@pass_ctx
+def store_migrate(ctx: Context) -> None:
+    """Apply the schema migrations now; print the schema version before and after."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from feedhub.config.env import mask_url
+    from feedhub.store import StoreError, first_line
+    from feedhub.store.db import create_store_engine
+    from feedhub.store.migrations import migrate_engine
+
+    url = ctx.config.store_url
+    try:
+        engine = create_store_engine(url)
+        try:
+            report = migrate_engine(engine)
+        finally:
+            engine.dispose()
+    except StoreError as e:
+        fail(str(e))
+    except SQLAlchemyError as e:
+        fail(f"cannot migrate store {mask_url(url)}: {first_line(e)}")
+    if not ctx.quiet:
+        before = "none (new store)" if report.before is None else str(report.before)
+        state = "migrated" if report.changed else "already current"
+        out.print(
+            f"{mask_url(url)} ({report.dialect}): schema version {before} → {report.after}, "
+            f"{state}",
+            markup=False,
+        )
+
+
+@store_group.command("copy")
+@click.option(
+    "--to", "to", required=True, metavar="URL",
+    help="The target store: postgresql://user@host/db, sqlite:///path, or a file path.",
+)
+@click.option("--force", is_flag=True, help="Replace the rows of a target that is not empty.")
+@click.option(
+    "--batch", type=click.IntRange(1, 100_000), default=1000, show_default=True,
+    help="Rows per read and per insert.",
+)
+@pass_ctx
+def store_copy(ctx: Context, to: str, force: bool, batch: int) -> None:
+    """Copy every table of the configured store to an empty store at URL, checked by counts."""
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from feedhub.config.env import mask_url
+    from feedhub.store import StoreError, first_line
+    from feedhub.store.copy import copy_store, open_target, target_url
+
+    try:
+        url = target_url(to)
+        target = open_target(url)
+    except (ArgumentError, StoreError) as e:
+        fail(f"--to: {mask_url(str(e))}", 2)
+    shown = mask_url(url)
+
+    def copied(name: str, rows: int) -> None:
+        if ctx.verbose:
+            err.print(f"{name}: {rows} rows", markup=False)
+
+    with ctx.store() as store:
+        try:
+            report = copy_store(store.engine, target, force=force, batch=batch, on_table=copied)
+        except StoreError as e:
+            fail(f"cannot copy to {shown}: {e}")
+        except SQLAlchemyError as e:
+            fail(f"cannot copy to {shown}: {first_line(e)}")
+        finally:
+            target.dispose()
+    if not ctx.quiet or not report.ok:
+        from rich.table import Table
+
+        table = Table("table", "source rows", "target rows", "")
+        for c in report.counts:
+            table.add_row(c.table, str(c.source), str(c.target), "ok" if c.ok else "MISMATCH")
+        (out if report.ok else err).print(table)
+    if not report.ok:
+        bad = ", ".join(c.table for c in report.counts if not c.ok)
+        fail(f"row counts differ in {bad}: nothing was committed to {shown}")
+    if not ctx.quiet:
+        replaced = f" (replaced rows in {len(report.replaced)} tables)" if report.replaced else ""
+        out.print(
+            f"copied {report.rows} rows in {len(report.counts)} tables to {shown}{replaced}; "
+            f"{len(report.sequences)} sequences moved past the copied ids",
+            markup=False,
+        )
+
+
 @contextmanager
 def _progress(ctx: Context, total: int) -> Iterator[Callable[[], None]]:
     """A progress bar on a terminal; nothing in pipes, logs and tests."""
@@ -445,9 +575,31 @@ def _when(dt: datetime | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Console entry point."""
+    """Console entry point: an operational failure is one line and exit 1, no traceback."""
     try:
         return cli.main(args=argv, prog_name="feedhub", standalone_mode=True)
     except KeyboardInterrupt:
         err.print("feedhub: interrupted")
         raise SystemExit(130) from None
+    except Exception as e:
+        message = _operational_error(e)
+        if message is None:
+            raise  # a bug: the traceback is what a report needs
+        fail(message)
+
+
+def _operational_error(e: Exception) -> str | None:
+    """One line for a failure of the world around feedhub (store, disk), else None.
+
+    A store error mid-command (the disk filled up, another process kept the store locked
+    past the busy timeout, PostgreSQL went away) reaches here from any command.
+    """
+    sa_exc = sys.modules.get("sqlalchemy.exc")  # loaded only if the store was opened
+    if sa_exc is not None and isinstance(e, sa_exc.SQLAlchemyError):
+        from feedhub.store import first_line
+
+        return f"store error: {first_line(e)}"
+    if isinstance(e, OSError):
+        where = f"{e.filename}: " if e.filename else ""
+        return f"{where}{e.strerror or e}"
+    return None

@@ -96,4 +96,6 @@ def _unique(base: str, taken: set[str]) -> str:
 
 
 def _q(s: str) -> str:
+    # "${" would be read as an environment reference (config/env.py): "$${" keeps it literal.
+    s = s.replace("${", "$${")
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'

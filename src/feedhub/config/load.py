@@ -7,6 +7,7 @@ this module joins the two so a user sees where to look, one line per problem.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 import yaml
 from pydantic import ValidationError
 
+from feedhub.config.env import expand_tree, redact
 from feedhub.config.schema import ConfigFile, check_references
 from feedhub.model import SourceKind
 
@@ -75,33 +77,59 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     """Read, validate and resolve a config file; raise ConfigError listing every problem."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+        raw = path.read_bytes()
+    except OSError as e:
         raise ConfigError([f"{path}: cannot read config: {_reason(e)}"]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        bad = raw[e.start : e.start + 1].hex()
+        raise ConfigError([f"{path}:{line}:{col}: not UTF-8 text (byte 0x{bad})"]) from None
     return parse_config(text, path)
 
 
-def parse_config(text: str, path: Path) -> Config:
-    """Validate config text; ``path`` names it in messages and anchors relative paths."""
+def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Validate config text; ``path`` names it in messages and anchors relative paths.
+
+    ``${NAME}`` references are expanded from ``env`` (default: the process environment);
+    a value that came from there never appears in an error line (``config/env.py``).
+    """
+    used: dict[str, str] = {}
+    try:
+        return _parse(text, path, os.environ if env is None else env, used)
+    except ConfigError as e:
+        raise ConfigError([redact(line, used) for line in e.problems]) from None
+
+
+def _parse(text: str, path: Path, env: Mapping[str, str], used: dict[str, str]) -> Config:
     marks: dict[Loc, tuple[int, int]] = {}
     problems: list[str] = []
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        what = getattr(e, "problem", None) or str(e)
-        raise ConfigError([f"{where}: invalid YAML: {what}"]) from None
-    if node is None:
-        data: Any = {}
-    else:
+        if node is None:  # empty, or only comments: most likely a truncated file
+            raise ConfigError([f"{path}:1:1: the config file is empty (expected sources, topics…)"])
         _walk(node, (), marks, problems, path)
-        data = yaml.load(text, Loader=yaml.SafeLoader)
+        data: Any = yaml.load(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        raise ConfigError([_yaml_problem(path, e)]) from None
+    except (ValueError, TypeError, OverflowError) as e:  # a tag's constructor: !!int abc
+        raise ConfigError([f"{path}: invalid YAML: {e}"]) from None
     if not isinstance(data, dict):
         raise ConfigError([f"{path}:1:1: the config must be a mapping of keys (site, sources, …)"])
+    env_problems: list[str] = []
+    data = expand_tree(
+        data, env, used, lambda loc, msg: env_problems.append(_line(path, marks, loc, msg))
+    )
+    if env_problems:
+        raise ConfigError(problems + env_problems)
     base = path.parent
     if isinstance(data.get("store"), str) and "://" not in data["store"]:
-        data["store"] = str((base / data["store"]).resolve())
+        try:
+            data["store"] = str(_resolve(base / data["store"]))
+        except ValueError as e:
+            raise ConfigError([_line(path, marks, ("store",), str(e))]) from None
     try:
         cfg = ConfigFile.model_validate(data)
     except ValidationError as e:
@@ -130,6 +158,10 @@ def parse_config(text: str, path: Path) -> Config:
                 title=s.title,
             )
         )
+    try:
+        output_dir = _resolve(base / cfg.output.dir)
+    except ValueError as e:
+        problems.append(_line(path, marks, ("output", "dir"), str(e)))
     if problems:
         raise ConfigError(problems)
     return Config(
@@ -137,7 +169,7 @@ def parse_config(text: str, path: Path) -> Config:
         file=cfg,
         sources=tuple(sources),
         store_url=cfg.store.url,
-        output_dir=(base / cfg.output.dir).resolve(),
+        output_dir=output_dir,
     )
 
 
@@ -154,11 +186,30 @@ def resolve_source_url(url: str, base: Path) -> tuple[str, SourceKind]:
     elif scheme and len(scheme) > 1:  # one letter is a Windows drive, not a scheme
         raise ValueError(f"unsupported URL scheme {scheme!r} in {url!r}")
     else:
-        p = Path(url).expanduser()
-    p = p if p.is_absolute() else (base / p)
-    p = p.resolve()
-    kind = SourceKind.FOLDER if p.is_dir() or url.endswith("/") else SourceKind.FILE
+        try:
+            p = Path(url).expanduser()
+        except RuntimeError as e:  # ~user that does not exist
+            raise ValueError(f"cannot use path {_shown(url)}: {e}") from None
+    p = _resolve(p if p.is_absolute() else (base / p))
+    try:
+        is_dir = p.is_dir()
+    except OSError as e:  # e.g. a name too long
+        raise ValueError(f"cannot use path {_shown(str(p))}: {_reason(e)}") from None
+    kind = SourceKind.FOLDER if is_dir or url.endswith("/") else SourceKind.FILE
     return str(p), kind
+
+
+def _resolve(p: Path) -> Path:
+    """``p.resolve()``, with a path the OS refuses (a NUL byte, a loop) as ValueError."""
+    try:
+        return p.resolve()
+    except (OSError, ValueError, RuntimeError) as e:
+        raise ValueError(f"cannot use path {_shown(str(p))}: {_reason(e)}") from None
+
+
+def _shown(value: str) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= MAX_SHOWN else shown[: MAX_SHOWN - 1] + "…"
 
 
 def _walk(
@@ -207,6 +258,37 @@ def format_loc(loc: Loc) -> str:
     return out
 
 
+def _yaml_problem(path: Path, e: yaml.YAMLError) -> str:
+    """One line for a YAML error: where, and what in plain words."""
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+    what = getattr(e, "problem", None) or str(e).splitlines()[0]
+    context = getattr(e, "context", None)
+    if context and what.startswith("but "):  # "expected a single document…, but found…"
+        what = f"{context}, {what}"
+    if "'\\t'" in what:
+        what += " (indent with spaces, not tabs)"
+    return f"{where}: invalid YAML: {what}"
+
+
+# pydantic's wording for the common type errors, in the config's own terms.
+_EXPECTED = {
+    "dict_type": "expected a mapping of keys",
+    "model_type": "expected a mapping of keys",
+    "model_attributes_type": "expected a mapping of keys",
+    "tuple_type": "expected a list",
+    "list_type": "expected a list",
+    "string_type": "expected text",
+    "int_type": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+}
+_BOUNDS = {"greater_than_equal": ("ge", "at least"), "less_than_equal": ("le", "at most")}
+MAX_SHOWN = 80  # characters of a bad value quoted back
+
+
 def _message(err: Any) -> str:
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
@@ -215,7 +297,17 @@ def _message(err: Any) -> str:
         return "missing required key"
     if kind == "value_error":
         return str(err.get("ctx", {}).get("error", msg))
-    return f"{msg} (got {err.get('input')!r})" if "input" in err else msg
+    if kind in _EXPECTED:
+        msg = _EXPECTED[kind]
+    elif kind in _BOUNDS:
+        key, words = _BOUNDS[kind]
+        msg = f"must be {words} {err.get('ctx', {}).get(key)}"
+    if "input" not in err:
+        return msg
+    shown = repr(err["input"])
+    if len(shown) > MAX_SHOWN:
+        shown = shown[: MAX_SHOWN - 1] + "…"
+    return f"{msg} (got {shown})"
 
 
 def _reason(e: BaseException) -> str:

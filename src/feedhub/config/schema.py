@@ -86,6 +86,9 @@ class ScheduleConfig(Strict):
     jitter: Fraction = 0.1
     min_interval: Duration = timedelta(seconds=1)
     max_interval: Duration = timedelta(days=1)  # cap on backoff and feed hints
+    # How long a worker's claim on a due source holds (several workers on PostgreSQL);
+    # None: twice fetch.timeout, at least 60 s (store/leases.py).
+    lease: Duration | None = None
 
 
 class RelatedConfig(Strict):

@@ -38,6 +38,21 @@ class SourceUpdate:
     feed_id: str | None = None
 
 
+def stored_at(update: SourceUpdate, decided: datetime, now: datetime) -> SourceUpdate:
+    """``update`` as written at ``now``: the interval runs from when the outcome is stored.
+
+    The decision is made right after the fetch; behind a backlog (the first sweep of 1,000
+    new sources parses for a minute) the write comes much later, and a due time counted
+    from the fetch was already past when written: the soak benchmark saw every early
+    source refetched ~15 s "late", right after its first result landed. Counting from the
+    write keeps one interval between a source's stored result and its next fetch.
+    """
+    lag = now - decided
+    if lag <= timedelta(0):
+        return update
+    return replace(update, next_due=update.next_due + lag)
+
+
 @dataclass(frozen=True, slots=True)
 class FetchDecision:
     """Whether to parse the body, and the source update to apply if we do not."""

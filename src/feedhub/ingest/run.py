@@ -38,6 +38,7 @@ from feedhub.ingest.decide import (
     decide_fetch,
     parse_failed,
     parsed_update,
+    stored_at,
 )
 from feedhub.ingest.worker import (
     LazyPool,
@@ -61,6 +62,7 @@ from feedhub.store.articles import (
     ids_for_guids,
     tombstoned,
 )
+from feedhub.store.leases import hold_lease
 from feedhub.store.sources import apply_source_update, source_id, source_infos, sync_sources
 from feedhub.store.topics import file_articles, refile_if_rules_changed
 from feedhub.wiring import fetch_settings, filing, schedule_policy
@@ -103,11 +105,14 @@ class Ingester:
         *,
         pool: Executor | None = None,
         clock: Callable[[], datetime] = utcnow,
+        lease_owner: str | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.pool = pool
         self.clock = clock
+        # A service worker's id: each write checks and ends its lease (store/leases.py).
+        self.lease_owner = lease_owner
         self.policy = schedule_policy(config)
         self.filing = filing(config)
         self._write_lock = asyncio.Lock()
@@ -290,7 +295,10 @@ class Ingester:
         changes = ArticleChanges()
         merged = 0
         with self.store.write() as conn:
-            apply_source_update(conn, src.name, update)  # type: ignore[arg-type]
+            if self.lease_owner is not None:  # raises LeaseLost
+                hold_lease(conn, src.name, self.lease_owner, take_turn=parsed is not None)
+            update = stored_at(update, now, self.clock())  # type: ignore[arg-type]
+            apply_source_update(conn, src.name, update)
             if parsed is None:
                 return changes, Applied(), merged
             from feedhub.related import remove_articles as related_remove

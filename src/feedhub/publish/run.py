@@ -8,18 +8,19 @@ files whose bytes did not change untouched — so unchanged topics are not rewri
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, select
 
 from feedhub.config import Config
 from feedhub.model import SourceKind, StoredArticle
 from feedhub.publish.archive import ArchivePlan, plan_archives, render_plan
 from feedhub.publish.atom import chosen_related
 from feedhub.publish.index import render_index_html, render_opml
+from feedhub.publish.lock import publish_lock
 from feedhub.publish.page import ARTICLES_DIR, page_path, render_article_page
 from feedhub.publish.views import (
     CopyRef,
@@ -32,7 +33,7 @@ from feedhub.publish.views import (
     TopicListing,
 )
 from feedhub.publish.websub import announce
-from feedhub.publish.write import PublishError, write_atomic
+from feedhub.publish.write import PublishError, remove_leftover_temps, write_atomic
 from feedhub.related.refreeze import mark, refreeze
 from feedhub.related.update import Settings, index_until_refreeze
 from feedhub.store import Store
@@ -66,7 +67,24 @@ def site_info(config: Config) -> SiteInfo:
     return SiteInfo(title=s.title, base_url=s.base_url, author=s.author, websub_hub=s.websub_hub)
 
 
-def publish(config: Config, store: Store, *, pause: float = 0.0) -> PublishReport:
+def publish(
+    config: Config,
+    store: Store,
+    *,
+    pause: float = 0.0,
+    on_wait: Callable[[], None] | None = None,
+) -> PublishReport:
+    """Publish under the output folder's lock (one publisher at a time, ``lock.py``).
+
+    Temp files of a writer that was killed mid-write are removed first. ``on_wait`` is
+    called if another publish holds the lock (this one then waits for it).
+    """
+    with publish_lock(config.output_dir, on_wait=on_wait):
+        remove_leftover_temps(config.output_dir)
+        return _publish(config, store, pause=pause)
+
+
+def _publish(config: Config, store: Store, *, pause: float = 0.0) -> PublishReport:
     """Bring related lists up to date, then render and write every topic's documents.
 
     ``pause`` seconds between related-update transactions let other writers (a running
@@ -159,10 +177,16 @@ def update_pending_related(
     service's fetches commit between batches. (A soak run with ~10k queued articles held
     the write lock for minutes in one transaction, then for ~6 s per 200-article batch,
     and every fetch waited behind it.)
+
+    Only the articles queued when it starts are its share (ids up to the queue's highest):
+    beside a busy service the queue never empties, and a publish that chased it never
+    got to writing a single feed. Later ones wait for the next publish.
     """
     s = Settings(count=count, window=window)
     pacer = Pacer(budget, pause, max_batch=RELATED_MAX_BATCH)
     done = 0
+    with store.read() as conn:
+        upto = conn.execute(select(func.max(pending_related.c.article_id))).scalar() or 0
     while True:
         refreeze(store.read, store.write, s, budget, pause)  # only when one is marked
         started = time.perf_counter()
@@ -170,6 +194,7 @@ def update_pending_related(
             ids = list(
                 conn.execute(
                     select(pending_related.c.article_id)
+                    .where(pending_related.c.article_id <= upto)
                     .order_by(pending_related.c.article_id)
                     .limit(pacer.batch)
                 ).scalars()

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 
 DEFAULT_MODE = 0o644  # published files are read by other processes (web server)
+# mkstemp(prefix=".NAME.", suffix=".tmp"): 8 random characters from [a-z0-9_].
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 
 class PublishError(Exception):
@@ -75,3 +78,22 @@ def write_atomic(path: Path, data: bytes, *, replace: bool = True) -> bool:
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+
+def remove_leftover_temps(root: Path) -> list[Path]:
+    """Delete temp files a killed writer left under ``root``; the paths removed.
+
+    A SIGKILL between ``mkstemp`` and ``os.replace`` leaves a ``.NAME.XXXXXXXX.tmp``
+    file behind. The server never serves hidden names, but they would pile up: the
+    publisher calls this at its start, holding the publish lock, so no live writer's
+    temp file can be taken for a leftover.
+    """
+    removed: list[Path] = []
+    if not root.is_dir():
+        return removed
+    for p in root.rglob(".*.tmp"):
+        if _TEMP_NAME.match(p.name) and p.is_file():
+            with contextlib.suppress(OSError):
+                p.unlink()
+                removed.append(p)
+    return removed

@@ -3,6 +3,10 @@
 Start-up order matters: the parse process pool is forked before the event loop exists
 (forking a process with threads can deadlock the child), then one publish makes the
 existing store visible at once, then the HTTP server, then the scheduler.
+
+``--role`` picks the parts one process runs (service/roles.py): ``fetch`` workers need the
+parse pool and no publisher, ``publish`` workers the publisher and no pool, ``serve`` is
+``feedhub serve``.
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ from concurrent.futures import Executor
 from pathlib import Path
 
 from feedhub import __version__
-from feedhub.config import ConfigError, load_config
+from feedhub.config import Config, ConfigError, load_config
 from feedhub.service.gate import GatedStore
 from feedhub.service.logs import setup_logging
 from feedhub.service.publisher import kill_children
+from feedhub.service.roles import Roles, parse_role, polls_for_changes
 from feedhub.service.scheduler import Publisher, Scheduler
-from feedhub.service.server import make_app, start_server
+from feedhub.service.server import make_app, serve_forever, start_server
 from feedhub.service.state import ServiceState
 from feedhub.service.workers import close_pool, kill_workers, start_parse_pool
 from feedhub.store import Store, StoreError
@@ -42,42 +47,73 @@ def run_service(
     log_format: str = "text",
     verbosity: int = 0,
     sweep_interval: float | None = None,
+    role: str = "all",
 ) -> int:
     """Run the service until SIGTERM/SIGINT (or one sweep + publish with ``once``).
 
+    ``role`` is ``all`` (everything), ``fetch``, ``publish`` or ``serve``.
     Returns the exit code: 0 after a requested stop, 1 on an operational error (store,
-    listening address), 2 on an invalid config (its problems printed one per line).
+    listening address), 2 on an invalid config or usage (problems printed one per line).
     """
     setup_logging(log_format, verbosity)
+    try:
+        roles = parse_role(role)
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
+    if once and not (roles.fetch or roles.publish):
+        print("--once fetches and publishes: it does nothing with --role serve", file=sys.stderr)
+        return 2
     try:
         config = load_config(config_path)
     except ConfigError as e:
         for line in e.problems:
             print(line, file=sys.stderr)
         return 2
-    publisher = load_publisher()
-    if publisher is None:
+    publisher = load_publisher() if roles.publish else None
+    if roles.publish and publisher is None:
         return 1
     try:
         store = GatedStore.open(config.store_url)
     except StoreError as e:
         log.error("%s", e)
         return 1
-    pool = start_parse_pool()
-    state = ServiceState(config)
-    scheduler = Scheduler(state, store, pool, publisher=publisher, sweep_interval=sweep_interval)
     log.info(
-        "feedhub %s starting (pid %d): %s, %d sources, %d topics",
-        __version__, os.getpid(), config.path, len(config.sources), len(config.file.topics),
+        "feedhub %s starting (pid %d, role %s): %s, %d sources, %d topics",
+        __version__, os.getpid(), roles.name, config.path, len(config.sources),
+        len(config.file.topics),
+    )
+    if not (roles.fetch or roles.publish):
+        return _serve_only(config, store)
+    pool = start_parse_pool() if roles.fetch else None
+    # Readiness watches the due-time loop only where it runs.
+    state = ServiceState(config, with_scheduler=roles.fetch)
+    scheduler = Scheduler(
+        state, store, pool, publisher=publisher, sweep_interval=sweep_interval,
+        fetch=roles.fetch, poll_publish=polls_for_changes(roles, store.dialect),
     )
     try:
-        return asyncio.run(_once(scheduler) if once else _serve(scheduler, store))
+        return asyncio.run(_once(scheduler) if once else _serve(scheduler, store, roles))
     finally:
         # A publish still running in its child process is abandoned: files are replaced
         # atomically and its store transaction rolls back.
         kill_children()
         close_pool(scheduler.pool)
         store.close()
+
+
+def _serve_only(config: Config, store: Store) -> int:
+    """``--role serve``: what ``feedhub serve`` does (SIGHUP reloads, SIGTERM stops)."""
+    server = config.file.server
+    try:
+        asyncio.run(serve_forever(config, store))
+    except OSError as e:
+        log.error("cannot listen on %s:%d: %s", server.host, server.port, e.strerror or e)
+        return 1
+    finally:
+        store.close()
+    log.info("stopped")
+    return 0
 
 
 def load_publisher() -> Publisher | None:
@@ -90,12 +126,13 @@ def load_publisher() -> Publisher | None:
 
 
 async def _once(scheduler: Scheduler) -> int:
-    """``--once``: one sweep of the due sources and one publish, for cron."""
+    """``--once``: one sweep of the due sources and one publish (as the role has them),
+    for cron."""
     stop = _stop_event(lambda: scheduler.pool)
     # SIGHUP's default action would kill the process; a reload is harmless here.
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, scheduler.reload)
     try:
-        if await _unless_stopped(scheduler.sweep(), stop):
+        if not scheduler.fetch or await _unless_stopped(scheduler.sweep(), stop):
             await _unless_stopped(scheduler.publish(), stop)
     except Exception as e:  # e.g. the store went away mid-sweep
         log.error("sweep failed: %s", str(e).strip().splitlines()[0] if str(e).strip() else e)
@@ -105,29 +142,35 @@ async def _once(scheduler: Scheduler) -> int:
     return 0
 
 
-async def _serve(scheduler: Scheduler, store: Store) -> int:
+async def _serve(scheduler: Scheduler, store: Store, roles: Roles) -> int:
     state = scheduler.state
     stop = _stop_event(lambda: scheduler.pool)
     loop = asyncio.get_running_loop()
     # From the start: SIGHUP's default action would kill the process. Before the scheduler
     # runs a reload only swaps the config, which is all it needs to do.
     loop.add_signal_handler(signal.SIGHUP, scheduler.reload)
-    if not await _unless_stopped(scheduler.publish(), stop):
+    if not await _unless_stopped(scheduler.publish(), stop):  # no-op without the role
         return 0
-    server = state.config.file.server
-    try:
-        runner = await start_server(make_app(state.config, store, state), server.host, server.port)
-    except OSError as e:
-        log.error("cannot listen on %s:%d: %s", server.host, server.port, e.strerror or e)
-        return 1
-    await scheduler.count_sources_in_error()
+    runner = None
+    if roles.serve:
+        server = state.config.file.server
+        try:
+            runner = await start_server(
+                make_app(state.config, store, state), server.host, server.port
+            )
+        except OSError as e:
+            log.error("cannot listen on %s:%d: %s", server.host, server.port, e.strerror or e)
+            return 1
+    if roles.fetch:
+        await scheduler.count_sources_in_error()
     scheduler.start()
     try:
         await stop.wait()
     finally:
         loop.remove_signal_handler(signal.SIGHUP)
         await scheduler.stop(grace=STOP_GRACE)
-        await runner.cleanup()
+        if runner is not None:
+            await runner.cleanup()
     log.info("stopped")
     return 0
 

@@ -17,6 +17,7 @@ import threading
 
 from feedhub.config import Config
 from feedhub.publish.run import PublishReport
+from feedhub.service.workers import PARENT_ENV
 from feedhub.store import Store
 
 _lock = threading.Lock()
@@ -27,8 +28,10 @@ def publish_in_child(config: Config, store: Store) -> PublishReport:
     """Run one publish of ``config``'s file in a child process; its report, or raise."""
     cmd = [sys.executable, "-m", "feedhub", "-c", str(config.path), "-q", "publish",
            "--background", "--json"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    # PARENT_ENV: the child dies with the service (a SIGKILL or the OOM killer must not
+    # leave a publisher running beside the next service's).
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_ENV: str(os.getpid())}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     with _lock:
         _children.add(proc)
     try:

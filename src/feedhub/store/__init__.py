@@ -13,7 +13,14 @@ from contextlib import contextmanager
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from feedhub.store.db import WRITE_OPTION, StoreError, create_store_engine, migrate
+from feedhub.config.env import mask_url
+from feedhub.store.db import (
+    BUSY_TIMEOUT_MS,
+    WRITE_OPTION,
+    StoreError,
+    create_store_engine,
+    migrate,
+)
 
 __all__ = ["Store", "StoreError", "first_line"]
 
@@ -32,7 +39,7 @@ class Store:
             if migrate_schema:
                 migrate(engine)
         except OperationalError as e:
-            raise StoreError(f"cannot open store {url}: {first_line(e)}") from None
+            raise StoreError(f"cannot open store {mask_url(url)}: {first_line(e)}") from None
         return cls(engine)
 
     @property
@@ -56,6 +63,23 @@ class Store:
         self.engine.dispose()
 
 
+BUSY = (
+    "the store is busy: another feedhub process kept it locked for more than "
+    f"{BUSY_TIMEOUT_MS // 1000} s; try again later"
+)
+
+
 def first_line(e: BaseException) -> str:
+    """The first line of a store error, for one-line messages.
+
+    SQLite's "database is locked" (the busy timeout ran out behind another process's
+    write) is said in words that tell the user what to do.
+    """
     orig = getattr(e, "orig", None) or e
-    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    text = str(orig).strip()
+    if not text:
+        return type(orig).__name__
+    line = text.splitlines()[0]
+    if line in ("database is locked", "database table is locked"):
+        return BUSY
+    return mask_url(line)

@@ -11,12 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
 from sqlalchemy.engine import make_url
 
+from feedhub.config.env import mask_url
 from feedhub.store import schema
+from feedhub.store.advisory import MIGRATE_LOCK, xact_lock
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: sources.lease_owner/lease_until (several workers)
 BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "feedhub_write"
 
@@ -41,7 +43,7 @@ def create_store_engine(url: str) -> Engine:
         if u.drivername == "postgresql":
             u = u.set(drivername="postgresql+psycopg")
         return create_engine(u, pool_pre_ping=True)
-    raise StoreError(f"unsupported store URL {url!r}")
+    raise StoreError(f"unsupported store URL {mask_url(url)!r}")
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -80,6 +82,7 @@ def migrate(engine: Engine) -> None:
 
     with engine.connect() as c, c.execution_options(**{WRITE_OPTION: True}).begin():
         conn = c
+        xact_lock(conn, MIGRATE_LOCK)  # workers starting together: one migrates, others wait
         existing = set(inspect(conn).get_table_names())
         if "schema_info" in existing:
             version = conn.execute(select(schema.schema_info.c.version)).scalar()
@@ -89,5 +92,25 @@ def migrate(engine: Engine) -> None:
                     f"this one knows {SCHEMA_VERSION}): upgrade feedhub"
                 )
         schema.metadata.create_all(conn)
-        if conn.execute(select(schema.schema_info.c.version)).scalar() is None:
+        version = conn.execute(select(schema.schema_info.c.version)).scalar()
+        if version is None:
             conn.execute(schema.schema_info.insert().values(id=1, version=SCHEMA_VERSION))
+        elif version < SCHEMA_VERSION:
+            _upgrade(conn, version)
+        # Backend extras that need no version (PostgreSQL's full-text index for related
+        # news): each checks the catalog and adds only what is missing.
+        from feedhub.store import fulltext
+
+        fulltext.install(conn)
+
+
+def _upgrade(conn: Connection, version: int) -> None:
+    """Bring an existing store from ``version`` to SCHEMA_VERSION, step by step (new tables
+    come from ``create_all``; steps add what it cannot: columns of existing tables)."""
+    if version < 2:
+        have = {c["name"] for c in inspect(conn).get_columns("sources")}
+        for col in (schema.sources.c.lease_owner, schema.sources.c.lease_until):
+            if col.name not in have:
+                ddl = col.type.compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f"ALTER TABLE sources ADD COLUMN {col.name} {ddl}")
+    conn.execute(schema.schema_info.update().values(version=SCHEMA_VERSION))

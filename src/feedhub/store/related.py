@@ -6,6 +6,9 @@ normalized) keyed by (term, published) so one query range-scans only the terms a
 within the date window; ``related_df`` and ``related_stats`` give document frequencies for
 new vectors; ``related_links`` holds every article's box. These functions take and return
 plain values; the decisions are in `feedhub.related`.
+
+On PostgreSQL the candidates come from its own full-text index instead (a GIN index over a
+tsvector of the same terms, `feedhub.store.fulltext`); the exact scores are the same.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from sqlalchemy import (
     Text,
     bindparam,
     delete,
+    event,
     func,
     insert,
     select,
@@ -37,6 +41,7 @@ from sqlalchemy import (
     update,
 )
 
+from feedhub.store import fulltext
 from feedhub.store.batch import chunks
 from feedhub.store.schema import Id, articles, metadata
 
@@ -65,6 +70,8 @@ related_docs = Table(
     Column("floor", Float, nullable=False, default=0.0),  # weakest score in the box
     Index("ix_related_docs_cluster", "cluster_key"),
 )
+for _ddl in fulltext.CREATE_DDL:  # PostgreSQL only: the tsvector column and its GIN index
+    event.listen(related_docs, "after_create", _ddl)
 
 # Postings. Leading (term, published) lets a lookup scan only the window; rowid-less on
 # SQLite so the primary key is the table (half the size, no second lookup).
@@ -320,10 +327,22 @@ def score_candidates(
 ) -> list[Scored]:
     """Indexed articles published in [start, end] whose dot product with ``vector`` ≥ min_score.
 
-    The sum runs in the database over the postings of the vector's terms only.
+    The sum runs in the database over the postings of the vector's terms only. On PostgreSQL
+    the candidates are its full-text index's matches (the same result; execution options of
+    the connection: ``fulltext.CANDIDATES_OPTION`` "terms" for the term-index query).
     """
     if not vector:
         return []
+    options = conn.get_execution_options()
+    if conn.dialect.name == "postgresql" and (
+        options.get(fulltext.CANDIDATES_OPTION, fulltext.DEFAULT_CANDIDATES) == "fulltext"
+    ):
+        limit = options.get(fulltext.LIMIT_OPTION)
+        rows = conn.execute(
+            fulltext.CANDIDATES if limit is None else fulltext.RANKED_CANDIDATES,
+            fulltext.candidate_params(dict(vector), _epoch(start), _epoch(end), min_score, limit),
+        )
+        return [Scored(DocInfo(r[0], _when(r[1]), *r[2:5]), r.score) for r in rows]
     params: dict[str, object] = {
         "start": _epoch(start),
         "end": _epoch(end),

@@ -88,6 +88,10 @@ sources = Table(
     Column("next_due", UTCDateTime),
     Column("moved_to", Text),
     Column("disabled_reason", Text),
+    # Several workers on one store (store/leases.py): who is fetching the source now, and
+    # until when; after that any worker may take it over (schema 2).
+    Column("lease_owner", String(200)),
+    Column("lease_until", UTCDateTime),
     Index("ix_sources_next_due", "next_due"),
 )
 

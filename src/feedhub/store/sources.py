@@ -11,6 +11,7 @@ from sqlalchemy import Connection, func, select, update
 from feedhub.config import Source
 from feedhub.ingest.decide import SourceUpdate
 from feedhub.model import FetchState, SourceInfo, SourceKind
+from feedhub.store.advisory import SYNC_LOCK, xact_lock
 from feedhub.store.schema import articles, sources
 
 REMOVED_FROM_CONFIG = "removed from the config"
@@ -23,7 +24,12 @@ def sync_sources(conn: Connection, configured: Sequence[Source], now: datetime) 
     adding the name back resumes them. A URL edited in the config resets the fetch state
     (validators describe the old URL). A source disabled by a 410 stays disabled until its
     URL is changed.
+
+    Workers starting (or reloading) together take turns (an advisory transaction lock on
+    PostgreSQL), so each sees the rows the one before it added instead of inserting the
+    same names again.
     """
+    xact_lock(conn, SYNC_LOCK)
     rows = {r.name: r for r in conn.execute(select(sources))}
     for src in configured:
         row = rows.pop(src.name, None)
