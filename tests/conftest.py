@@ -6,7 +6,7 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,9 +18,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run_cli(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+    preexec: Callable[[], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m feedhub ARGS`` as a real subprocess (what a user runs)."""
+    """Run ``python -m feedhub ARGS`` as a real subprocess (what a user runs); ``preexec``
+    runs in the child before it starts (resource limits)."""
     full_env = {**os.environ, **(env or {})}
     full_env["PYTHONPATH"] = str(REPO / "src") + os.pathsep + full_env.get("PYTHONPATH", "")
     full_env.pop("FEEDHUB_CONFIG", None) if env is None or "FEEDHUB_CONFIG" not in env else None
@@ -31,6 +36,7 @@ def run_cli(
         capture_output=True,
         text=True,
         timeout=timeout,
+        preexec_fn=preexec,
     )
 
 
@@ -43,28 +49,17 @@ PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 
 @pytest.fixture
-def pg_engine(request: pytest.FixtureRequest):
+def pg_engine() -> Iterator[Engine]:
     """A throwaway database on the machine's PostgreSQL with the store's tables (a real
     server, no mocks); skipped with the reason where none is reachable."""
     from feedhub.store.schema import metadata
     from feedhub.store.tables import schema  # noqa: F401 — every table on metadata
 
-    admin = create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
-    name = f"feedhub_test_{os.getpid()}_{abs(hash(request.node.nodeid)) % 10**8}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    except OperationalError as exc:
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432: {exc}")
-    engine: Engine = create_engine(f"{PG}/{name}")
-    metadata.create_all(engine)
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-    admin.dispose()
+    with pg_database() as url:
+        engine = create_engine(url)
+        metadata.create_all(engine)
+        yield engine
+        engine.dispose()
 
 
 @contextmanager

@@ -24,7 +24,7 @@ import pytest
 
 from feedhub.publish.lock import LOCK_NAME, publish_lock
 from feedhub.publish.write import PublishError
-from tests.conftest import REPO
+from tests.conftest import REPO, run_cli
 from tests.support.httpserver import HttpServer, Reply, SeenRequest
 from tests.support.published import check_output
 from tests.support.service import Service, free_port
@@ -96,15 +96,7 @@ def busy_service(tmp_path: Path) -> Iterator[tuple[Service, Path]]:
 
 
 def feedhub(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    return subprocess.run(
-        [sys.executable, "-m", "feedhub", "-c", str(config), *args],
-        cwd=config.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    return run_cli("-c", str(config), *args, cwd=config.parent, timeout=180)
 
 
 def test_fetch_and_publish_beside_a_busy_service(

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, run_cli
 from tests.support.httpserver import HttpServer, Reply
 from tests.support.published import ATOM, check_output
 from tests.support.service import free_port
@@ -411,16 +411,7 @@ def published_site(tmp_path: Path, title: str = "Desk") -> tuple[Path, Path]:
 def feedhub(
     config: Path, *args: str, preexec: Callable[[], None] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    return subprocess.run(
-        [sys.executable, "-m", "feedhub", "-c", str(config), *args],
-        cwd=config.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=preexec,
-    )
+    return run_cli("-c", str(config), *args, cwd=config.parent, timeout=120, preexec=preexec)
 
 
 def snapshot(out: Path) -> dict[str, bytes]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import secrets
 import signal
 import threading
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, select, text, update
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import ProgrammingError
 
 from feedhub.service.roles import Roles, parse_role, polls_for_changes
 from feedhub.service.scheduler import claim_room
@@ -43,6 +42,7 @@ from feedhub.store.leases import (
     renew,
 )
 from feedhub.store.schema import articles, schema_info, sources
+from tests.conftest import pg_database
 from tests.support.httpserver import HttpServer, Reply, SeenRequest
 from tests.support.service import Service, free_port
 
@@ -52,21 +52,9 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    """The URL of a fresh, empty database (``feedhub_test_<random>``), dropped afterwards."""
-    admin = create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
-    name = f"feedhub_test_{secrets.token_hex(5)}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    except OperationalError as e:
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432: {e}")
-    try:
-        yield f"{PG}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.dispose()
+    """The URL of a fresh, empty database, dropped afterwards (skips without PostgreSQL)."""
+    with pg_database() as url:
+        yield url
 
 
 # -- decisions (pure) ---------------------------------------------------------------------
