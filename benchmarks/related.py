@@ -27,6 +27,8 @@ import math
 import os
 import random
 import re
+import signal
+import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -366,7 +368,9 @@ def main() -> None:
                         help="also measure PostgreSQL keeping only the N best full-text "
                              "matches by ts_rank (comma-separated Ns; not exact)")
     parser.add_argument("--no-speed", action="store_true", help="quality only")
+    parser.add_argument("--no-quality", action="store_true", help="speed only")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still drop the databases
     try:
         with tempfile.TemporaryDirectory() as tmp:
             run(args, Path(tmp))
@@ -375,6 +379,13 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, workdir: Path) -> None:
+    if not args.no_quality:
+        quality(args, workdir)
+    if not args.no_speed:
+        speed_table(args, workdir)
+
+
+def quality(args: argparse.Namespace, workdir: Path) -> None:
     heads = load_uci()
     window = timedelta(days=3)
     print(f"UCI News Aggregator sample, titles only, ±3 days ({len(heads)} headlines)")
@@ -399,9 +410,10 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
         f"{n:5d} {secs:7.1f}s"
     )
     print("(same boxes: share of boxes identical to the SQLite run's, by headline)")
-    if args.no_speed:
-        return
     print()
+
+
+def speed_table(args: argparse.Namespace, workdir: Path) -> None:
     print(
         f"Update time per new article ({args.new} new, one update_related call each; "
         "generated news, 100 articles/day; SQLite file in WAL, or PostgreSQL)"

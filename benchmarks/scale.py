@@ -31,13 +31,14 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -64,7 +65,7 @@ class Run:
     db_cpu: float | None  # PostgreSQL backends (None: SQLite, or not readable)
     articles: int
     clusters: int
-    errors: int  # non-empty stderr lines of the workers
+    errors: int  # non-empty stderr lines of the workers (errors and warnings)
 
 
 # ---------------------------------------------------------------- worker commands
@@ -143,14 +144,15 @@ def postmaster_cpu(server: str) -> Callable[[], float | None]:
     included (the postmaster's cutime + cstime); it returns None when /proc is not ours."""
     from sqlalchemy import create_engine
 
+    eng = create_engine(f"{server}/postgres")
     try:
-        eng = create_engine(f"{server}/postgres")
-        with eng.connect() as c:
+        with eng.connect() as c:  # read the backend's parent while the backend lives
             backend = c.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-        eng.dispose()
-        ppid = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            ppid = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
     except Exception:  # another machine, or no permission: leave the column empty
         return lambda: None
+    finally:
+        eng.dispose()
     tick = os.sysconf("SC_CLK_TCK")
 
     def read() -> float | None:
@@ -234,8 +236,15 @@ class Bench:
 
 
 def median_run(runs: list[Run]) -> Run:
-    """The run with the median wall time (its own counts kept)."""
-    return sorted(runs, key=lambda r: r.wall)[len(runs) // 2]
+    """Medians of the rounds' times; the counts of the round with the median wall time."""
+    mid = sorted(runs, key=lambda r: r.wall)[len(runs) // 2]
+    db = [r.db_cpu for r in runs if r.db_cpu is not None]
+    return replace(
+        mid,
+        wall=statistics.median(r.wall for r in runs),
+        cpu=statistics.median(r.cpu for r in runs),
+        db_cpu=statistics.median(db) if db else None,
+    )
 
 
 def main() -> None:
@@ -317,7 +326,7 @@ def report(results: dict[tuple[str, int], list[Run]], sources: int) -> None:
         ])
     print("\n== first ingest into a fresh store (median of the rounds) ==")
     print(table(rows, ["run", "wall s", "articles/s", "sources/s", "vs SQLite",
-                       "feedhub CPU s", "PG CPU s", "articles", "clusters", "errors"]))
+                       "feedhub CPU s", "PG CPU s", "articles", "clusters", "stderr lines"]))
     print("vs SQLite: throughput relative to the one SQLite process (higher is faster). "
           f"{os.cpu_count()} cores are shared by feedhub, its parse workers and PostgreSQL; "
           f"load average now {os.getloadavg()[0]:.2f}.")

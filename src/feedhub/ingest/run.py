@@ -55,6 +55,7 @@ from feedhub.model import (
     SourceKind,
 )
 from feedhub.store import Store, first_line
+from feedhub.store.advisory import INGEST_LOCK, xact_lock
 from feedhub.store.articles import (
     Applied,
     apply_changes,
@@ -297,6 +298,11 @@ class Ingester:
         with self.store.write() as conn:
             if self.lease_owner is not None:  # raises LeaseLost
                 hold_lease(conn, src.name, self.lease_owner, take_turn=parsed is not None)
+            elif parsed is not None:
+                # Article writes take turns on PostgreSQL whoever makes them (hold_lease
+                # says why): concurrent `feedhub fetch` processes stored 8,875 clusters
+                # where one process stores 8,858 (benchmarks/scale.py, partition mode).
+                xact_lock(conn, INGEST_LOCK)
             update = stored_at(update, now, self.clock())  # type: ignore[arg-type]
             apply_source_update(conn, src.name, update)
             if parsed is None:
