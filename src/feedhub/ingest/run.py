@@ -296,13 +296,16 @@ class Ingester:
         changes = ArticleChanges()
         merged = 0
         with self.store.write() as conn:
-            if self.lease_owner is not None:  # raises LeaseLost
-                hold_lease(conn, src.name, self.lease_owner, take_turn=parsed is not None)
-            elif parsed is not None:
-                # Article writes take turns on PostgreSQL whoever makes them (hold_lease
-                # says why): concurrent `feedhub fetch` processes stored 8,875 clusters
-                # where one process stores 8,858 (benchmarks/scale.py, partition mode).
+            if parsed is not None:
+                # Article writes take turns (an advisory lock on PostgreSQL; SQLite has one
+                # writer anyway): cross-source dedupe must see every article committed
+                # before it, or two copies ingested at the same moment are never compared
+                # (concurrent `fetch` processes stored 8,875 clusters where one stores
+                # 8,858: benchmarks/scale.py). Writes that store no article (304, same
+                # body: most of them) go on concurrently.
                 xact_lock(conn, INGEST_LOCK)
+            if self.lease_owner is not None:  # raises LeaseLost
+                hold_lease(conn, src.name, self.lease_owner)
             update = stored_at(update, now, self.clock())  # type: ignore[arg-type]
             apply_source_update(conn, src.name, update)
             if parsed is None:

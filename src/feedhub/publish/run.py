@@ -187,8 +187,8 @@ def update_pending_related(
     done = 0
     with store.read() as conn:
         upto = conn.execute(select(func.max(pending_related.c.article_id))).scalar() or 0
+    refreeze(store.read, store.write, s, budget, pause)  # one a dead publish left marked
     while True:
-        refreeze(store.read, store.write, s, budget, pause)  # only when one is marked
         started = time.perf_counter()
         with store.write() as conn:
             ids = list(
@@ -203,12 +203,14 @@ def update_pending_related(
                 return done
             step = index_until_refreeze(conn, ids, s)
             if step.refreeze:
-                mark(conn)  # runs at the top of the next round, in its own transactions
+                mark(conn)  # committed with the articles that reached the size
             conn.execute(
                 delete(pending_related).where(pending_related.c.article_id.in_(step.done))
             )
             done += len(step.done)
         pacer.record(time.perf_counter() - started)
+        if step.refreeze:  # before any further article is indexed, in its own transactions
+            refreeze(store.read, store.write, s, budget, pause)
 
 
 def source_refs(conn: Connection, config: Config) -> dict[str, SourceRef]:

@@ -7,9 +7,10 @@ fetches waited (soak benchmark, p99 lateness 14.5 s). Here the frequencies are c
 read transaction and the index is rewritten in paced write transactions.
 
 A marker in ``meta`` lists the articles to re-freeze, set in the transaction that reached
-the size: until it is gone no further article is indexed (the caller checks `pending`), and
-a publish that dies half-way simply runs the whole re-freeze again next time. The result
-equals `update_related`'s in-call rebuild at the same point.
+the size. The publisher runs the re-freeze right after that commit, and at its start in case
+a publish died with a marker left (it then runs the whole re-freeze again), so no further
+article is indexed before it. The result equals `update_related`'s in-call rebuild at the
+same point.
 """
 
 from __future__ import annotations
@@ -33,11 +34,6 @@ Begin = Callable[[], AbstractContextManager[Connection]]
 def mark(conn: Connection) -> None:
     """Record that the articles indexed now are to be re-frozen."""
     set_meta(conn, KEY, json.dumps(db.indexed_ids(conn)))
-
-
-def pending(conn: Connection) -> bool:
-    """True while a re-freeze is marked and not finished."""
-    return get_meta(conn, KEY) is not None
 
 
 def refreeze(read: Begin, write: Begin, s: Settings, budget: float, pause: float = 0.0) -> int:

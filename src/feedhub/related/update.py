@@ -89,7 +89,7 @@ def update_related(
 
 @dataclass(frozen=True, slots=True)
 class IndexStep:
-    """What `index_until_refreeze` did: a prefix of the ids, and whether to re-freeze now."""
+    """What `index_until_refreeze` did: which ids it handled, and whether to re-freeze now."""
 
     done: list[int]  # the ids handled (gone ones first), sorted; the rest still waits
     changed: set[int]  # articles whose box changed

@@ -44,7 +44,7 @@ def yield_cpu() -> None:
     Parse workers and the publish child are throughput work; the main process keeps the
     schedule (its event loop starts fetches on time) and does the store writes that end
     each fetch. On 2 cores, at equal priority, the first minute of the soak benchmark
-    (1,000 new sources) had 762 refetches over 5 s late; at nice 10, 403.
+    (1,000 new sources) had 762 refetches over 5 s late; at nice 10, 403 (one run each).
     """
     with contextlib.suppress(OSError):
         os.nice(BACKGROUND_NICE)

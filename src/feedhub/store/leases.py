@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, update
 
-from feedhub.store.advisory import INGEST_LOCK, xact_lock
 from feedhub.store.schema import sources
 
 MIN_LEASE = timedelta(seconds=60)
@@ -190,19 +189,11 @@ def release(conn: Connection, owner: str, names: Collection[str] | None = None) 
     return int(conn.execute(q.values(lease_owner=None, lease_until=None)).rowcount or 0)
 
 
-def hold_lease(conn: Connection, name: str, owner: str, *, take_turn: bool = True) -> None:
+def hold_lease(conn: Connection, name: str, owner: str) -> None:
     """At the start of an ingest write transaction: check that ``owner`` still holds the
     lease on ``name`` and clear it (it ends with this commit; a rollback restores it).
     Raises LeaseLost when another worker took the source over.
-
-    ``take_turn`` (a transaction that writes articles): wait for the ingest turn first, a
-    transaction-scoped advisory lock on PostgreSQL, as SQLite's one writer does anyway.
-    Cross-source dedupe must see every article committed before it, or two copies of one
-    story ingested at the same moment by two workers would never be compared. Fetches
-    that change no article (304, same body: most of them) write concurrently.
     """
-    if take_turn:
-        xact_lock(conn, INGEST_LOCK)
     res = conn.execute(
         update(sources)
         .where(sources.c.name == name, sources.c.lease_owner == owner)
