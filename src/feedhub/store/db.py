@@ -56,6 +56,10 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode = WAL")
     cur.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable to the last checkpoint
     cur.execute("PRAGMA foreign_keys = ON")
+    # 32 MiB of page cache instead of 2: a write transaction dirties pages all over the
+    # random-key dedupe and URL indexes, and past the cache SQLite spills them to the WAL
+    # mid-transaction (the ingest write path cost ~7 % more CPU with the default).
+    cur.execute("PRAGMA cache_size = -32768")
     cur.execute("PRAGMA mmap_size = 268435456")  # dedupe key lookups at 1M articles
     cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     cur.close()

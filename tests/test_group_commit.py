@@ -1,0 +1,84 @@
+"""Group commit: sources whose results wait at the same moment share one SQLite transaction,
+and each stays all or nothing (ingest/run.py, GROUP_MAX).
+
+The store is a real SQLite file. A trigger calling a Python function holds the first
+article write for a moment, so the other sources' results are queued behind it and are
+written as one group; another trigger refuses one source's articles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from sqlalchemy import event
+
+from feedhub.ingest.run import ingest
+from feedhub.store import Store
+from tests.test_ingest import make_config, rss, state
+
+NAMES = [f"s{i}" for i in range(6)]
+
+# The first article insert of the run waits in hold() while the other sources queue up.
+HOLD = """
+CREATE TRIGGER hold_first BEFORE INSERT ON articles
+WHEN (SELECT count(*) FROM articles) = 0
+BEGIN SELECT hold(); END
+"""
+POISON = """
+CREATE TRIGGER poison BEFORE INSERT ON articles WHEN NEW.title LIKE 'poison%'
+BEGIN SELECT RAISE(ABORT, 'poisoned title'); END
+"""
+
+
+def setup(tmp_path: Path, poisoned: str | None = None) -> tuple[object, Store, list[str]]:
+    urls = {}
+    for name in NAMES:
+        path = tmp_path / f"{name}.xml"
+        path.write_bytes(rss(3, prefix="poison" if name == poisoned else name))
+        urls[name] = str(path)
+    cfg = make_config(tmp_path, urls)
+    store = Store.open(cfg.store_url)
+
+    def on_connect(dbapi_conn: object, _record: object) -> None:
+        dbapi_conn.create_function("hold", 0, lambda: time.sleep(0.5))  # type: ignore[attr-defined]
+
+    event.listen(store.engine, "connect", on_connect)
+    store.engine.dispose()  # connections made from now on know hold()
+    with store.write() as conn:
+        conn.exec_driver_sql(HOLD)
+        conn.exec_driver_sql(POISON)
+    commits: list[int] = []
+    event.listen(store.engine, "commit", lambda _conn: commits.append(1))
+    return cfg, store, commits  # type: ignore[return-value]
+
+
+def test_sources_waiting_together_share_one_commit(tmp_path: Path) -> None:
+    cfg, store, commits = setup(tmp_path)
+    try:
+        reports = {r.name: r for r in asyncio.run(ingest(cfg, store, workers=1))}
+    finally:
+        store.close()
+    assert all(reports[n].new == 3 and reports[n].error is None for n in NAMES)
+    infos = state(cfg)
+    assert all(infos[n].article_count == 3 and infos[n].last_fetch for n in NAMES)
+    # The config sync, the held first source, then the five that queued behind it.
+    assert len(commits) <= 3, len(commits)
+
+
+def test_a_source_the_store_refuses_fails_alone_in_its_group(tmp_path: Path) -> None:
+    cfg, store, commits = setup(tmp_path, poisoned="s3")
+    try:
+        reports = {r.name: r for r in asyncio.run(ingest(cfg, store, workers=1))}
+    finally:
+        store.close()
+    assert reports["s3"].error == "store error: poisoned title"
+    assert reports["s3"].outcome == "error" and reports["s3"].new == 0
+    others = [n for n in NAMES if n != "s3"]
+    assert all(reports[n].new == 3 and reports[n].error is None for n in others), reports
+    infos = state(cfg)
+    assert all(infos[n].article_count == 3 for n in others)
+    # Nothing of the refused source was written, its fetch state included: it is retried.
+    assert infos["s3"].article_count == 0 and infos["s3"].last_fetch is None
+    assert len(commits) > 3  # the group was rolled back and written again source by source
