@@ -7,23 +7,21 @@ candidates are compared without re-reading or re-parsing their HTML.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-import numpy as np
-
 from feedhub.dedupe.fingerprint import fingerprint_hashes
-from feedhub.dedupe.minhash import (
-    Shingles,
-    band_keys,
-    lead_key,
-    shingle_hashes,
-    signature,
-    sorted_unique,
-)
-from feedhub.dedupe.text import body_hashes, tokens, word_hashes
+from feedhub.dedupe.minhash import Shingles, article_shingles, band_keys, lead_key, signature
+from feedhub.dedupe.text import article_word_hashes
 from feedhub.dedupe.urls import canonical_url
+
+# "https://" then printable ASCII but "[" and "]": urlsplit strips or removes nothing (C0
+# controls, space, tab, newline), has no IPv6 host to check and finds the scheme "https".
+_PLAIN_HTTPS = re.compile(r"https://[!-Z\\^-~]*")
+# Printable ASCII but the delimiters that end urlsplit's netloc: lstrip drops the host.
+_HOST_CHARS = "".join(chr(c) for c in range(33, 127) if chr(c) not in "/?#")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -49,8 +47,17 @@ def url_key(url: str | None, *, canonical: bool = False) -> str | None:
     if not url:
         return None
     canon = url if canonical else canonical_url(url)
-    parts = urlsplit(canon)
-    if parts.scheme != "https" or (parts.path in ("", "/") and not parts.query):
+    if _PLAIN_HTTPS.fullmatch(canon):
+        # urlsplit's own steps for a URL it would not clean up (printable ASCII, no
+        # brackets) with the scheme "https": 0.9 instead of 2.8 µs per benchmark article.
+        after_host = canon[8:].partition("#")[0].lstrip(_HOST_CHARS)
+        path, _, query = after_host.partition("?")
+    else:
+        parts = urlsplit(canon)
+        if parts.scheme != "https":
+            return None
+        path, query = parts.path, parts.query
+    if path in ("", "/") and not query:
         return None
     return hashlib.blake2b(canon.encode("utf-8"), digest_size=16).hexdigest()
 
@@ -71,9 +78,9 @@ def extract(
     Title and body are shingled separately (no shingle spans the seam) so a teaser whose
     headline was reworded still has most of its shingles inside the full article.
     """
-    body = body_hashes(title, html)
-    sh = sorted_unique(np.concatenate([shingle_hashes(word_hashes(tokens(title))),
-                                       shingle_hashes(body)]))
+    words, n_title = article_word_hashes(title, html)
+    body = words[n_title:]
+    sh = article_shingles(words, n_title)
     keys = band_keys(signature(sh)) if sh.size else []
     lead = lead_key(body)
     if lead is not None:

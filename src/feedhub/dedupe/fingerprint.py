@@ -18,7 +18,7 @@ def fingerprint_hashes(body: NDArray[np.uint32]) -> str | None:
     """Hash of a body's word hashes (text.body_hashes), or None when too short to be evidence."""
     if body.size < MIN_FINGERPRINT_WORDS:
         return None
-    return hashlib.blake2b(body.astype("<u4").tobytes(), digest_size=16).hexdigest()
+    return hashlib.blake2b(body.astype("<u4", copy=False).tobytes(), digest_size=16).hexdigest()
 
 
 def content_fingerprint(title: str, html: str) -> str | None:

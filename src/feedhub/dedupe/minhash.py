@@ -14,6 +14,7 @@ a test dependency only (importing it costs ~0.4 s: scipy).
 from __future__ import annotations
 
 import hashlib
+import sys
 from functools import cache
 
 import numpy as np
@@ -36,6 +37,11 @@ _MAX32 = _U32(0xFFFFFFFF)
 # Odd 64-bit multipliers (from the golden ratio and splitmix64) to mix word hashes.
 _K1, _K2, _K3 = _U64(0x9E3779B97F4A7C15), _U64(0xBF58476D1CE4E5B9), _U64(0x94D049BB133111EB)
 _BAND_MULT = np.array([0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x2545F4914F6CDD1D], dtype=_U64)
+_SHINGLE_MULT = np.array([_K1, _K2, _K3], dtype=_U64)
+_BAND_ADD = np.arange(1, BANDS + 1, dtype=_U64) * _K1  # band index: see band_keys
+_HIGH = 1 if sys.byteorder == "little" else 0  # index of a uint64's high half as 2 uint32
+# numpy wraps integer *array* arithmetic modulo 2^n silently (only scalar math warns), so the
+# array code below needs no np.errstate (entering one costs ~0.5 µs per call).
 
 Shingles = NDArray[np.uint32]
 
@@ -57,10 +63,26 @@ def _permutations() -> tuple[NDArray[np.uint32], NDArray[np.uint32]]:
 def _fmix32(h: NDArray[np.uint32]) -> NDArray[np.uint32]:
     """MurmurHash3's 32-bit finalizer: datasketch's pre-mix before the permutations."""
     h = h ^ (h >> _U32(16))
-    h = h * _U32(0x85EBCA6B)
-    h = h ^ (h >> _U32(13))
-    h = h * _U32(0xC2B2AE35)
-    return h ^ (h >> _U32(16))
+    h *= _U32(0x85EBCA6B)  # in place: one temporary fewer per step
+    h ^= h >> _U32(13)
+    h *= _U32(0xC2B2AE35)
+    h ^= h >> _U32(16)
+    return h
+
+
+def _mix(h: NDArray[np.uint64]) -> NDArray[np.uint64]:
+    """Mixed 64-bit hash of each window of SHINGLE consecutive words (``h``: contiguous, at
+    least SHINGLE long): h[i]·K1 + h[i+1]·K2 + h[i+2]·K3 (mod 2^64), then mixed.
+
+    The sum is one uint64 matrix product over overlapping windows (a strided view, no copy;
+    numpy's integer matmul wraps like its elementwise ops): 3.6 instead of 4.3 µs per
+    benchmark article for three products and two sums.
+    """
+    windows = np.ndarray((h.size - 2, SHINGLE), dtype=_U64, buffer=h, strides=(8, 8))
+    mixed = windows @ _SHINGLE_MULT
+    mixed ^= mixed >> _U64(29)
+    mixed *= _K2
+    return mixed
 
 
 def shingle_hashes(word_hashes: NDArray[np.uint32]) -> Shingles:
@@ -73,11 +95,24 @@ def shingle_hashes(word_hashes: NDArray[np.uint32]) -> Shingles:
     h = word_hashes.astype(_U64)
     if h.size < SHINGLE:
         h = np.concatenate([h, np.zeros(SHINGLE - h.size, dtype=_U64)])
-    with np.errstate(over="ignore"):  # wrap-around multiplication is the point
-        mixed = h[:-2] * _K1 + h[1:-1] * _K2 + h[2:] * _K3
-        mixed ^= mixed >> _U64(29)
-        mixed *= _K2
-    return (mixed >> _U64(32)).astype(np.uint32)
+    return (_mix(h) >> _U64(32)).astype(np.uint32)
+
+
+def article_shingles(words: NDArray[np.uint32], n_title: int) -> Shingles:
+    """``sorted_unique`` of the shingle hashes of the title ``words[:n_title]`` and, separately
+    (no shingle spans the seam), of the body ``words[n_title:]``.
+
+    One pass over both: the two windows across the seam are overwritten with a copy of the
+    first shingle, which ``sorted_unique`` then drops. 7.7 instead of 16 µs per benchmark
+    article (numpy's per-call overhead dominates at a few hundred words).
+    """
+    if n_title < SHINGLE or words.size - n_title < SHINGLE:  # padding cases: rare
+        return sorted_unique(np.concatenate([shingle_hashes(words[:n_title]),
+                                             shingle_hashes(words[n_title:])]))
+    # The high halves of the mixed uint64s, as a strided uint32 view: no shift, no copy.
+    high = _mix(words.astype(_U64)).view(_U32)[_HIGH::2]
+    high[n_title - 2 : n_title] = high[0]
+    return sorted_unique(high)
 
 
 def sorted_unique(h: NDArray[np.uint32]) -> Shingles:
@@ -99,23 +134,30 @@ def shingles(words: list[str]) -> Shingles:
 
 def signature(sh: Shingles) -> NDArray[np.uint32]:
     """MinHash signature (NUM_PERM values) of a shingle set, as datasketch computes it."""
-    a, b = _permutations()
+    a, b = _permutations_columns()
     if sh.size == 0:
         return np.full(NUM_PERM, _MAX32, dtype=_U32)
-    with np.errstate(over="ignore"):  # uint32 wrap-around is the modulo 2^32 of the scheme
-        phv = _fmix32(sh.astype(_U32))[:, None] * a + b
-    return phv.min(axis=0)
+    # (NUM_PERM, n) with the min along the contiguous axis: 11 vs 15 µs per benchmark
+    # article for (n, NUM_PERM) with min(axis=0); uint32 wrap-around is the scheme's mod 2^32.
+    phv = a * _fmix32(sh.astype(_U32, copy=False))
+    phv += b
+    return phv.min(axis=1)
+
+
+@cache
+def _permutations_columns() -> tuple[NDArray[np.uint32], NDArray[np.uint32]]:
+    """``_permutations()`` as (NUM_PERM, 1) columns, to broadcast against a row of hashes."""
+    a, b = _permutations()
+    return a[:, None].copy(), b[:, None].copy()
 
 
 def band_keys(sig: NDArray[np.uint32]) -> list[int]:
     """One signed 64-bit key per LSH band: equal key ⇔ equal band (up to 2^-64 collisions)."""
-    rows = sig.astype(_U64).reshape(BANDS, ROWS)
-    with np.errstate(over="ignore"):
-        mixed = (rows * _BAND_MULT).sum(axis=1, dtype=_U64)
-        mixed += np.arange(1, BANDS + 1, dtype=_U64) * _K1  # band index: equal rows in
-        mixed ^= mixed >> _U64(31)  # different bands are different keys
-        mixed *= _K3
-    return [int(v) for v in mixed.view(np.int64)]
+    mixed = sig.astype(_U64).reshape(BANDS, ROWS) @ _BAND_MULT  # uint64 dot: wraps mod 2^64
+    mixed += _BAND_ADD  # band index: equal rows in different bands are different keys
+    mixed ^= mixed >> _U64(31)
+    mixed *= _K3
+    return mixed.view(np.int64).tolist()
 
 
 def lead_key(body: NDArray[np.uint32]) -> int | None:
@@ -123,5 +165,6 @@ def lead_key(body: NDArray[np.uint32]) -> int | None:
     cannot: their Jaccard is low). None for bodies shorter than LEAD_WORDS."""
     if body.size < LEAD_WORDS:
         return None
-    digest = hashlib.blake2b(b"lead" + body[:LEAD_WORDS].astype("<u4").tobytes(), digest_size=8)
+    head = body[:LEAD_WORDS].astype("<u4", copy=False).tobytes()  # no copy when native
+    digest = hashlib.blake2b(b"lead" + head, digest_size=8)
     return int.from_bytes(digest.digest(), "big", signed=True)
