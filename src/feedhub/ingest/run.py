@@ -8,9 +8,9 @@ The pure per-article work of the later stages (canonical URL, dedupe features, t
 matching) runs beside the parse in the same worker (``prepare_job``): the write
 transaction, which runs one source at a time, then does SQL only.
 
-The parse, dedupe and related modules (feedparser, numpy, w3lib…) are imported when the
-first body needs parsing, before the pool forks: a run where every source answers 304
-never loads them (start-up is most of such a run).
+The parse, dedupe and related modules (feedparser, numpy, w3lib…) are imported by the
+parse workers, forked only when some body needs parsing: a run where every source answers
+304 never loads them (start-up is most of such a run).
 """
 
 from __future__ import annotations
