@@ -197,3 +197,19 @@ def test_sorted_unique_equals_numpy_unique(values: list[int]) -> None:
     got = sorted_unique(h)
     assert got.dtype == np.uint32
     assert np.array_equal(got, np.unique(h))
+
+
+def test_features_survive_the_trip_from_a_parse_worker() -> None:
+    """Features cross a process boundary (pickle) with their own compact form."""
+    import pickle
+
+    f = extract(
+        7, 3, datetime(2024, 5, 1, tzinfo=UTC), "Sahel talks resume",
+        "<p>" + " ".join(f"word{i}" for i in range(80)) + "</p>", "https://news.example/a/1",
+    )
+    g = pickle.loads(pickle.dumps(f, protocol=pickle.HIGHEST_PROTOCOL))
+    assert (g.article_id, g.source_id, g.published, g.url_key, g.fingerprint, g.keys) == (
+        f.article_id, f.source_id, f.published, f.url_key, f.fingerprint, f.keys
+    )
+    assert g.shingles.dtype == np.uint32 and np.array_equal(g.shingles, f.shingles)
+    assert compare(f, g) is not None and compare(f, g).similarity == 1.0

@@ -431,7 +431,7 @@ class Ingester:
             ).merges
         file_articles(
             conn, touched, self.filing.rules, self.filing.forced,
-            topics=_by_id(by_id, pre.topics),
+            topics=_by_id(by_id, pre.topics), new=set(applied.new_ids),
         )
         return changes, applied, merged
 

@@ -76,12 +76,15 @@ def apply_changes(
             )
         )
         changed_ids.append(row.id)
+    # A new id cannot be queued yet: only changed ones are looked up.
     queued = set(new_ids + changed_ids) - set(
         conn.execute(
             select(pending_related.c.article_id).where(
-                pending_related.c.article_id.in_(new_ids + changed_ids)
+                pending_related.c.article_id.in_(changed_ids)
             )
         ).scalars()
+        if changed_ids
+        else ()
     )
     if queued:
         conn.execute(pending_related.insert(), [{"article_id": i} for i in sorted(queued)])
@@ -109,7 +112,7 @@ def _insert_articles(conn: Connection, source_id: int, rows: list[dict[str, obje
         q = select(articles.c.guid, articles.c.id).where(
             articles.c.source_id == source_id, articles.c.guid.in_(chunk)
         )
-        by_guid.update((g, int(i)) for g, i in conn.execute(q))
+        by_guid.update((g, int(i)) for g, i in conn.execute(q).all())
     return [by_guid[r["guid"]] for r in rows]
 
 

@@ -20,16 +20,20 @@ def file_articles(
     rules: CompiledRules,
     forced: Mapping[str, Sequence[str]],
     topics: Mapping[int, Collection[str]] | None = None,
+    new: Collection[int] = (),
 ) -> None:
     """(Re)compute the topics of the given articles; ``forced`` maps source → its topics.
 
     ``topics`` (article id → its topics, from ``rules.match`` with the forced ones) are
     taken as given: the ingest runner matches beside the parse, so the write transaction
-    only reads back the articles it was not given.
+    only reads back the articles it was not given. ``new``: ids just inserted, which have
+    no topics to delete.
     """
     if not ids:
         return
-    conn.execute(delete(article_topics).where(article_topics.c.article_id.in_(list(ids))))
+    old = [i for i in ids if i not in new]
+    if old:
+        conn.execute(delete(article_topics).where(article_topics.c.article_id.in_(old)))
     known = topics or {}
     found = {i: known[i] for i in ids if i in known}
     missing = [i for i in ids if i not in found]
