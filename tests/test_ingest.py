@@ -388,11 +388,11 @@ def test_work_done_beside_the_parse_gives_what_the_writer_computes(
 def test_a_run_where_nothing_needs_parsing_starts_no_parse_workers(
     tmp_path, server, monkeypatch
 ) -> None:
-    import feedhub.ingest.worker as worker
+    import feedhub.ingest.pool as pool
 
     started = []
-    real_pool = worker.parse_pool
-    monkeypatch.setattr(worker, "parse_pool", lambda *a: started.append(1) or real_pool(*a))
+    real_pool = pool.parse_pool
+    monkeypatch.setattr(pool, "parse_pool", lambda *a: started.append(1) or real_pool(*a))
 
     def feed(req):
         if req.headers.get("If-None-Match") == '"v1"':
@@ -408,3 +408,19 @@ def test_a_run_where_nothing_needs_parsing_starts_no_parse_workers(
     server.route("/feed", Reply(body=rss(4), headers={"ETag": '"v2"'}))
     assert run(cfg)["wire"].new == 1  # a body to parse after all: forked on demand
     assert started == [1, 1]
+
+
+def test_parse_workers_are_forked_up_front_only_for_a_new_store(tmp_path) -> None:
+    from feedhub.ingest.pool import prestart
+
+    new = tmp_path / "new.db"
+    pool = prestart(f"sqlite:///{new}", 2)
+    try:
+        assert pool is not None and pool.submit(pow, 2, 5).result(timeout=30) == 32
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    new.write_bytes(b"")  # the store exists: the runner decides when it knows
+    assert prestart(f"sqlite:///{new}", 2) is None
+    assert prestart(f"sqlite:///{tmp_path / 'other.db'}", 1) is None  # one process: none
+    assert prestart("postgresql://postgres@127.0.0.1/feedhub", 2) is None

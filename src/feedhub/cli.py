@@ -20,6 +20,8 @@ import click
 from feedhub import __version__
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
     from rich.console import Console
 
     from feedhub.config import Config
@@ -146,13 +148,16 @@ def check(ctx: Context) -> None:
 @pass_ctx
 def fetch(ctx: Context, names: tuple[str, ...], then_publish: bool, jobs: int | None) -> None:
     """Fetch every enabled source once (or the named ones), store new articles, exit."""
-    from feedhub.ingest.run import SourceReport, ingest
+    from feedhub.ingest.pool import prestart
 
     cfg = ctx.config
     for n in names:
         if cfg.source(n) is None:
             fail(f"no source named {n!r} in {cfg.path}", 2)
-    with ctx.store() as store:
+    pool = prestart(cfg.store_url, jobs)  # before the imports below: see prestart
+    from feedhub.ingest.run import SourceReport, ingest
+
+    with ctx.store() as store, _shut_down(pool):
         with _progress(ctx, len(names) or sum(s.enabled for s in cfg.sources)) as advance:
 
             def done(r: SourceReport) -> None:
@@ -166,7 +171,9 @@ def fetch(ctx: Context, names: tuple[str, ...], then_publish: bool, jobs: int | 
                         markup=False,
                     )
 
-            reports = asyncio.run(ingest(cfg, store, names or None, workers=jobs, on_done=done))
+            reports = asyncio.run(
+                ingest(cfg, store, names or None, workers=jobs, on_done=done, pool=pool)
+            )
         if not ctx.quiet:
             failed = sum(1 for r in reports if r.error)
             out.print(
@@ -176,6 +183,16 @@ def fetch(ctx: Context, names: tuple[str, ...], then_publish: bool, jobs: int | 
             )
         if then_publish:
             _publish(ctx, store)
+
+
+@contextmanager
+def _shut_down(pool: Executor | None) -> Iterator[None]:
+    """Shut ``pool`` down however the block ends (ingest does too when it ran)."""
+    try:
+        yield
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
 
 
 def _publish(ctx: Context, store: Store, *, background: bool = False,

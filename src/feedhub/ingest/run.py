@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -41,12 +40,8 @@ from feedhub.ingest.decide import (
     parsed_update,
     stored_at,
 )
-from feedhub.ingest.worker import (
-    LazyPool,
-    Prepared,
-    PrepareSpec,
-    prepare_job,
-)
+from feedhub.ingest.pool import LazyPool, default_workers
+from feedhub.ingest.worker import Prepared, PrepareSpec, prepare_job
 from feedhub.model import (
     Article,
     FetchResult,
@@ -448,9 +443,15 @@ async def ingest(
     *,
     workers: int | None = None,
     on_done: Callable[[SourceReport], None] | None = None,
+    pool: LazyPool | None = None,
 ) -> list[SourceReport]:
-    """Fetch and store every enabled (or every named) source once."""
-    pool = LazyPool(workers) if (workers or os.cpu_count() or 1) > 1 else None
+    """Fetch and store every enabled (or every named) source once.
+
+    ``pool``: parse workers forked already (``pool.prestart``); shut down at the end like
+    the ones made here.
+    """
+    if pool is None and default_workers(workers) > 1:
+        pool = LazyPool(workers)
     try:
         with batch_gc():
             return await Ingester(config, store, pool=pool).run(names, on_done=on_done)

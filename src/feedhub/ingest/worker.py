@@ -7,10 +7,7 @@ pickle); the runner in ``run.py`` only submits jobs and applies their results.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-from collections.abc import Callable, Mapping
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -28,52 +25,6 @@ def load_parse_stage() -> None:
     """Import what parsing and preparing articles need (each parse worker, at its start)."""
     import feedhub.dedupe.features
     import feedhub.parse  # noqa: F401
-
-
-def parse_pool(workers: int | None = None) -> Executor:
-    """A process pool for parsing, forked before any thread exists (aiohttp's resolver).
-
-    Each worker imports the parse stage itself (``initializer``) while this process goes on
-    starting up, on the other core: imported here before the fork, its ~0.13 s was spent
-    with every other core idle, at the start of every `feedhub fetch` that parses.
-    """
-    n = workers or max(1, min(os.cpu_count() or 1, 8))
-    return ProcessPoolExecutor(
-        max_workers=n,
-        mp_context=multiprocessing.get_context("fork"),
-        initializer=load_parse_stage,
-    )
-
-
-class LazyPool(Executor):
-    """A parse pool forked on demand: a run where every source answers 304 forks none.
-
-    ``start()`` forks the workers now; the runner calls it before any thread exists when it
-    expects to parse (a source never parsed yet). Otherwise the first ``submit`` forks
-    them. The workers only run pure parse code — no sockets, resolver or store — so the
-    locks that the event loop's helper threads may hold at that moment are never needed
-    in a child.
-    """
-
-    def __init__(self, workers: int | None = None) -> None:
-        self.workers = workers
-        self._pool: Executor | None = None
-
-    def start(self) -> Executor:
-        if self._pool is None:
-            self._pool = parse_pool(self.workers)
-            # With the fork start method the executor forks all its workers on the first
-            # submit (before its manager thread starts): do that now. Not waiting for the
-            # result lets the workers import the parse stage meanwhile.
-            self._pool.submit(int)
-        return self._pool
-
-    def submit(self, fn: Callable[..., object], /, *args: object, **kwargs: object) -> Future:
-        return self.start().submit(fn, *args, **kwargs)
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 def parse_job(
