@@ -9,6 +9,8 @@ from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url
 
+from feedhub.model import Article
+
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
@@ -67,3 +69,9 @@ def canonical_url(url: str) -> str:
         return urlunsplit(("https", host, path, query, ""))
     except Exception:  # a canonical form must never break ingest: fall back to the input
         return stripped
+
+
+def article_canonical_url(a: Article) -> str | None:
+    """URL identity (issue 4): the feed's own canonical link wins over the entry link."""
+    link = a.canonical_url or a.url
+    return canonical_url(link) if link else None

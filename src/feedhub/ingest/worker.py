@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from feedhub.ingest.decide import normalize_guid
 from feedhub.model import FetchResult, ParsedFeed, SourceKind, article_hash
-from feedhub.store.articles import article_canonical_url
 from feedhub.topics import CompiledRules
 
 if TYPE_CHECKING:
@@ -83,6 +82,7 @@ def prepare_articles(
     """The pure per-article work of the write transaction, done in the worker: canonical
     URL and content hash (as the store computes them), dedupe features and topics."""
     from feedhub.dedupe.features import extract
+    from feedhub.dedupe.urls import article_canonical_url
 
     out = Prepared()
     seen: set[str] = set()

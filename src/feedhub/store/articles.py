@@ -146,12 +146,10 @@ def delete_articles(
     return ids
 
 
-def article_canonical_url(a: Article) -> str | None:
-    """URL identity (issue 4): the feed's own canonical link wins over the entry link."""
-    from feedhub.dedupe.urls import canonical_url  # w3lib: only when there are articles
+def _canonical(a: Article) -> str | None:
+    from feedhub.dedupe.urls import article_canonical_url  # w3lib: only when there are articles
 
-    link = a.canonical_url or a.url
-    return canonical_url(link) if link else None
+    return article_canonical_url(a)
 
 
 def article_fields(
@@ -166,7 +164,7 @@ def article_fields(
         "canonical_url": (
             canonical[a.guid]
             if canonical is not None and a.guid in canonical
-            else article_canonical_url(a)
+            else _canonical(a)
         ),
         "title": a.title,
         "summary": a.summary,
