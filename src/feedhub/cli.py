@@ -7,6 +7,8 @@ Exit codes: 0 success (``fetch`` also when some sources failed — their errors 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -591,18 +593,43 @@ def _when(dt: datetime | None) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S") if dt else "-"
 
 
-def main(argv: list[str] | None = None) -> Any:
+def main(argv: list[str] | None = None) -> NoReturn:
     """Console entry point: an operational failure is one line and exit 1, no traceback."""
     try:
-        return cli.main(args=argv, prog_name="feedhub", standalone_mode=True)
-    except KeyboardInterrupt:
-        err.print("feedhub: interrupted")
-        raise SystemExit(130) from None
-    except Exception as e:
-        message = _operational_error(e)
-        if message is None:
-            raise  # a bug: the traceback is what a report needs
-        fail(message)
+        try:
+            cli.main(args=argv, prog_name="feedhub", standalone_mode=True)
+        except KeyboardInterrupt:
+            err.print("feedhub: interrupted")
+            raise SystemExit(130) from None
+        except Exception as e:
+            message = _operational_error(e)
+            if message is None:
+                raise  # a bug: the traceback is what a report needs
+            fail(message)
+    except SystemExit as e:
+        code = e.code
+    else:
+        code = 0
+    _exit(code)
+
+
+def _exit(code: object) -> NoReturn:
+    """End the process without the interpreter's own clean-up.
+
+    Every command has closed what it opened by now (store, workers, files written through a
+    temporary file, fsync and rename), and the exit handlers still run (logging, executors,
+    multiprocessing). What is skipped is freeing each imported module's objects one by one:
+    ~0.09 s of every command (SQLAlchemy, aiohttp, pydantic), a sixth of a `feedhub fetch`
+    where every source answers 304.
+    """
+    if isinstance(code, str):  # SystemExit("message"): printed, exit status 1
+        print(code, file=sys.stderr)
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code if isinstance(code, int) else 0)
 
 
 def _operational_error(e: Exception) -> str | None:
