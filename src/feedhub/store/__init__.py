@@ -2,7 +2,8 @@
 
 ``Store`` hands out connections: ``read()`` for queries, ``write()`` for one transaction
 that takes the write lock up front (one writer at a time; ingest writes one source, or on
-SQLite a group of sources, per transaction: ingest/run.py). The functions that run inside them live in this package's modules.
+SQLite a group of sources, per transaction: ingest/run.py). The functions that run inside
+them live in this package's modules.
 """
 
 from __future__ import annotations

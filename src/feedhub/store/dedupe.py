@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from itertools import chain
 from typing import TYPE_CHECKING, Any
@@ -154,11 +154,13 @@ def _driver_sql(conn: Connection, template: str, n: int = 0) -> str | None:
 def _extract(row: Any, given: Mapping[int, Features] | None = None) -> Features:
     """Features of an article row; ``given`` ones (made beside the parse, ids unknown then)
     get the row's ids and stored ``published``."""
+    from feedhub.dedupe.features import Features, extract
+
     f = given.get(row.id) if given else None
     if f is not None:
-        return replace(f, article_id=row.id, source_id=row.source_id, published=row.published)
-    from feedhub.dedupe.features import extract
-
+        return Features(  # what dataclasses.replace does, at a third of its cost
+            row.id, row.source_id, row.published, f.url_key, f.fingerprint, f.shingles, f.keys
+        )
     return extract(
         row.id, row.source_id, row.published, row.title,
         row.content or row.summary, row.canonical_url or row.url,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import datetime
 
 from sqlalchemy import Connection, func, select, update
@@ -101,7 +101,8 @@ def source_id(conn: Connection, name: str) -> int | None:
 
 def apply_source_update(conn: Connection, name: str, upd: SourceUpdate) -> None:
     """Write one fetch's outcome; ``None`` feed metadata keeps the stored values."""
-    values = asdict(upd)
+    # Shallow: asdict would deep-copy every datetime, for values that are only read.
+    values = {f.name: getattr(upd, f.name) for f in fields(upd)}
     for key in ("title", "link", "feed_id"):
         if values[key] is None:
             del values[key]
