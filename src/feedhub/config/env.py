@@ -6,7 +6,8 @@ hold ``${NAME}`` (the variable must be set) or ``${NAME:-default}`` (the default
 is unset or empty); ``$${`` is a literal ``${``.
 
 Values that came from the environment are never echoed back: config error messages show
-the ``${NAME}`` reference instead, and URLs with a password are printed masked.
+the ``${NAME}`` reference instead, and URLs with a password or a token parameter are printed
+masked.
 """
 
 from __future__ import annotations
@@ -20,6 +21,14 @@ Loc = tuple[str | int, ...]
 _REF = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@:\s]*):[^/@\s]*@")
+# Query parameters that carry credentials in private feed URLs: ?token=, ?apikey=,
+# GitLab's ?private_token= and ?feed_token=, ?api_key=, ?sig=… (a name that is one of these
+# words, or ends in "_word" / "-word"). A secret in the path cannot be told from a slug.
+_SECRET_PARAM = re.compile(
+    r"([?&;](?:[\w.~%-]*[_-])?(?:token|key|apikey|auth|password|passwd|pwd|secret|sig"
+    r"|signature|sid|session))=([^&;#\s]*)",
+    re.IGNORECASE,
+)
 MIN_REDACTED = 4  # shorter values are no secrets, and replacing them would garble messages
 
 
@@ -85,5 +94,13 @@ def redact(line: str, used: Mapping[str, str]) -> str:
 
 
 def mask_url(text: str) -> str:
-    """Passwords in URLs masked: ``postgresql://u:secret@h/db`` → ``postgresql://u:***@h/db``."""
-    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    """Secrets in the URLs of ``text`` masked: ``postgresql://u:secret@h/db`` →
+    ``postgresql://u:***@h/db``, ``…/feed?token=abc`` → ``…/feed?token=***``."""
+    text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    return _SECRET_PARAM.sub(lambda m: f"{m[1]}=***", text)
+
+
+def has_secret(url: str) -> bool:
+    """Whether ``url`` carries a password or a credential-like query parameter: such a URL
+    is only for fetching, never shown or published (``mask_url``)."""
+    return bool(_USERINFO.search(url) or _SECRET_PARAM.search(url))

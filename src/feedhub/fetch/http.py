@@ -31,6 +31,7 @@ import aiohttp
 from yarl import URL
 
 from feedhub import __version__
+from feedhub.config.env import mask_url
 from feedhub.fetch.body import BodyError, read_capped
 from feedhub.fetch.headers import parse_max_age, parse_retry_after
 from feedhub.fetch.limits import HostLimiter
@@ -216,7 +217,9 @@ class HttpFetcher:
         try:
             result = await self._follow(url, state, progress)
         except Exception as exc:  # the IO edge: nothing may escape into the sweep
-            message = describe_error(exc, self.settings)
+            # Stored as the source's last error and printed: a token in a redirect URL
+            # must not show (config/env.py: mask_url).
+            message = mask_url(describe_error(exc, self.settings))
             result = FetchResult(
                 url=url,
                 status=progress.status,

@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import Connection, delete, func, select
 
 from feedhub.config import Config
+from feedhub.config.env import has_secret
 from feedhub.model import SourceKind, StoredArticle
 from feedhub.publish.archive import ArchivePlan, plan_archives, render_plan
 from feedhub.publish.atom import chosen_related
@@ -217,9 +218,11 @@ def source_refs(conn: Connection, config: Config) -> dict[str, SourceRef]:
     """Source name → the atom:source facts of its feed."""
     refs = {}
     for r in conn.execute(select(sources)):
-        url = r.moved_to or r.url
-        if r.kind != SourceKind.HTTP.value:
-            url = Path(url).as_uri()
+        # Only a public web URL is published: a private feed's URL carries its password or
+        # token, and a file or folder source's path is this machine's business.
+        url: str | None = r.moved_to or r.url
+        if r.kind != SourceKind.HTTP.value or has_secret(url or ""):
+            url = None
         cfg = config.source(r.name)
         title = (cfg.title if cfg and cfg.title else None) or r.title or r.name
         refs[r.name] = SourceRef(r.name, title, r.link, url, r.feed_id)

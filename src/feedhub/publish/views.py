@@ -53,7 +53,7 @@ class SourceRef:
     name: str  # the source's config name (stable, used in derived ids)
     title: str
     link: str | None  # the source site's home page
-    feed_url: str  # URL (or local path, for file/folder sources) of the source feed
+    feed_url: str | None  # the source feed's URL; None when it is not public (see source_refs)
     feed_id: str | None  # the source feed's own atom:id / guid, when it had one
 
 
