@@ -482,3 +482,26 @@ def test_imported_url_with_a_dollar_brace_stays_literal(tmp_path: Path) -> None:
     text, added = add_sources(path.read_text(), [feed], load_config(path))
     assert added == ["odd"]
     assert parse_config(text, path).sources[0].url == "https://odd.example/feed?q=${HOME}"
+
+
+def test_yaml_aliases_work_but_an_alias_bomb_is_refused_at_once(tmp_path: Path, cli) -> None:
+    ok = write(tmp_path, (
+        "fetch: &f {timeout: 10s}\n"
+        "sources:\n"
+        "  - {name: a, url: 'https://a.example/feed', topics: &t [sahel]}\n"
+        "  - {name: b, url: 'https://b.example/feed', topics: *t}\n"
+        "topics:\n  - {name: sahel, title: Sahel, keywords: [Niger]}\n"
+    ))
+    cfg = load_config(ok)
+    assert [s.topics for s in cfg.sources] == [("sahel",), ("sahel",)]
+    levels = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        levels.append(f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]")
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(levels) + "\nsources: []\n")  # 9^9 ≈ 387 million strings
+    r = cli("-c", str(bomb), "check", timeout=30)
+    assert r.returncode == 2
+    assert r.stderr.strip() == (
+        f"{bomb}: the config expands to more than 1,000,000 values "
+        "(YAML aliases that repeat each other?)"
+    )

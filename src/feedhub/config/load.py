@@ -26,6 +26,9 @@ DEFAULT_CONFIG = Path("config/feedhub.yaml")
 # twice (compose, then load) and in C took 8 ms instead of 80 ms of every command's
 # start-up. Both parsers give the node marks that error lines cite.
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Far above any real config (10,000 sources with their keys are ~100,000 values), far below
+# what an alias bomb expands to.
+MAX_VALUES = 1_000_000
 Loc = tuple[str | int, ...]
 
 
@@ -125,6 +128,11 @@ def _parse(text: str, path: Path, env: Mapping[str, str], used: dict[str, str]) 
         node = loader.get_single_node()
         if node is None:  # empty, or only comments: most likely a truncated file
             raise ConfigError([f"{path}:1:1: the config file is empty (expected sources, topics…)"])
+        if _expanded_size(node) > MAX_VALUES:
+            raise ConfigError([
+                f"{path}: the config expands to more than {MAX_VALUES:,} values "
+                "(YAML aliases that repeat each other?)"
+            ])
         _walk(node, (), marks, problems, path)
         data: Any = loader.construct_document(node)
     except yaml.YAMLError as e:
@@ -227,6 +235,36 @@ def _resolve(p: Path) -> Path:
 def _shown(value: str) -> str:
     shown = repr(value)
     return shown if len(shown) <= MAX_SHOWN else shown[: MAX_SHOWN - 1] + "…"
+
+
+def _expanded_size(node: yaml.Node) -> int:
+    """How many values ``node`` stands for once its aliases are expanded.
+
+    Aliases make the node graph a DAG whose expansion can be exponential (a "billion laughs"
+    of nested ``*refs``): counted per distinct node, it costs one pass over the file, where
+    walking or constructing it would not end.
+    """
+    sizes: dict[int, int] = {}
+
+    def size(n: yaml.Node) -> int:
+        known = sizes.get(id(n))
+        if known is not None:
+            return known
+        sizes[id(n)] = 1  # a recursive alias (&a [*a]) counts once instead of looping
+        children: list[yaml.Node] = []
+        if isinstance(n, yaml.MappingNode):
+            children = [x for pair in n.value for x in pair]
+        elif isinstance(n, yaml.SequenceNode):
+            children = list(n.value)
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_VALUES:
+                break
+        sizes[id(n)] = total
+        return total
+
+    return size(node)
 
 
 def _walk(
