@@ -122,7 +122,7 @@ def one_round(work: Path, n_topics: int, n_entries: int) -> dict[str, Any]:
         out["articles"] = sum(r.new for r in reps)
 
         def step(key: str, fn: Callable[[], Any]) -> Any:
-            rel = Timer(prun, "update_related")
+            rel = Timer(prun, "update_pending_related")
             try:
                 wall, cpu, report = timed(fn)
             finally:

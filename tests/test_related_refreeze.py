@@ -107,3 +107,53 @@ def test_an_interrupted_refreeze_is_run_again(tmp_path: Path) -> None:
         assert state(conn) == expected
         assert get_meta(conn, KEY) is None
     assert refreeze(store.read, store.write, s, budget=0.0) == 0  # nothing marked any more
+
+
+def _paced_after(
+    tmp_path: Path, first: list[int], monkeypatch
+) -> tuple[Store, list[int], list[int]]:
+    """A store with the articles at positions ``first`` indexed, the rest (and any of ``first``
+    again, as changed) queued; returns it, its ids and the ids indexed one by one later."""
+    import feedhub.related.update as upd
+
+    store, ids = store_with_articles(tmp_path / "paced.db", 80)
+    with store.write() as conn:
+        update_related(conn, [ids[i] for i in first])
+        queue(conn, sorted({*ids[20:], *(ids[i] for i in first if i >= 20)}))
+    one_by_one: list[int] = []
+    real = upd._index_one
+    monkeypatch.setattr(
+        upd, "_index_one", lambda c, doc, s: one_by_one.append(doc.id) or real(c, doc, s)
+    )
+    return store, ids, one_by_one
+
+
+def _in_call(tmp_path: Path, first: list[int]) -> tuple[Links, Terms]:
+    store, ids = store_with_articles(tmp_path / "one.db", 80)
+    with store.write() as conn:
+        update_related(conn, [ids[i] for i in first])
+        update_related(conn, sorted({*ids[20:], *(ids[i] for i in first if i >= 20)}))
+        return state(conn)
+
+
+def test_new_articles_a_refreeze_re_weights_anyway_go_straight_to_it(tmp_path, monkeypatch) -> None:
+    expected = _in_call(tmp_path, list(range(20)))
+    store, ids, one_by_one = _paced_after(tmp_path, list(range(20)), monkeypatch)
+    assert update_pending_related(store, count=3, window=Settings().window) == 60
+    # 20 indexed + 60 new cross the sizes 32 and 64: the 44 new ones up to 64 join that
+    # re-freeze directly; only the 16 after it are indexed one by one.
+    assert one_by_one == ids[64:]
+    with store.read() as conn:
+        assert state(conn) == expected and documents(conn) == 80
+
+
+def test_a_changed_article_in_the_queue_ends_the_shortcut_there(tmp_path, monkeypatch) -> None:
+    first = [*range(20), 50]  # article 50 indexed early, then queued again as changed
+    expected = _in_call(tmp_path, first)
+    store, ids, one_by_one = _paced_after(tmp_path, first, monkeypatch)
+    update_pending_related(store, count=3, window=Settings().window)
+    # 21 indexed; the new run before article 50 is 30 long: 11 of them reach 32 and join
+    # that re-freeze; the rest, article 50 included, are indexed in order as before.
+    assert one_by_one == ids[31:]
+    with store.read() as conn:
+        assert state(conn) == expected

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from itertools import takewhile
 from pathlib import Path
 
 from sqlalchemy import Connection, delete, func, select
@@ -36,12 +37,12 @@ from feedhub.publish.views import (
 from feedhub.publish.websub import announce
 from feedhub.publish.write import PublishError, remove_leftover_temps, write_atomic
 from feedhub.related.refreeze import mark, refreeze
-from feedhub.related.update import Settings, index_until_refreeze
+from feedhub.related.update import REFREEZE_AT, Settings, index_until_refreeze, refreeze_ahead
 from feedhub.store import Store
 from feedhub.store.articles import stored_articles
 from feedhub.store.batch import chunks
 from feedhub.store.pace import Pacer
-from feedhub.store.related import read_boxes
+from feedhub.store.related import documents, indexed_ids, read_boxes
 from feedhub.store.schema import article_topics, articles, pending_related, sources
 from feedhub.store.topics import refile_if_rules_changed
 from feedhub.wiring import filing
@@ -185,10 +186,13 @@ def update_pending_related(
     """
     s = Settings(count=count, window=window)
     pacer = Pacer(budget, pause, max_batch=RELATED_MAX_BATCH)
-    done = 0
     with store.read() as conn:
         upto = conn.execute(select(func.max(pending_related.c.article_id))).scalar() or 0
     refreeze(store.read, store.write, s, budget, pause)  # one a dead publish left marked
+    with store.write() as conn:
+        done = _skip_to_refreeze(conn, upto)
+    if done:
+        refreeze(store.read, store.write, s, budget, pause)
     while True:
         started = time.perf_counter()
         with store.write() as conn:
@@ -212,6 +216,36 @@ def update_pending_related(
         pacer.record(time.perf_counter() - started)
         if step.refreeze:  # before any further article is indexed, in its own transactions
             refreeze(store.read, store.write, s, budget, pause)
+
+
+def _skip_to_refreeze(conn: Connection, upto: int) -> int:
+    """Queue the new articles that a coming re-freeze re-weights anyway straight into it
+    (`refreeze_ahead`): marks the re-freeze, takes them off the queue, returns how many.
+
+    Only a run of new, existing articles at the head of the queue qualifies: a changed or
+    deleted one is indexed in order by the loop, as before.
+    """
+    indexed = documents(conn)
+    room = max(REFREEZE_AT) - indexed
+    if room <= 0:
+        return 0
+    queued = list(
+        conn.execute(
+            select(pending_related.c.article_id)
+            .where(pending_related.c.article_id <= upto)
+            .order_by(pending_related.c.article_id)
+            .limit(room)
+        ).scalars()
+    )
+    known = set(indexed_ids(conn))
+    existing = set(conn.scalars(select(articles.c.id).where(articles.c.id.in_(queued))))
+    run = list(takewhile(lambda i: i in existing and i not in known, queued))
+    joining = run[: refreeze_ahead(indexed, len(run))]
+    if joining:
+        mark(conn, joining)
+        for chunk in chunks(joining, 500):
+            conn.execute(delete(pending_related).where(pending_related.c.article_id.in_(chunk)))
+    return len(joining)
 
 
 def source_refs(conn: Connection, config: Config) -> dict[str, SourceRef]:

@@ -31,9 +31,10 @@ KEY = "related.refreeze"
 Begin = Callable[[], AbstractContextManager[Connection]]
 
 
-def mark(conn: Connection) -> None:
-    """Record that the articles indexed now are to be re-frozen."""
-    set_meta(conn, KEY, json.dumps(db.indexed_ids(conn)))
+def mark(conn: Connection, joining: Sequence[int] = ()) -> None:
+    """Record that the articles indexed now, and ``joining`` (not indexed yet: the
+    re-freeze indexes them), are to be re-frozen."""
+    set_meta(conn, KEY, json.dumps(sorted({*db.indexed_ids(conn), *joining})))
 
 
 def refreeze(read: Begin, write: Begin, s: Settings, budget: float, pause: float = 0.0) -> int:
