@@ -346,3 +346,33 @@ def test_background_writes_give_way_to_foreground() -> None:
     for t in threads:
         t.join(30)
     assert order == ["f"] * 5 + ["b"]
+
+
+def test_fetch_and_publish_workers_answer_probes_and_metrics_on_their_own_port(
+    tmp_path: Path, feeds: Feeds, start: Callable[..., Service]
+) -> None:
+    shared = free_port()  # server.port: nobody may listen there
+    config = tmp_path / "feedhub.yaml"
+    write_config(config, shared, {"alpha": feeds.add("alpha", "Alpha one")})
+    fetcher = start(config, port := free_port(), "--role", "fetch", "--port", str(port))
+    fetcher.ready()  # it creates the store; the publisher then opens it
+    publisher = start(config, port := free_port(), "--role", "publish", "--port", str(port))
+    publisher.ready()
+    for worker in (fetcher, publisher):
+        assert worker.get("/healthz")[0] == 200  # type: ignore[index]
+    fetcher.wait_for("a fetch counted", lambda: fetcher.metric(
+        'feedhub_fetches_total{outcome="updated",status="200"}') >= 1)
+    feed_file = tmp_path / "feeds" / "news.atom"
+    publisher.wait_for("published", lambda: feed_file.exists())
+    publisher.wait_for("a publish timed", lambda: publisher.metric(
+        "feedhub_publish_duration_seconds_count") >= 1)
+    assert fetcher.get("/news.atom")[0] == 404  # type: ignore[index]  # serves no files
+    assert _nothing_on(shared)
+    assert fetcher.stop() == 0 and publisher.stop() == 0
+
+
+def _nothing_on(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0

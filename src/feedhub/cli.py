@@ -436,15 +436,21 @@ def dedupe(ctx: Context, rebuild: bool) -> None:
     show_default=True,
     help="Run only this part (several workers on one PostgreSQL store share the work).",
 )
+@click.option(
+    "--port", type=click.IntRange(1, 65535), metavar="PORT",
+    help="Listen on PORT instead of server.port. A fetch or publish worker then serves "
+    "/healthz, /readyz and /metrics there (and nothing without it).",
+)
 @pass_ctx
-def run(ctx: Context, once: bool, log_format: str, role: str) -> None:
+def run(ctx: Context, once: bool, log_format: str, role: str, port: int | None) -> None:
     """Run the service: fetch sources when due, publish changes, serve the feeds."""
     from feedhub.service.app import run_service
 
     verbosity = -1 if ctx.quiet else ctx.verbose
     raise SystemExit(
         run_service(
-            ctx.config_file, once=once, log_format=log_format, verbosity=verbosity, role=role
+            ctx.config_file, once=once, log_format=log_format, verbosity=verbosity, role=role,
+            port=port,
         )
     )
 

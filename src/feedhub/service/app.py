@@ -48,10 +48,13 @@ def run_service(
     verbosity: int = 0,
     sweep_interval: float | None = None,
     role: str = "all",
+    port: int | None = None,
 ) -> int:
     """Run the service until SIGTERM/SIGINT (or one sweep + publish with ``once``).
 
-    ``role`` is ``all`` (everything), ``fetch``, ``publish`` or ``serve``.
+    ``role`` is ``all`` (everything), ``fetch``, ``publish`` or ``serve``. ``port``
+    replaces ``server.port``; a role without ``serve`` then listens there for the probes
+    and metrics only (several workers on one machine each get their own).
     Returns the exit code: 0 after a requested stop, 1 on an operational error (store,
     listening address), 2 on an invalid config or usage (problems printed one per line).
     """
@@ -84,7 +87,7 @@ def run_service(
         len(config.file.topics),
     )
     if not (roles.fetch or roles.publish):
-        return _serve_only(config, store)
+        return _serve_only(config, store, port)
     pool = start_parse_pool() if roles.fetch else None
     # Readiness watches the due-time loop only where it runs.
     state = ServiceState(config, with_scheduler=roles.fetch)
@@ -93,7 +96,9 @@ def run_service(
         fetch=roles.fetch, poll_publish=polls_for_changes(roles, store.dialect),
     )
     try:
-        return asyncio.run(_once(scheduler) if once else _serve(scheduler, store, roles))
+        return asyncio.run(
+            _once(scheduler) if once else _serve(scheduler, store, roles, port)
+        )
     finally:
         # A publish still running in its child process is abandoned: files are replaced
         # atomically and its store transaction rolls back.
@@ -102,13 +107,13 @@ def run_service(
         store.close()
 
 
-def _serve_only(config: Config, store: Store) -> int:
+def _serve_only(config: Config, store: Store, port: int | None = None) -> int:
     """``--role serve``: what ``feedhub serve`` does (SIGHUP reloads, SIGTERM stops)."""
     server = config.file.server
     try:
-        asyncio.run(serve_forever(config, store))
+        asyncio.run(serve_forever(config, store, port))
     except OSError as e:
-        log.error("cannot listen on %s:%d: %s", server.host, server.port, e.strerror or e)
+        log.error("cannot listen on %s:%d: %s", server.host, port or server.port, e.strerror or e)
         return 1
     finally:
         store.close()
@@ -142,7 +147,7 @@ async def _once(scheduler: Scheduler) -> int:
     return 0
 
 
-async def _serve(scheduler: Scheduler, store: Store, roles: Roles) -> int:
+async def _serve(scheduler: Scheduler, store: Store, roles: Roles, port: int | None) -> int:
     state = scheduler.state
     stop = _stop_event(lambda: scheduler.pool)
     loop = asyncio.get_running_loop()
@@ -152,14 +157,14 @@ async def _serve(scheduler: Scheduler, store: Store, roles: Roles) -> int:
     if not await _unless_stopped(scheduler.publish(), stop):  # no-op without the role
         return 0
     runner = None
-    if roles.serve:
+    if roles.serve or port is not None:
         server = state.config.file.server
+        listen = port or server.port
         try:
-            runner = await start_server(
-                make_app(state.config, store, state), server.host, server.port
-            )
+            app = make_app(state.config, store, state, files=roles.serve)
+            runner = await start_server(app, server.host, listen)
         except OSError as e:
-            log.error("cannot listen on %s:%d: %s", server.host, server.port, e.strerror or e)
+            log.error("cannot listen on %s:%d: %s", server.host, listen, e.strerror or e)
             return 1
     if roles.fetch:
         await scheduler.count_sources_in_error()

@@ -36,9 +36,12 @@ STORE = web.AppKey("store", Store)
 CACHE = web.AppKey("cache", FileCache)
 
 
-def make_app(config: Config, store: Store, state: ServiceState | None = None) -> web.Application:
+def make_app(
+    config: Config, store: Store, state: ServiceState | None = None, *, files: bool = True
+) -> web.Application:
     """The aiohttp application. ``state`` (shared with the scheduler) holds the live config;
-    without one, ``config`` is served with no scheduler (readiness then ignores it)."""
+    without one, ``config`` is served with no scheduler (readiness then ignores it).
+    ``files=False``: the probes and metrics only (a fetch or publish worker)."""
     app = web.Application()
     app[STATE] = state or ServiceState(config, with_scheduler=False)
     app[STORE] = store
@@ -46,7 +49,8 @@ def make_app(config: Config, store: Store, state: ServiceState | None = None) ->
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
-    app.router.add_get("/{tail:.*}", published_file)  # add_get also answers HEAD
+    if files:
+        app.router.add_get("/{tail:.*}", published_file)  # add_get also answers HEAD
     return app
 
 
@@ -150,11 +154,14 @@ async def start_server(app: web.Application, host: str, port: int) -> web.AppRun
     return runner
 
 
-async def serve_forever(config: Config, store: Store) -> None:
-    """``feedhub serve``: serve the output folder until SIGTERM/SIGINT; SIGHUP reloads."""
+async def serve_forever(config: Config, store: Store, port: int | None = None) -> None:
+    """``feedhub serve``: serve the output folder until SIGTERM/SIGINT; SIGHUP reloads.
+    ``port`` replaces ``server.port``."""
     state = ServiceState(config, with_scheduler=False)
     server = config.file.server
-    runner = await start_server(make_app(config, store, state), server.host, server.port)
+    runner = await start_server(
+        make_app(config, store, state), server.host, port or server.port
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
