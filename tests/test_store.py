@@ -27,3 +27,25 @@ def test_stored_articles_takes_more_ids_than_one_statement_binds(store_url: str)
             assert [a.id for a in got] == [69_999, 20_000, 5]  # newest first across chunks
     finally:
         store.close()
+
+
+def test_opening_a_new_store_waits_for_the_process_that_is_creating_it(tmp_path) -> None:
+    """A new file still in rollback-journal mode, with another connection's write
+    transaction open (a second process creating the store at the same moment): switching
+    it to WAL answered "database is locked" at once (store/db.py: _wal). Now it waits."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "new.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE being_created (x)")
+    threading.Timer(0.5, lambda: other.execute("COMMIT")).start()
+    store = Store.open(f"sqlite:///{path}")
+    try:
+        with store.write() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("SELECT count(*) FROM being_created").scalar() == 0
+    finally:
+        store.close()
+        other.close()

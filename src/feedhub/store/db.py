@@ -8,6 +8,8 @@ ARCHITECTURE.md), and a busy timeout so a second process waits instead of failin
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +55,7 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA page_size = 16384")  # only takes effect on a new database
-    cur.execute("PRAGMA journal_mode = WAL")
+    _wal(cur)
     cur.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable to the last checkpoint
     cur.execute("PRAGMA foreign_keys = ON")
     # 32 MiB of page cache instead of 2: a write transaction dirties pages all over the
@@ -63,6 +65,26 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA mmap_size = 268435456")  # dedupe key lookups at 1M articles
     cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     cur.close()
+
+
+def _wal(cur: Any) -> None:
+    """Put the database in WAL mode (kept in the file), waiting out another process.
+
+    On a new store the switch needs an exclusive lock, and SQLite answers "database is
+    locked" at once instead of waiting for the busy timeout: two workers starting together
+    on a new store failed to open it (in half the tries with `run --role fetch` and
+    `--role publish`). Retried until the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if cur.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _sqlite_on_begin(conn: Any) -> None:
