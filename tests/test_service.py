@@ -28,12 +28,13 @@ pytestmark = pytest.mark.slow
 T = TypeVar("T")
 
 
-def rss(title: str, items: list[str]) -> bytes:
+def rss(title: str, items: list[str], body: Callable[[str], str] = "{} in full.".format) -> bytes:
+    """An RSS 2.0 feed of ``items`` (their titles); ``body`` makes each item's description."""
     entries = "".join(
         f"<item><title>{t}</title><link>https://example.org/{title}/{i}</link>"
         f"<guid>https://example.org/{title}/{i}</guid>"
         f"<pubDate>Mon, 0{1 + i % 9} Jan 2024 10:00:00 GMT</pubDate>"
-        f"<description>{t} in full.</description></item>"
+        f"<description>{body(t)}</description></item>"
         for i, t in enumerate(items)
     )
     return (

@@ -45,6 +45,7 @@ from feedhub.store.schema import articles, schema_info, sources
 from tests.conftest import pg_database
 from tests.support.httpserver import HttpServer, Reply, SeenRequest
 from tests.support.service import Service, free_port
+from tests.test_service import rss
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -194,11 +195,16 @@ def test_concurrent_claimers_never_claim_the_same_source(pg_url: str) -> None:
         every = [n for got in claimed.values() for n in got]
         assert sorted(every) == names  # all of them, none twice
         assert sum(1 for got in claimed.values() if got) >= 2  # they did share
-        with store.read() as conn:
-            assert conn.execute(select(func.count()).where(
-                sources.c.lease_owner.is_not(None))).scalar() == 0
+        assert held_leases(store) == 0
     finally:
         store.close()
+
+
+def held_leases(store: Store) -> int:
+    with store.read() as conn:
+        return conn.execute(
+            select(func.count()).where(sources.c.lease_owner.is_not(None))
+        ).scalar_one()
 
 
 @pytest.mark.postgres
@@ -224,9 +230,7 @@ def test_an_expired_lease_is_taken_over(pg_url: str) -> None:
         with store.write() as conn:
             hold_lease(conn, "s000", "B")
             assert release(conn, "B") == 2  # s001, s002: handed back
-        with store.read() as conn:
-            assert conn.execute(select(func.count()).where(
-                sources.c.lease_owner.is_not(None))).scalar() == 0
+        assert held_leases(store) == 0
     finally:
         store.close()
 
@@ -299,20 +303,6 @@ def story(seed: str, n: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(n))
 
 
-def rss(name: str, items: list[str]) -> bytes:
-    entries = "".join(
-        f"<item><title>{t}</title><link>https://example.org/{name}/{i}</link>"
-        f"<guid>https://example.org/{name}/{i}</guid>"
-        f"<pubDate>Mon, 0{1 + i % 9} Jan 2024 10:00:00 GMT</pubDate>"
-        f"<description>{story(t, 30)}</description></item>"
-        for i, t in enumerate(items)
-    )
-    return (
-        f'<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title>'
-        f"<link>https://example.org/{name}</link>{entries}</channel></rss>"
-    ).encode()
-
-
 class Feeds:
     """Feeds on one test server, with every request's arrival time per path."""
 
@@ -333,7 +323,8 @@ class Feeds:
                 seen.append(time.monotonic())
                 nth = len(seen)
             which, delay = self.slow.get(path, (0, 0.0))
-            return Reply(body=rss(name, self.items[name]), delay=delay if nth == which else 0.0,
+            body = rss(name, self.items[name], lambda t: story(t, 30))
+            return Reply(body=body, delay=delay if nth == which else 0.0,
                          headers={"Content-Type": "application/rss+xml"})
 
         self.server.route(path, reply)

@@ -34,6 +34,7 @@ from feedhub.config import Config, Source
 from feedhub.fetch import HttpFetcher, read_file, read_folder
 from feedhub.ingest.decide import (
     ArticleChanges,
+    SourceUpdate,
     decide_articles,
     decide_fetch,
     parse_failed,
@@ -84,7 +85,20 @@ GROUP_MAX = 32
 GROUP_SECONDS = 0.25
 
 _Outcome = tuple[ArticleChanges, Applied, int]
-_Write = tuple["asyncio.Future[_Outcome]", tuple[object, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    """One source's fetch (and parse) outcome, waiting for the store."""
+
+    src: Source
+    update: SourceUpdate
+    parsed: ParsedFeed | None
+    now: datetime
+    prepared: Prepared | None
+
+
+_Write = tuple["asyncio.Future[_Outcome]", _Result]
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +242,9 @@ class Ingester:
                     info, decision, error, now=now, interval=src.interval, policy=self.policy
                 )
         try:
-            changes, applied, merged = await self._store(src, update, parsed, now, prepared)
+            changes, applied, merged = await self._store(
+                _Result(src, update, parsed, now, prepared)
+            )
         except SQLAlchemyError as e:
             # The source's writes rolled back: nothing of it is half-written, and the next
             # sweep retries it (its next-due time was not moved).
@@ -294,17 +310,10 @@ class Ingester:
         except SQLAlchemyError:
             return None  # prepare everything; the write transaction reports the store error
 
-    async def _store(
-        self,
-        src: Source,
-        update: object,
-        parsed: ParsedFeed | None,
-        now: datetime,
-        prepared: Prepared | None = None,
-    ) -> _Outcome:
+    async def _store(self, result: _Result) -> _Outcome:
         """Apply one source's outcome; returns once it is committed (see GROUP_MAX)."""
         fut: asyncio.Future[_Outcome] = asyncio.get_running_loop().create_future()
-        self._writes.append((fut, (src, update, parsed, now, prepared)))
+        self._writes.append((fut, result))
         if self._writer is None or self._writer.done():
             # A task of its own, not the caller's: a cancelled caller must not strand the
             # results of the others in its group.
@@ -346,7 +355,7 @@ class Ingester:
         try:
             with self.store.write() as conn:
                 while True:
-                    done.append(self._apply(conn, *group[-1][1]))  # type: ignore[arg-type]
+                    done.append(self._apply(conn, group[-1][1]))
                     if len(group) >= self._group_max or time.monotonic() > deadline:
                         break
                     item = self._next_write()
@@ -356,29 +365,21 @@ class Ingester:
         except Exception as e:
             if len(group) == 1:
                 return [(first[0], e)]
-            return [(fut, self._write_alone(args)) for fut, args in group]
+            return [(fut, self._write_alone(result)) for fut, result in group]
         return [(fut, outcome) for (fut, _), outcome in zip(group, done, strict=True)]
 
-    def _write_alone(self, args: tuple[object, ...]) -> _Outcome | BaseException:
+    def _write_alone(self, result: _Result) -> _Outcome | BaseException:
         """One source in a transaction of its own: its outcome, or what made it fail."""
         try:
             with self.store.write() as conn:
-                return self._apply(conn, *args)  # type: ignore[arg-type]
+                return self._apply(conn, result)
         except Exception as e:
             return e
 
-    def _apply(
-        self,
-        conn: Connection,
-        src: Source,
-        update: object,
-        parsed: ParsedFeed | None,
-        now: datetime,
-        prepared: Prepared | None = None,
-    ) -> _Outcome:
+    def _apply(self, conn: Connection, result: _Result) -> _Outcome:
         """One source's outcome in the caller's transaction: its state, its articles, their
-        clusters and topics. Returns the changes, the
-        touched row ids and the copies merged."""
+        clusters and topics. Returns the changes, the touched row ids and the copies merged."""
+        src, parsed, now, prepared = result.src, result.parsed, result.now, result.prepared
         changes = ArticleChanges()
         merged = 0
         if parsed is not None:
@@ -391,8 +392,7 @@ class Ingester:
             xact_lock(conn, INGEST_LOCK)
         if self.lease_owner is not None:  # raises LeaseLost
             hold_lease(conn, src.name, self.lease_owner)
-        update = stored_at(update, now, self.clock())  # type: ignore[arg-type]
-        apply_source_update(conn, src.name, update)
+        apply_source_update(conn, src.name, stored_at(result.update, now, self.clock()))
         if parsed is None:
             return changes, Applied(), merged
         from feedhub.related import remove_articles as related_remove

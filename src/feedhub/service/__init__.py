@@ -10,5 +10,5 @@ HTTP server.
   the service's write transactions take turns.
 - ``server`` (the aiohttp app), ``files`` (static files with ETag/gzip), ``conditional``
   (HTTP negotiation decisions), ``state`` (what the scheduler and the server share),
-  ``metrics`` (Prometheus), ``logs`` (text/JSON logging), ``errors`` (one-line exceptions).
+  ``metrics`` (Prometheus) and ``logs`` (text/JSON logging).
 """

@@ -32,7 +32,7 @@ from feedhub.service.scheduler import Publisher, Scheduler
 from feedhub.service.server import make_app, serve_forever, start_server
 from feedhub.service.state import ServiceState
 from feedhub.service.workers import close_pool, kill_workers, start_parse_pool
-from feedhub.store import Store, StoreError
+from feedhub.store import Store, StoreError, first_line
 
 log = logging.getLogger("feedhub.service")
 
@@ -140,7 +140,7 @@ async def _once(scheduler: Scheduler) -> int:
         if not scheduler.fetch or await _unless_stopped(scheduler.sweep(), stop):
             await _unless_stopped(scheduler.publish(), stop)
     except Exception as e:  # e.g. the store went away mid-sweep
-        log.error("sweep failed: %s", str(e).strip().splitlines()[0] if str(e).strip() else e)
+        log.error("sweep failed: %s", first_line(e))
         return 1
     finally:
         await scheduler.close()

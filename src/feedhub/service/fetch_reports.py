@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 
 from feedhub.ingest.run import SourceReport
-from feedhub.service.errors import one_line
 from feedhub.service.state import ServiceState
-from feedhub.store import Store
+from feedhub.store import Store, first_line
 from feedhub.store.schema import sources
 
 log = logging.getLogger("feedhub.service")
@@ -113,4 +112,4 @@ class FetchReports:
         try:
             self.state.metrics.sources_in_error.set(await asyncio.to_thread(count))
         except Exception as e:  # a metric must never break the scheduler
-            log.warning("cannot count sources in error: %s", one_line(e))
+            log.warning("cannot count sources in error: %s", first_line(e))

@@ -19,11 +19,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from feedhub.config import Config
 from feedhub.retention import prune
-from feedhub.service.errors import one_line
 from feedhub.service.gate import background
 from feedhub.service.state import ServiceState
 from feedhub.service.threads import in_daemon_thread
-from feedhub.store import Store
+from feedhub.store import Store, first_line
 from feedhub.store.advisory import PUBLISH_LOCK, RETENTION_LOCK, advisory_lock
 from feedhub.store.changes import needs_publish, read_marker, record_published
 
@@ -138,7 +137,7 @@ class Housekeeping:
             except Exception as e:
                 seconds = time.perf_counter() - started
                 self.state.metrics.observe_publish(seconds, ok=False)
-                log.error("publish failed after %.2fs: %s", seconds, one_line(e))
+                log.error("publish failed after %.2fs: %s", seconds, first_line(e))
                 if self._aps is not None:
                     self.publish_soon(PUBLISH_RETRY)
                 self._poll_pause_until = time.monotonic() + PUBLISH_RETRY
@@ -209,7 +208,7 @@ class Housekeeping:
                 if not await asyncio.to_thread(changed):
                     continue
             except Exception as e:  # the store is away: try again next round
-                log.warning("cannot read the store's change marker: %s", one_line(e))
+                log.warning("cannot read the store's change marker: %s", first_line(e))
                 continue
             # A task of its own: stop() gives a running publish its grace period.
             task = asyncio.create_task(self._publish_job(), name="publish")
@@ -226,7 +225,7 @@ class Housekeeping:
                 _retention_if_free, self.state.config, self.store, datetime.now(UTC)
             )
         except Exception as e:
-            log.error("retention failed: %s", one_line(e))
+            log.error("retention failed: %s", first_line(e))
             return 0
         if n is None:
             log.info("retention skipped: another worker is applying it")

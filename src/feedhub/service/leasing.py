@@ -16,9 +16,8 @@ from datetime import UTC, datetime, timedelta
 
 from feedhub.config import Config
 from feedhub.model import SourceInfo
-from feedhub.service.errors import one_line
 from feedhub.service.threads import in_daemon_thread
-from feedhub.store import Store
+from feedhub.store import Store, first_line
 from feedhub.store.leases import (
     RENEW_FRACTION,
     claim_due,
@@ -114,7 +113,7 @@ class Leases:
             # A daemon thread with a deadline: a store that hangs must not hold the exit.
             await asyncio.wait_for(in_daemon_thread(self.release), RELEASE_TIMEOUT)
         except Exception as e:  # they expire on their own
-            log.warning("cannot release source leases: %s", one_line(e))
+            log.warning("cannot release source leases: %s", first_line(e))
 
     async def renew(self, in_flight: Collection[str], config: Config) -> None:
         """Extend the leases of our in-flight fetches (every third of the lease), so a
@@ -135,7 +134,7 @@ class Leases:
         try:
             held = await asyncio.to_thread(extend)
         except Exception as e:  # the next round tries again; the lease still runs
-            log.warning("cannot renew source leases: %s", one_line(e))
+            log.warning("cannot renew source leases: %s", first_line(e))
             return
         if held < len(names):  # finished meanwhile, or taken over (LeaseLost says which)
             log.debug("renewed %d of %d in-flight leases", held, len(names))

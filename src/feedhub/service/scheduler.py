@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING
 from feedhub.config import Config, Source
 from feedhub.ingest.run import Ingester, SourceReport
 from feedhub.model import SourceInfo
-from feedhub.service.errors import one_line
 from feedhub.service.fetch_reports import FetchReports
 from feedhub.service.generations import Generation, Generations
 from feedhub.service.housekeeping import PUBLISH_DELAY, Housekeeping, Publisher
@@ -46,7 +45,7 @@ from feedhub.service.leasing import Leases, lease_length, renew_every
 from feedhub.service.reload import reload_config
 from feedhub.service.state import ServiceState
 from feedhub.service.workers import new_pool
-from feedhub.store import Store
+from feedhub.store import Store, first_line
 from feedhub.store.leases import LeaseLost, worker_id
 
 if TYPE_CHECKING:  # imported lazily at run time: publishing is optional for a sweep
@@ -295,7 +294,7 @@ class Scheduler:
             try:
                 await asyncio.to_thread(self._leases.release, [src.name])
             except Exception as e:
-                log.warning("cannot release the lease on %s: %s", src.name, one_line(e))
+                log.warning("cannot release the lease on %s: %s", src.name, first_line(e))
         self._reports.record(report, was_failing=info.last_error is not None)
         return report
 
@@ -333,7 +332,7 @@ class Scheduler:
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # the next look tries again; the service stays up
-                log.error("looking for due sources failed: %s", one_line(e))
+                log.error("looking for due sources failed: %s", first_line(e))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._next_wait)
             # At most one look per MIN_WAIT, however often slots free up.

@@ -22,7 +22,7 @@ from feedhub.service.files import resolve_request as resolve_file
 from feedhub.service.metrics import CONTENT_TYPE as METRICS_TYPE
 from feedhub.service.reload import reload_config
 from feedhub.service.state import ServiceState
-from feedhub.store import Store
+from feedhub.store import Store, first_line
 
 log = logging.getLogger("feedhub.server")
 access_log = logging.getLogger("feedhub.access")
@@ -81,8 +81,7 @@ async def store_problem(store: Store) -> str | None:
     except TimeoutError:
         return "store not answering"
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        return f"store error: {first}"
+        return f"store error: {first_line(e)}"
     return None
 
 

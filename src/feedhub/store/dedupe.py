@@ -487,8 +487,10 @@ def dedupe_articles(
     rows = _load_articles(conn, ids, text=not features or any(i not in features for i in ids))
     prior = {r.id: (r.published, r.position, r.cluster_id) for r in rows}
     # An article without a cluster has no index entries (indexing gives it one; forgetting
-    # clears it): a new article has nothing to forget, which saves a query per source.
-    old_neighbours = _drop_index(conn, [i for i in ids if prior.get(i, (0, 0, i))[2] is not None])
+    # clears it): a new article has nothing to forget, which saves a query per source. Ids
+    # without a row are forgotten.
+    unclustered = {i for i, (_, _, cluster) in prior.items() if cluster is None}
+    old_neighbours = _drop_index(conn, [i for i in ids if i not in unclustered])
     indexed, edges = _index(conn, rows, window, features)
     # New articles that found no copy (most of them) are alone: each becomes its own
     # representative — what _recluster would write — in one statement; only the others
