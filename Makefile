@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/feedhub.yaml
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench corpus clean
+.PHONY: run test test-fast lint bench corpus wheels clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,9 +16,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/feedhub -c $(CONFIG) run
 
-test: $(STAMP) corpus
+# The whole suite, with its duration (kept under 10 minutes on a 2-core machine).
+test: $(STAMP) corpus wheels
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@start=$$(date +%s); status=0; $(BIN)/python -m pytest $(PYTEST_ARGS) || status=$$?; \
+	echo "make test: pytest took $$(( $$(date +%s) - start )) s (exit $$status)"; exit $$status
+
+# The quick loop: everything but the slow tests (corpus runs, subprocess services, installs).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m 'not slow' $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -42,6 +48,16 @@ $(REAL_FEEDS_DIR)/.done: | $(STAMP)
 	$(BIN)/python -m pip download --quiet --no-binary rss2email,feed2exec --no-deps -d .cache/sdist rss2email==3.12.2 feed2exec==0.18.0
 	tar -xzf .cache/sdist/rss2email-3.12.2.tar.gz -C $(REAL_FEEDS_DIR) rss2email-3.12.2/test/data
 	tar -xzf .cache/sdist/feed2exec-0.18.0.tar.gz -C $(REAL_FEEDS_DIR) feed2exec-0.18.0/feed2exec/tests/files
+	touch $@
+
+# Wheels of the runtime dependencies (no extras) and of the build backend, so that
+# tests/test_plain_install.py installs the project into a fresh venv as a user would, offline.
+WHEELS_DIR := .cache/wheels
+wheels: $(WHEELS_DIR)/.done
+$(WHEELS_DIR)/.done: pyproject.toml | $(STAMP)
+	mkdir -p $(WHEELS_DIR)
+	$(BIN)/python -m pip wheel --quiet -w $(WHEELS_DIR) . 'setuptools>=68' wheel
+	rm -f $(WHEELS_DIR)/feedhub-*.whl
 	touch $@
 
 bench: $(STAMP)
