@@ -213,8 +213,9 @@ def instrumented() -> Iterator[StageTimers]:
     import feedhub.parse.normalize as norm
     import feedhub.store.dedupe as sdedupe
     import feedhub.topics as topics
+    from feedhub.ingest.pool import load_parse_stage
 
-    worker.load_parse_stage()  # what the parse pool imports before forking
+    load_parse_stage()  # what the parse pool imports before forking
     t = StageTimers()
     t.wrap(run, "sync_sources", "sync_sources")
     t.wrap(run, "refile_if_rules_changed", "refile_if_rules_changed")

@@ -392,7 +392,9 @@ def test_a_run_where_nothing_needs_parsing_starts_no_parse_workers(
 
     started = []
     real_pool = pool.parse_pool
-    monkeypatch.setattr(pool, "parse_pool", lambda *a: started.append(1) or real_pool(*a))
+    monkeypatch.setattr(
+        pool, "parse_pool", lambda *a, **k: started.append(1) or real_pool(*a, **k)
+    )
 
     def feed(req):
         if req.headers.get("If-None-Match") == '"v1"':

@@ -150,7 +150,7 @@ def check(ctx: Context) -> None:
 @pass_ctx
 def fetch(ctx: Context, names: tuple[str, ...], then_publish: bool, jobs: int | None) -> None:
     """Fetch every enabled source once (or the named ones), store new articles, exit."""
-    from feedhub.ingest.pool import prestart
+    from feedhub.ingest.pool import StageBroken, prestart
 
     cfg = ctx.config
     for n in names:
@@ -164,6 +164,8 @@ def fetch(ctx: Context, names: tuple[str, ...], then_publish: bool, jobs: int | 
 
             def done(r: SourceReport) -> None:
                 advance()
+                if r.error and r.error.startswith("parse workers failed"):
+                    return  # said once, below
                 if r.error:
                     err.print(f"{r.name}: {r.error}", markup=False)
                 elif ctx.verbose:
@@ -173,9 +175,12 @@ def fetch(ctx: Context, names: tuple[str, ...], then_publish: bool, jobs: int | 
                         markup=False,
                     )
 
-            reports = asyncio.run(
-                ingest(cfg, store, names or None, workers=jobs, on_done=done, pool=pool)
-            )
+            try:
+                reports = asyncio.run(
+                    ingest(cfg, store, names or None, workers=jobs, on_done=done, pool=pool)
+                )
+            except StageBroken as e:  # a broken install: one line, not one per source
+                fail(str(e), 1)
         if not ctx.quiet:
             failed = sum(1 for r in reports if r.error)
             out.print(
@@ -325,7 +330,7 @@ def opml_import(ctx: Context, file: Path, dry_run: bool) -> None:
 @pass_ctx
 def publish_cmd(ctx: Context, background: bool, as_json: bool) -> None:
     """Render every topic's Atom feed, archives, index.opml and index.html."""
-    from feedhub.service.workers import PARENT_ENV, die_with_parent, yield_cpu
+    from feedhub.process import PARENT_ENV, die_with_parent, yield_cpu
 
     parent = os.environ.pop(PARENT_ENV, None)
     if parent and parent.isdigit():  # the service's publish child: die with the service

@@ -35,11 +35,14 @@ def service_command(config: Path, *run_args: str) -> list[str]:
 class Service:
     """One ``feedhub run`` subprocess, its log, and HTTP requests to it."""
 
-    def __init__(self, config: Path, port: int, *run_args: str) -> None:
+    def __init__(
+        self, config: Path, port: int, *run_args: str, path: tuple[Path, ...] = ()
+    ) -> None:
+        """``path``: folders searched for modules after src/ and before site-packages."""
         self.config = config
         self.port = port
         self.log_path = config.parent / f"service-{time.monotonic_ns()}.log"
-        env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, (REPO / "src", *path)))}
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 service_command(config, *run_args), cwd=config.parent, env=env,

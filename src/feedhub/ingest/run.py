@@ -41,7 +41,7 @@ from feedhub.ingest.decide import (
     parsed_update,
     stored_at,
 )
-from feedhub.ingest.pool import LazyPool, default_workers
+from feedhub.ingest.pool import ParsePool, StageBroken, default_workers, ensure_parse_stage
 from feedhub.ingest.worker import Prepared, PrepareSpec, prepare_job
 from feedhub.model import (
     Article,
@@ -145,6 +145,7 @@ class Ingester:
         self._writes: deque[_Write] = deque()
         self._writer: asyncio.Task[None] | None = None
         self._group_max = GROUP_MAX if store.dialect == "sqlite" else 1
+        self.broken: StageBroken | None = None  # the parse stage did not load: see run()
 
     async def run(
         self,
@@ -153,7 +154,11 @@ class Ingester:
         due_only: bool = False,
         on_done: Callable[[SourceReport], None] | None = None,
     ) -> list[SourceReport]:
-        """Ingest the named (default: every enabled) sources once; never raises per source."""
+        """Ingest the named (default: every enabled) sources once; never raises per source.
+
+        Raises ``StageBroken`` once, instead of one error per source, when the parse workers
+        cannot load the parse stage (a broken install): no source is stored as failed then.
+        """
         now = self.clock()
         self.sync()
         with self.store.read() as conn:
@@ -163,7 +168,7 @@ class Ingester:
             infos = [i for i in infos if i.next_due is None or i.next_due <= now]
         by_name = {s.name: s for s in self.config.sources}
         todo = [(i, by_name[i.name]) for i in infos if i.name in by_name]
-        if isinstance(self.pool, LazyPool) and any(i.state.body_hash is None for i, _ in todo):
+        if isinstance(self.pool, ParsePool) and any(i.state.body_hash is None for i, _ in todo):
             self.pool.start()  # a source never parsed will be: fork while no thread exists
         async with HttpFetcher(fetch_settings(self.config)) as fetcher:
             sem = asyncio.Semaphore(self.config.file.fetch.concurrency)
@@ -174,7 +179,10 @@ class Ingester:
                     on_done(report)
                 return report
 
-            return list(await asyncio.gather(*(one(i, s) for i, s in todo)))
+            reports = list(await asyncio.gather(*(one(i, s) for i, s in todo)))
+        if self.broken is not None:
+            raise self.broken
+        return reports
 
     def sync(self) -> None:
         """Make the store's sources follow the config, and re-file topics if rules changed.
@@ -229,6 +237,13 @@ class Ingester:
                     now=now,
                     interval=src.interval,
                     policy=self.policy,
+                )
+            except StageBroken as e:
+                # Not the source's fault: store nothing, so it is fetched again as it was.
+                self.broken = e
+                return SourceReport(
+                    name=src.name, outcome="error", status=result.status, error=str(e),
+                    duration=time.perf_counter() - started,
                 )
             except ParseError as e:
                 # Most reasons already say "not a feed: …" (or "not a JSON Feed: …").
@@ -295,7 +310,10 @@ class Ingester:
             self.config.file.fetch.max_entries,
         )
         if self.pool is None:
+            ensure_parse_stage()  # a broken install is StageBroken here too
             return prepare_job(*args)
+        if isinstance(self.pool, ParsePool):
+            return await self.pool.run(prepare_job, *args)
         return await asyncio.get_running_loop().run_in_executor(self.pool, prepare_job, *args)
 
     def _known(self, info: SourceInfo) -> dict[str, str] | None:
@@ -443,7 +461,7 @@ async def ingest(
     *,
     workers: int | None = None,
     on_done: Callable[[SourceReport], None] | None = None,
-    pool: LazyPool | None = None,
+    pool: ParsePool | None = None,
 ) -> list[SourceReport]:
     """Fetch and store every enabled (or every named) source once.
 
@@ -451,7 +469,7 @@ async def ingest(
     the ones made here.
     """
     if pool is None and default_workers(workers) > 1:
-        pool = LazyPool(workers)
+        pool = ParsePool(workers)
     try:
         with batch_gc():
             return await Ingester(config, store, pool=pool).run(names, on_done=on_done)

@@ -20,12 +20,6 @@ if TYPE_CHECKING:
     from feedhub.dedupe.features import Features
 
 
-def load_parse_stage() -> None:
-    """Import what parsing and preparing articles need (each parse worker, at its start)."""
-    import feedhub.dedupe.features
-    import feedhub.parse  # noqa: F401
-
-
 def parse_job(
     kind: str,
     result: FetchResult,

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from feedhub import __version__
 from feedhub.config import Config, ConfigError, load_config
+from feedhub.ingest.pool import ParsePool, StageBroken
 from feedhub.service.gate import GatedStore
 from feedhub.service.logs import setup_logging
 from feedhub.service.publisher import kill_children
@@ -88,12 +89,16 @@ def run_service(
     )
     if not (roles.fetch or roles.publish):
         return _serve_only(config, store, port)
-    pool = start_parse_pool() if roles.fetch else None
+    pool, broken = _parse_pool(roles.fetch)
+    if broken and once:
+        store.close()
+        return 1
+    fetching = roles.fetch and not broken
     # Readiness watches the due-time loop only where it runs.
-    state = ServiceState(config, with_scheduler=roles.fetch)
+    state = ServiceState(config, with_scheduler=fetching, broken=broken)
     scheduler = Scheduler(
         state, store, pool, publisher=publisher, sweep_interval=sweep_interval,
-        fetch=roles.fetch, poll_publish=polls_for_changes(roles, store.dialect),
+        fetch=fetching, poll_publish=polls_for_changes(roles, store.dialect),
     )
     try:
         return asyncio.run(
@@ -105,6 +110,18 @@ def run_service(
         kill_children()
         close_pool(scheduler.pool)
         store.close()
+
+
+def _parse_pool(fetch: bool) -> tuple[ParsePool | None, str | None]:
+    """The parse workers, or why they cannot start: said once, and the service goes on
+    serving and publishing what it has, not ready, instead of failing every source."""
+    if not fetch:
+        return None, None
+    try:
+        return start_parse_pool(), None
+    except StageBroken as e:
+        log.error("%s; not fetching until the install is fixed and the service restarted", e)
+        return None, str(e)
 
 
 def _serve_only(config: Config, store: Store, port: int | None = None) -> int:

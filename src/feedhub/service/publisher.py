@@ -16,8 +16,8 @@ import sys
 import threading
 
 from feedhub.config import Config
+from feedhub.process import PARENT_ENV
 from feedhub.publish.run import PublishReport
-from feedhub.service.workers import PARENT_ENV
 from feedhub.store import Store
 
 _lock = threading.Lock()

@@ -31,7 +31,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -44,7 +44,6 @@ from feedhub.service.housekeeping import PUBLISH_DELAY, Housekeeping, Publisher
 from feedhub.service.leasing import Leases, lease_length, renew_every
 from feedhub.service.reload import reload_config
 from feedhub.service.state import ServiceState
-from feedhub.service.workers import new_pool
 from feedhub.store import Store, first_line
 from feedhub.store.leases import LeaseLost, worker_id
 
@@ -327,7 +326,6 @@ class Scheduler:
                 self.state.metrics.sweeps.inc()
                 self.state.metrics.last_sweep.set(time.time())
                 self.state.last_sweep_end = time.monotonic()
-                self._check_pool()
                 await self._between_looks()
             except asyncio.CancelledError:
                 raise
@@ -343,17 +341,6 @@ class Scheduler:
         """Lease renewal, the periodic summary line and the sources-in-error gauge."""
         await self._leases.renew(self._in_flight, self.state.config)
         await self._reports.periodic(self._in_flight)
-
-    def _check_pool(self) -> None:
-        """Replace a parse pool that lost a worker (OOM kill, crash): it never recovers."""
-        if isinstance(self.pool, ProcessPoolExecutor) and getattr(self.pool, "_broken", False):
-            log.error("parse process pool broken; starting a new one")
-            workers = getattr(self.pool, "_max_workers", None)
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            # forkserver, not fork: threads exist now, and forking them is unsafe.
-            self.pool = new_pool(workers, method="forkserver")
-            if self._gens.current is not None:
-                self._gens.current.ingester.pool = self.pool
 
     def reload(self) -> None:
         """SIGHUP: swap in the new config; the loop re-syncs the sources table at once."""

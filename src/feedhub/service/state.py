@@ -31,6 +31,7 @@ class ServiceState:
     sweep_interval: float = 5.0
     beat: float = field(default_factory=time.monotonic)
     last_sweep_end: float | None = None
+    broken: str | None = None  # why this worker cannot do its job at all (one line)
 
     def heartbeat(self) -> None:
         self.beat = time.monotonic()
@@ -43,6 +44,8 @@ class ServiceState:
 
     def scheduler_problem(self) -> str | None:
         """Why the scheduler is not ready (one line), or None when it is."""
+        if self.broken:
+            return self.broken
         if not self.with_scheduler:
             return None
         if not self.scheduler_running:
