@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from feedhub.publish.lock import LOCK_NAME, publish_lock
+from feedhub.publish.lock import LOCK_NAME, WAIT_TIMEOUT, publish_lock
 from feedhub.publish.write import PublishError
 from tests.conftest import REPO, run_cli
 from tests.support.httpserver import HttpServer, Reply, SeenRequest
@@ -34,6 +34,9 @@ pytestmark = pytest.mark.slow
 SOURCES = 12
 STEP = 3.0  # seconds: every feed gains items at each step, then stays quiet (a publish)
 BAD = ("database is locked", "Traceback")
+# A hang guard, not a speed limit: a command may wait up to the publish lock's own timeout
+# (publish/lock.py) behind the service's publishes; on a busy machine that took over 180 s.
+COMMAND_TIMEOUT = WAIT_TIMEOUT + 300
 
 
 class GrowingFeeds:
@@ -96,7 +99,7 @@ def busy_service(tmp_path: Path) -> Iterator[tuple[Service, Path]]:
 
 
 def feedhub(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_cli("-c", str(config), *args, cwd=config.parent, timeout=180)
+    return run_cli("-c", str(config), *args, cwd=config.parent, timeout=COMMAND_TIMEOUT)
 
 
 def test_fetch_and_publish_beside_a_busy_service(
@@ -182,14 +185,18 @@ def test_a_second_publish_waits_for_the_first(tmp_path: Path) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(3)
+        # Its first line says it waits (read as it comes: no sleep that a busy machine
+        # could outlast before the command even reached the lock).
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        assert first == f"waiting for another publish to {tmp_path / 'feeds'} to finish…\n"
         assert proc.poll() is None, "publish went ahead while another one held the lock"
         assert not (tmp_path / "feeds" / "news.atom").exists()
     finally:
         _release(holder)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 0, stderr
-    assert stderr.strip() == f"waiting for another publish to {tmp_path / 'feeds'} to finish…"
+    _, rest = proc.communicate(timeout=COMMAND_TIMEOUT)
+    assert proc.returncode == 0, rest
+    assert rest.strip() == ""
     check_output(tmp_path / "feeds")
     assert (tmp_path / "feeds" / "news.atom").exists()
 

@@ -470,7 +470,7 @@ def test_three_workers_fetch_each_source_once_per_period_and_survive_a_kill(
                    timeout=LEASE + 30)
         t_takeover = time.monotonic() - t_start
         wait_until("the second period", lambda: all(
-            len(t) >= 2 for t in feeds.requests().values()), survivors, timeout=30)
+            len(t) >= 2 for t in feeds.requests().values()), survivors, timeout=90)
 
         times = feeds.requests()
         counts = Counter({p: len(t) for p, t in times.items()})
@@ -548,7 +548,7 @@ def test_one_publisher_at_a_time_and_any_workers_change_is_published(
         take = text("SELECT pg_try_advisory_lock(:k)").bindparams(k=PUBLISH_LOCK)
         # (A publish worker may be publishing the first stories a second time: they were
         # ingested while its first publish ran.)
-        wait_until("the publish lock", lambda: lock.execute(take).scalar(), procs, timeout=30)
+        wait_until("the publish lock", lambda: lock.execute(take).scalar(), procs, timeout=90)
         try:
             marks = [len(p.log()) for p in publishers]
             feeds.add("gamma", "Gamma two")
@@ -558,24 +558,24 @@ def test_one_publisher_at_a_time_and_any_workers_change_is_published(
                     return bool(conn.execute(select(func.count()).where(
                         articles.c.title == "Gamma two")).scalar())
 
-            wait_until("the change ingested by a fetch worker", ingested, procs, timeout=30)
+            wait_until("the change ingested by a fetch worker", ingested, procs, timeout=90)
             wait_until("a publisher finding the lock taken", lambda: any(
                 "publish skipped: another worker holds the publish lock" in p.log()[m:]
-                for p, m in zip(publishers, marks, strict=True)), procs, timeout=30)
+                for p, m in zip(publishers, marks, strict=True)), procs, timeout=90)
             time.sleep(3)  # more than one poll round: still nobody may publish
             assert not published("Gamma two")
         finally:
             lock.execute(text("SELECT pg_advisory_unlock(:k)").bindparams(k=PUBLISH_LOCK))
             lock.close()
         # ...and once it is free, one of the publish workers publishes the fetched change.
-        wait_until("the change published", lambda: published("Gamma two"), procs, timeout=30)
+        wait_until("the change published", lambda: published("Gamma two"), procs, timeout=90)
         engine.dispose()
 
         def spans() -> list[tuple[float, float]]:
             return sorted(s for p in publishers for s in publish_intervals(p.log()))
 
         # The child writes the feed a moment before its worker logs the publish.
-        wait_until("the publishes logged", lambda: len(spans()) >= 2, procs, timeout=30)
+        wait_until("the publishes logged", lambda: len(spans()) >= 2, procs, timeout=90)
         done = spans()
         for (_, end), (start, _) in pairwise(done):
             # Never two at once. (A span is a bit wider than the lock's hold: the log line
@@ -627,11 +627,11 @@ def test_a_restart_on_sqlite_takes_back_a_killed_runs_leases(
                      lease="20m", timeout="10m")
         first = workers(config, "--role", "fetch")
         wait_until("the fetch in flight", lambda: len(feeds.requests().get("/hang.xml", [])),
-                   [first], timeout=30)
+                   [first], timeout=90)
         first.proc.send_signal(signal.SIGKILL)
         first.proc.wait(10)
         second = workers(config, "--role", "fetch")
         wait_until("the source fetched again", lambda: len(feeds.requests()["/hang.xml"]) >= 2,
-                   [second], timeout=30)
+                   [second], timeout=90)
         assert "took back 1 source leases" in second.log()
         assert second.stop() == 0

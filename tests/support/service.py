@@ -66,7 +66,7 @@ class Service:
         finally:
             conn.close()
 
-    def wait_for(self, what: str, check: Callable[[], T | None], timeout: float = 30.0) -> T:
+    def wait_for(self, what: str, check: Callable[[], T | None], timeout: float = 90.0) -> T:
         """Poll ``check`` until it returns something truthy; fail with the log otherwise."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
