@@ -277,7 +277,10 @@ BAD_CONFIGS: list[tuple[str, str | bytes | None, list[str]]] = [
     (
         "yaml-syntax",
         "sources:\n  - name: [unclosed\n",
-        ["{p}:3:1: invalid YAML: expected ',' or ']', but got '<stream end>'"],
+        [
+            "{p}:2:11: invalid YAML: expected ',' or ']', but got '<stream end>' (line 3, "
+            "column 1) in the flow sequence that starts here"
+        ],
     ),
     (
         "tab-indent",
@@ -325,8 +328,16 @@ BAD_CONFIGS: list[tuple[str, str | bytes | None, list[str]]] = [
         ["{p}:1:1: the config file is empty (expected sources, topics…)"],
     ),
     ("not-utf8", b"site: {title: caf\xe9}\n", ["{p}:1:18: not UTF-8 text (byte 0xe9)"]),
-    ("unknown-key", "site: {title: x}\nsitee: {}\n", ["{p}:2:1: sitee: unknown key"]),
-    ("unknown-nested-key", "fetch:\n  timout: 5s\n", ["{p}:2:3: fetch.timout: unknown key"]),
+    (
+        "unknown-key",
+        "site: {title: x}\nsitee: {}\n",
+        ["{p}:2:1: sitee: unknown key (did you mean 'site'?)"],
+    ),
+    (
+        "unknown-nested-key",
+        "fetch:\n  timout: 5s\n",
+        ["{p}:2:3: fetch.timout: unknown key (did you mean 'timeout'?)"],
+    ),
     ("duplicate-key", "site: {title: a}\nsite: {title: b}\n", ["{p}:2:1: site: duplicate key"]),
     (
         "wrong-type-int",
@@ -352,8 +363,8 @@ BAD_CONFIGS: list[tuple[str, str | bytes | None, list[str]]] = [
         "out-of-range",
         "server: {port: 70000}\noutput: {entries_per_feed: 0}\n",
         [
-            "{p}:2:10: output.entries_per_feed: must be at least 1 (got 0)",
             "{p}:1:10: server.port: must be at most 65535 (got 70000)",
+            "{p}:2:10: output.entries_per_feed: must be at least 1 (got 0)",
         ],
     ),
     (
@@ -505,3 +516,132 @@ def test_yaml_aliases_work_but_an_alias_bomb_is_refused_at_once(tmp_path: Path, 
         f"{bomb}: the config expands to more than 1,000,000 values "
         "(YAML aliases that repeat each other?)"
     )
+
+
+# -- feedhub check: everything at once, and what only the file system can tell ------------
+
+
+def test_check_lists_every_problem_in_one_run_in_file_order(tmp_path: Path, cli) -> None:
+    path = write(
+        tmp_path,
+        """\
+schedule:
+  interval: soon
+sources:
+  - name: wire
+    url: https://a.example/rss
+    intervall: 5m
+    topics: [sahal]
+topics:
+  - {name: sahel, title: Sahel, sources: [wire, ghost]}
+output: {dir: out, entries_per_feed: 0}
+""",
+    )
+    r = cli("-c", str(path), "check")
+    assert r.returncode == 2
+    # A bad duration used to stop validation before the references were looked at.
+    assert r.stderr.splitlines() == [
+        f"{path}:2:3: schedule.interval: invalid duration 'soon' (use e.g. 90s, 15m, 2h, 7d)",
+        f"{path}:6:5: sources[0].intervall: unknown key (did you mean 'interval'?)",
+        f"{path}:7:14: sources[0].topics[0]: unknown topic 'sahal' (did you mean 'sahel'?)",
+        f"{path}:9:49: topics[0].sources[1]: unknown source 'ghost'",
+        f"{path}:10:20: output.entries_per_feed: must be at least 1 (got 0)",
+    ]
+    assert r.stdout == ""
+
+
+def test_unknown_key_hint_only_when_a_key_is_close(tmp_path: Path) -> None:
+    path = write(tmp_path, "fetch:\n  concurency: 3\n  colour: blue\nretention: {maxage: 9d}\n")
+    assert problems(path) == [
+        f"{path}:2:3: fetch.concurency: unknown key (did you mean 'concurrency'?)",
+        f"{path}:3:3: fetch.colour: unknown key",
+        f"{path}:4:13: retention.maxage: unknown key (did you mean 'max_age'?)",
+    ]
+
+
+def test_yaml_error_points_at_the_line_where_the_unclosed_construct_opened(
+    tmp_path: Path,
+) -> None:
+    # The parser only notices at line 8 (a key inside what it still reads as the list);
+    # the mistake is the '[' on line 3.
+    text = (
+        "sources:\n  - name: wire\n    topics: [sahel, niger\n    url: https://a.example/\n"
+        "  - name: b\n    url: https://b.example/\n"
+        "topics:\n  - {name: sahel, title: Sahel}\n"
+    )
+    (line,) = problems(write(tmp_path, text))
+    assert line.startswith(f"{tmp_path / 'feedhub.yaml'}:3:13: invalid YAML: ")
+    assert line.endswith("(line 4, column 8) in the flow sequence that starts here")
+    quoted = write(tmp_path, "site:\n  title: 'Night desk\n  author: me\n")
+    (line,) = problems(quoted)
+    assert line == (
+        f"{quoted}:2:10: invalid YAML: found unexpected end of stream (line 4, column 1) "
+        "in the quoted scalar that starts here"
+    )
+
+
+def test_check_reports_missing_local_sources_but_loading_does_not(tmp_path: Path, cli) -> None:
+    (tmp_path / "here.xml").write_text("<rss/>")
+    path = write(
+        tmp_path,
+        """\
+sources:
+  - {name: here, url: here.xml}
+  - {name: gone, url: gone.xml}
+  - {name: folder, url: "articles/"}
+  - {name: old, url: old.xml, enabled: false}
+  - {name: web, url: "https://a.example/"}
+""",
+    )
+    r = cli("-c", str(path), "check")
+    assert r.returncode == 2
+    assert r.stderr.splitlines() == [
+        f"{path}:3:18: sources[1].url: no such file or folder: {tmp_path / 'gone.xml'}",
+        f"{path}:4:20: sources[2].url: no such folder: {tmp_path / 'articles'}",
+    ]
+    # Every other command loads the config: a missing file is that source's fetch error.
+    assert [s.name for s in load_config(path).sources] == ["here", "gone", "folder", "old", "web"]
+    (tmp_path / "gone.xml").write_text("<rss/>")
+    (tmp_path / "articles").mkdir()
+    r = cli("-c", str(path), "check")
+    assert r.returncode == 0, r.stderr
+
+
+def test_check_reports_output_and_store_folders_that_cannot_be_written(
+    tmp_path: Path, cli
+) -> None:
+    # Tests run as root, which writes through any permission bits: a folder below a
+    # regular file cannot be made by anyone, root included (ENOTDIR).
+    (tmp_path / "plain").write_text("a file, not a folder\n")
+    path = write(tmp_path, "store: plain/data/feedhub.db\noutput: {dir: plain/feeds}\n")
+    r = cli("-c", str(path), "check")
+    assert r.returncode == 2
+    assert r.stderr.splitlines() == [
+        f"{path}:1:1: store: cannot write the store {tmp_path}/plain/data/feedhub.db: "
+        f"{tmp_path}/plain is a file, not a folder",
+        f"{path}:2:10: output.dir: cannot write to {tmp_path}/plain/feeds: "
+        f"{tmp_path}/plain is a file, not a folder",
+    ]
+    # What check predicted is what happens: publishing there fails.
+    assert cli("-c", str(path), "publish").returncode != 0
+    folder = write(tmp_path, "store: {url: 'sqlite:///" + str(tmp_path) + "'}\nsources: []\n")
+    assert problems_with_files(folder) == [
+        f"{folder}:1:9: store.url: the store {tmp_path} is a folder, not a SQLite file"
+    ]
+    # Folders that do not exist yet are fine: publishing and the store create them.
+    ok = write(tmp_path, "store: new/data/feedhub.db\noutput: {dir: new/feeds}\n")
+    assert load_config(ok, check_files=True).output_dir == tmp_path / "new" / "feeds"
+
+
+def problems_with_files(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, check_files=True)
+    return info.value.problems
+
+
+def test_a_bad_env_reference_is_reported_once_beside_other_problems(tmp_path: Path) -> None:
+    path = write(tmp_path, "schedule:\n  interval: ${FH_UNSET_IV}\nfetch: {timeout: soon}\n")
+    assert problems(path) == [
+        f"{path}:2:3: schedule.interval: environment variable FH_UNSET_IV is not set",
+        f"{path}:3:9: fetch.timeout: invalid duration 'soon' (use e.g. 90s, 15m, 2h, 7d)",
+    ]

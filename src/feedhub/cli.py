@@ -71,16 +71,20 @@ class Context:
 
     @property
     def config(self) -> Config:
+        if self._config is None:
+            self._config = self.load_config()
+        return self._config
+
+    def load_config(self, *, check_files: bool = False) -> Config:
+        """The config, or exit 2 after printing every problem, one line each."""
         from feedhub.config import ConfigError, load_config
 
-        if self._config is None:
-            try:
-                self._config = load_config(self.config_file)
-            except ConfigError as e:
-                for line in e.problems:
-                    err.print(line, markup=False)
-                raise SystemExit(2) from None
-        return self._config
+        try:
+            return load_config(self.config_file, check_files=check_files)
+        except ConfigError as e:
+            for line in e.problems:
+                err.print(line, markup=False)
+            raise SystemExit(2) from None
 
     @contextmanager
     def store(self) -> Iterator[Store]:
@@ -134,8 +138,9 @@ def cli(ctx: click.Context, config: str | None, verbose: int, quiet: bool) -> No
 @cli.command()
 @pass_ctx
 def check(ctx: Context) -> None:
-    """Validate the config file; exit 2 with one line per problem."""
-    cfg = ctx.config
+    """Validate the config file, its local sources and folders; exit 2 with one line
+    per problem."""
+    cfg = ctx.load_config(check_files=True)
     if not ctx.quiet:
         out.print(
             f"{cfg.path}: ok — {len(cfg.sources)} sources, {len(cfg.file.topics)} topics",

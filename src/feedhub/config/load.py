@@ -17,8 +17,14 @@ from urllib.parse import unquote, urlsplit
 import yaml
 from pydantic import ValidationError
 
+from feedhub.config.checks import (
+    did_you_mean,
+    folder_problems,
+    missing_source_problems,
+    reference_problems,
+)
 from feedhub.config.env import expand_tree, redact
-from feedhub.config.schema import ConfigFile, check_references
+from feedhub.config.schema import ConfigFile, known_keys
 from feedhub.model import SourceKind
 
 DEFAULT_CONFIG = Path("config/feedhub.yaml")
@@ -30,6 +36,7 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # what an alias bomb expands to.
 MAX_VALUES = 1_000_000
 Loc = tuple[str | int, ...]
+Located = tuple[tuple[int, int], str]  # (line, column) of a problem, its line
 
 
 class ConfigError(Exception):
@@ -80,8 +87,13 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(env) if env else DEFAULT_CONFIG
 
 
-def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read, validate and resolve a config file; raise ConfigError listing every problem."""
+def load_config(path: str | os.PathLike[str], *, check_files: bool = False) -> Config:
+    """Read, validate and resolve a config file; raise ConfigError listing every problem.
+
+    ``check_files`` (``feedhub check``) also reports local sources that are not there and
+    output or store folders that cannot be written; other commands leave those to the
+    stage that meets them (one missing sample file must not stop every fetch).
+    """
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -94,10 +106,12 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
         bad = raw[e.start : e.start + 1].hex()
         raise ConfigError([f"{path}:{line}:{col}: not UTF-8 text (byte 0x{bad})"]) from None
-    return parse_config(text, path)
+    return parse_config(text, path, check_files=check_files)
 
 
-def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) -> Config:
+def parse_config(
+    text: str, path: Path, env: Mapping[str, str] | None = None, *, check_files: bool = False
+) -> Config:
     """Validate config text; ``path`` names it in messages and anchors relative paths.
 
     ``${NAME}`` references are expanded from ``env`` (default: the process environment);
@@ -105,7 +119,7 @@ def parse_config(text: str, path: Path, env: Mapping[str, str] | None = None) ->
     """
     used: dict[str, str] = {}
     try:
-        return _parse(text, path, os.environ if env is None else env, used)
+        return _parse(text, path, os.environ if env is None else env, used, check_files)
     except ConfigError as e:
         raise ConfigError([redact(line, used) for line in e.problems]) from None
 
@@ -120,9 +134,11 @@ def _python_yaml_error(text: str) -> yaml.YAMLError | None:
     return None
 
 
-def _parse(text: str, path: Path, env: Mapping[str, str], used: dict[str, str]) -> Config:
-    marks: dict[Loc, tuple[int, int]] = {}
-    problems: list[str] = []
+def _read_yaml(
+    text: str, path: Path, marks: dict[Loc, tuple[int, int]], problems: list[Located]
+) -> Any:
+    """The YAML document as plain data, every node's position in ``marks``; a file that is
+    not a YAML mapping raises ConfigError (nothing further can be checked)."""
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -143,34 +159,89 @@ def _parse(text: str, path: Path, env: Mapping[str, str], used: dict[str, str]) 
         loader.dispose()
     if not isinstance(data, dict):
         raise ConfigError([f"{path}:1:1: the config must be a mapping of keys (site, sources, …)"])
-    env_problems: list[str] = []
-    data = expand_tree(
-        data, env, used, lambda loc, msg: env_problems.append(_line(path, marks, loc, msg))
-    )
-    if env_problems:
-        raise ConfigError(problems + env_problems)
+    return data
+
+
+def _parse(
+    text: str, path: Path, env: Mapping[str, str], used: dict[str, str], check_files: bool
+) -> Config:
+    """Every problem of the file in one list: each stage below goes on after a problem,
+    checking what it still can, so one bad value never hides another."""
+    marks: dict[Loc, tuple[int, int]] = {}
+    problems: list[Located] = []
+    data = _read_yaml(text, path, marks, problems)
+    found: list[tuple[Loc, str]] = []  # (key path, problem), turned into lines at the end
+    data = expand_tree(data, env, used, lambda loc, msg: found.append((loc, msg)))
     base = path.parent
     if isinstance(data.get("store"), str) and "://" not in data["store"]:
         try:
             data["store"] = str(_resolve(base / data["store"]))
         except ValueError as e:
-            raise ConfigError([_line(path, marks, ("store",), str(e))]) from None
+            found.append((("store",), str(e)))
+    cfg: ConfigFile | None = None
     try:
         cfg = ConfigFile.model_validate(data)
     except ValidationError as e:
+        # A value already reported (a bad ${REF}) is not reported again, here or by the
+        # checks below, which read the raw data.
+        env_found = list(found)
         for err in e.errors():
             loc = tuple(p for p in err["loc"] if not isinstance(p, str) or "[" not in p)
-            problems.append(_line(path, marks, loc, _message(err)))
-        raise ConfigError(problems) from None
-    for loc, msg in check_references(cfg):
-        problems.append(_line(path, marks, loc, msg))
+            if not _covered(loc, env_found):
+                found.append((loc, _message(err, loc)))
+    found += [(loc, msg) for loc, msg in reference_problems(data) if not _covered(loc, found)]
+    local = _local_sources(data, base, found)
+    output_dir = _output_dir(data, base, found)
+    if check_files:
+        paths = {i: p for i, (p, kind) in local.items() if kind is not SourceKind.HTTP}
+        found += missing_source_problems(data, paths)
+        store = data.get("store")
+        store_loc: Loc = ("store", "url") if isinstance(store, dict) else ("store",)
+        store_url = _raw_store_url(store)
+        folders = folder_problems(output_dir, store_url, store_loc)
+        found += [p for p in folders if not _covered(p[0], found)]
+    problems += [(_where(marks, loc), _line(path, marks, loc, msg)) for loc, msg in found]
+    if problems:
+        raise ConfigError([text for _, text in sorted(problems, key=lambda p: p[0])])
+    assert cfg is not None and output_dir is not None  # no problems: both were made
+    return Config(
+        path=path,
+        file=cfg,
+        sources=tuple(_sources(cfg, local)),
+        store_url=cfg.store.url,
+        output_dir=output_dir,
+    )
+
+
+def _covered(loc: Loc, found: list[tuple[Loc, str]]) -> bool:
+    """Whether a problem was already reported at ``loc`` or at a key containing it."""
+    return any(loc[: len(seen)] == seen for seen, _ in found)
+
+
+def _local_sources(
+    data: dict[str, Any], base: Path, found: list[tuple[Loc, str]]
+) -> dict[int, tuple[str, SourceKind]]:
+    """Each raw source ``url`` resolved (index → URL or absolute path, kind), whatever else
+    is wrong with the file, so the file checks see every local source."""
+    resolved: dict[int, tuple[str, SourceKind]] = {}
+    raw = data.get("sources")
+    for i, entry in enumerate(raw if isinstance(raw, list) else []):
+        url = entry.get("url") if isinstance(entry, dict) else None
+        loc: Loc = ("sources", i, "url")
+        if not isinstance(url, str) or not url or _covered(loc, found):
+            continue
+        try:
+            resolved[i] = resolve_source_url(url, base)
+        except ValueError as e:
+            found.append((loc, str(e)))
+    return resolved
+
+
+def _sources(cfg: ConfigFile, resolved: dict[int, tuple[str, SourceKind]]) -> list[Source]:
+    """The validated sources as the pipeline sees them (``resolved``: from _local_sources)."""
     sources = []
     for i, s in enumerate(cfg.sources):
-        try:
-            url, kind = resolve_source_url(s.url, base)
-        except ValueError as e:
-            problems.append(_line(path, marks, ("sources", i, "url"), str(e)))
-            continue
+        url, kind = resolved[i]
         sources.append(
             Source(
                 name=s.name,
@@ -183,19 +254,29 @@ def _parse(text: str, path: Path, env: Mapping[str, str], used: dict[str, str]) 
                 title=s.title,
             )
         )
+    return sources
+
+
+def _raw_store_url(store: Any) -> str | None:
+    """The store URL as written (a path made absolute by now); None when the file leaves
+    the default or the value is of the wrong type (reported elsewhere)."""
+    url = store.get("url") if isinstance(store, dict) else store
+    if not isinstance(url, str):
+        return None
+    return url if "://" in url else f"sqlite:///{url}"
+
+
+def _output_dir(data: dict[str, Any], base: Path, found: list[tuple[Loc, str]]) -> Path | None:
+    """``output.dir`` made absolute against the config's folder (None if it cannot be)."""
+    output = data.get("output")
+    folder = output.get("dir", "feeds") if isinstance(output, dict) else "feeds"
+    if not isinstance(folder, str) or _covered(("output", "dir"), found):
+        return None
     try:
-        output_dir = _resolve(base / cfg.output.dir)
+        return _resolve(base / folder)
     except ValueError as e:
-        problems.append(_line(path, marks, ("output", "dir"), str(e)))
-    if problems:
-        raise ConfigError(problems)
-    return Config(
-        path=path,
-        file=cfg,
-        sources=tuple(sources),
-        store_url=cfg.store.url,
-        output_dir=output_dir,
-    )
+        found.append((("output", "dir"), str(e)))
+        return None
 
 
 def resolve_source_url(url: str, base: Path) -> tuple[str, SourceKind]:
@@ -271,7 +352,7 @@ def _walk(
     node: yaml.Node,
     loc: Loc,
     marks: dict[Loc, tuple[int, int]],
-    problems: list[str],
+    problems: list[Located],
     path: Path,
 ) -> None:
     """Record the position of every key and item; flag duplicate keys (YAML keeps the last)."""
@@ -282,7 +363,8 @@ def _walk(
             key = str(key_node.value)
             sub = (*loc, key)
             if key in seen:
-                problems.append(_line(path, {sub: _pos(key_node)}, sub, "duplicate key"))
+                where = {sub: _pos(key_node)}
+                problems.append((_pos(key_node), _line(path, where, sub, "duplicate key")))
             seen.add(key)
             marks[sub] = _pos(key_node)
             _walk(value_node, sub, marks, problems, path)
@@ -296,12 +378,17 @@ def _pos(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _line(path: Path, marks: dict[Loc, tuple[int, int]], loc: Loc, msg: str) -> str:
-    """One problem line; a missing key points at its nearest existing parent."""
+def _where(marks: dict[Loc, tuple[int, int]], loc: Loc) -> tuple[int, int]:
+    """(line, column) of ``loc``; a missing key is at its nearest existing parent."""
     probe = loc
     while probe not in marks and probe:
         probe = probe[:-1]
-    line, col = marks.get(probe, (1, 1))
+    return marks.get(probe, (1, 1))
+
+
+def _line(path: Path, marks: dict[Loc, tuple[int, int]], loc: Loc, msg: str) -> str:
+    """One problem line: ``FILE:LINE:COLUMN: key.path: what``."""
+    line, col = _where(marks, loc)
     return f"{path}:{line}:{col}: {format_loc(loc) or '(top level)'}: {msg}"
 
 
@@ -314,16 +401,28 @@ def format_loc(loc: Loc) -> str:
 
 
 def _yaml_problem(path: Path, e: yaml.YAMLError) -> str:
-    """One line for a YAML error: where, and what in plain words."""
-    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+    """One line for a YAML error: where, and what in plain words.
+
+    An unclosed bracket or quote is found only where the file stops making sense, often
+    many lines later; PyYAML's context mark says where that construct opened, which is
+    where the mistake is, so the line points there and names the other place too.
+    """
+    problem_mark = getattr(e, "problem_mark", None)
+    context_mark = getattr(e, "context_mark", None)
     what = getattr(e, "problem", None) or str(e).splitlines()[0]
-    context = getattr(e, "context", None)
+    context = getattr(e, "context", None) or ""
+    mark = problem_mark or context_mark
     if context and what.startswith("but "):  # "expected a single document…, but found…"
         what = f"{context}, {what}"
+    elif context.startswith("while ") and context_mark and problem_mark:
+        construct = context.split(" ", 2)[-1]  # "while parsing a flow sequence" → "a flow…"
+        where = f"line {problem_mark.line + 1}, column {problem_mark.column + 1}"
+        what = f"{what} ({where}) in {construct.replace('a ', 'the ', 1)} that starts here"
+        mark = context_mark
     if "'\\t'" in what:
         what += " (indent with spaces, not tabs)"
-    return f"{where}: invalid YAML: {what}"
+    at = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+    return f"{at}: invalid YAML: {what}"
 
 
 # pydantic's wording for the common type errors, in the config's own terms.
@@ -344,10 +443,11 @@ _BOUNDS = {"greater_than_equal": ("ge", "at least"), "less_than_equal": ("le", "
 MAX_SHOWN = 80  # characters of a bad value quoted back
 
 
-def _message(err: Any) -> str:
+def _message(err: Any, loc: Loc) -> str:
+    """pydantic's error in the config's words; an unknown key gets the closest known one."""
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
-        return "unknown key"
+        return "unknown key" + (did_you_mean(str(loc[-1]), known_keys(loc[:-1])) if loc else "")
     if kind == "missing":
         return "missing required key"
     if kind == "value_error":

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
@@ -178,32 +179,23 @@ class ConfigFile(Strict):
         return v
 
 
-def check_references(cfg: ConfigFile) -> list[tuple[tuple[str | int, ...], str]]:
-    """Problems pydantic cannot see field by field: duplicate names, unknown references."""
-    problems: list[tuple[tuple[str | int, ...], str]] = []
-    for key, names, what in (
-        ("sources", [s.name for s in cfg.sources], "source"),
-        ("topics", [t.name for t in cfg.topics], "topic"),
-    ):
-        seen: dict[str, int] = {}
-        for i, name in enumerate(names):
-            if name in seen:
-                problems.append(
-                    (
-                        (key, i, "name"),
-                        f"duplicate {what} name {name!r} (first at {key}[{seen[name]}])",
-                    )
-                )
-            else:
-                seen[name] = i
-    topic_names = {t.name for t in cfg.topics}
-    source_names = {s.name for s in cfg.sources}
-    for i, src in enumerate(cfg.sources):
-        for j, t in enumerate(src.topics):
-            if t not in topic_names:
-                problems.append((("sources", i, "topics", j), f"unknown topic {t!r}"))
-    for i, topic in enumerate(cfg.topics):
-        for j, s in enumerate(topic.sources):
-            if s not in source_names:
-                problems.append((("topics", i, "sources", j), f"unknown source {s!r}"))
-    return problems
+def known_keys(loc: tuple[str | int, ...]) -> list[str]:
+    """The keys allowed in the mapping at ``loc`` (``("sources", 3)`` → a source's keys),
+    for "did you mean" hints; empty when ``loc`` is not a mapping of the schema."""
+    model: Any = ConfigFile
+    for part in loc:
+        if isinstance(part, int):
+            args = [a for a in get_args(model) if a is not Ellipsis]
+            model = args[0] if len(args) == 1 else None
+            continue
+        field = model.model_fields.get(part) if _is_model(model) else None
+        if field is None:
+            return []
+        model = field.annotation
+        if get_origin(model) in (Union, UnionType):  # `X | None`
+            model = next((a for a in get_args(model) if a is not type(None)), None)
+    return list(model.model_fields) if _is_model(model) else []
+
+
+def _is_model(t: Any) -> bool:
+    return isinstance(t, type) and issubclass(t, BaseModel)
