@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from feedhub.config import Config
+    from feedhub.model import SourceInfo
     from feedhub.store import Store
+    from feedhub.store.related import RelatedItem
 
 # Start-up is most of a short command (`feedhub -q fetch` when every source answers 304),
 # so heavy modules load where they are used: rich when something is printed, pydantic with
@@ -119,7 +121,56 @@ def fail(message: str, code: int = 1) -> NoReturn:
 pass_ctx = click.make_pass_decorator(Context)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _late_option(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """``-c/-v/-q`` given after a command's name: the same as before it (the later ``-c``
+    wins, ``-v`` counts add up)."""
+    obj = ctx.find_object(Context)
+    if obj is None or not value:
+        return
+    if param.name == "late_config":
+        from feedhub.config import config_path
+
+        obj.config_file = config_path(value)
+    elif param.name == "late_verbose":
+        obj.verbose += value
+    else:
+        obj.quiet = True
+
+
+class _Command(click.Command):
+    """A command that also takes the global options after its name (``feedhub sources -c
+    FILE``), and whose one-line help in ``feedhub --help`` is wrapped, never cut with "…"."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params += [
+            click.Option(["-c", "--config", "late_config"], metavar="PATH", expose_value=False,
+                         callback=_late_option, help="Config file (as before the command)."),
+            click.Option(["-v", "--verbose", "late_verbose"], count=True, expose_value=False,
+                         callback=_late_option, help="More output (repeat for debug)."),
+            click.Option(["-q", "--quiet", "late_quiet"], is_flag=True, expose_value=False,
+                         callback=_late_option, help="Only errors."),
+        ]
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return _first_paragraph(self.short_help or self.help or "")
+
+
+class _Group(click.Group):
+    """Groups whose commands are ``_Command``s, and whose own line in a help is whole."""
+
+    command_class = _Command
+    group_class = type  # subgroups (opml, store) are _Groups too
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return _first_paragraph(self.short_help or self.help or "")
+
+
+def _first_paragraph(text: str) -> str:
+    return " ".join(text.split("\n\n")[0].split())
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="feedhub")
 @click.option(
     "-c",
@@ -239,39 +290,71 @@ def _publish(ctx: Context, store: Store, *, background: bool = False,
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 @pass_ctx
-def sources(ctx: Context) -> None:
+def sources(ctx: Context, as_json: bool) -> None:
     """List sources with their fetch state."""
-    from feedhub.config.env import mask_url
     from feedhub.store.sources import source_infos
 
     with ctx.store() as store, store.read() as conn:
         infos = source_infos(conn)
-    from rich.table import Table
-
-    table = Table("name", "url", "status", "last fetch", "articles", "errors", "next due")
     configured = {s.name for s in ctx.config.sources}
+    if as_json:
+        _print_json([_source_json(i, i.name in configured) for i in infos])
+        return
+    from feedhub.config.env import mask_url
+    from feedhub.textable import Row
+
+    rows = []
     for i in infos:
-        if not i.enabled:
-            status = f"disabled: {i.disabled_reason}" if i.disabled_reason else "disabled"
-        elif i.last_error:
-            status = f"error: {i.last_error}"
-        elif i.last_fetch is None:
-            status = "new"
-        else:
-            status = f"ok {i.last_status}" if i.last_status else "ok"
-        if i.name not in configured and i.disabled_reason is None:
-            status = "not in config"
-        table.add_row(
-            i.name,
-            mask_url(i.moved_to or i.url),  # a password in a feed URL stays hidden
-            status,
-            _when(i.last_fetch),
-            str(i.article_count),
-            str(i.error_count),
-            _when(i.next_due) if i.enabled else "-",
+        status, note = _source_status(i, i.name in configured)
+        rows.append(
+            Row(
+                (i.name, status, str(i.article_count), _short(i.last_fetch),
+                 _short(i.next_due) if i.enabled else "-"),
+                urls=(mask_url(i.moved_to or i.url),),  # a password in a feed URL stays hidden
+                notes=(note,) if note else (),
+            )
         )
-    out.print(table)
+    _print_table(("name", "status", "articles", "last fetch", "next due"), rows, wrap=(1, 0),
+                 right=(2,))
+
+
+def _source_status(i: SourceInfo, configured: bool) -> tuple[str, str | None]:
+    """A source's short status for the table, and the long reason under it (if any)."""
+    if not configured and i.disabled_reason is None:
+        return "not in config", None
+    if not i.enabled:
+        return "disabled", i.disabled_reason
+    if i.last_error:
+        errors = f"{i.error_count} errors" if i.error_count > 1 else "error"
+        return errors, f"error: {i.last_error}"
+    if i.last_fetch is None:
+        return "new", None
+    return (f"ok {i.last_status}" if i.last_status else "ok"), None
+
+
+def _source_json(i: SourceInfo, configured: bool) -> dict[str, Any]:
+    """A source for ``sources --json``: the store's fields, URLs masked like the table's."""
+    from feedhub.config.env import mask_url
+
+    return {
+        "name": i.name,
+        "title": i.title,
+        "url": mask_url(i.url),
+        "moved_to": mask_url(i.moved_to) if i.moved_to else None,
+        "kind": i.kind.value,
+        "enabled": i.enabled,
+        "in_config": configured,
+        "status": _source_status(i, configured)[0],
+        "last_fetch": i.last_fetch,
+        "last_status": i.last_status,
+        "last_error": i.last_error,
+        "error_count": i.error_count,
+        "disabled_reason": i.disabled_reason,
+        "next_due": i.next_due if i.enabled else None,
+        "articles": i.article_count,
+    }
 
 
 @cli.group()
@@ -347,27 +430,38 @@ def publish_cmd(ctx: Context, background: bool, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 @pass_ctx
-def topics(ctx: Context) -> None:
+def topics(ctx: Context, as_json: bool) -> None:
     """List topics with their article counts and last change."""
     from feedhub.store.topics import topic_counts
 
     with ctx.store() as store, store.read() as conn:
         counts = topic_counts(conn)
-    from rich.table import Table
-
-    table = Table("topic", "title", "articles", "last change", "feed")
     base = ctx.config.file.site.base_url
+    found = []
     for t in ctx.config.file.topics:
         n, changed = counts.get(t.name, (0, None))
-        table.add_row(t.name, t.title, str(n), _when(changed), f"{base}{t.name}.atom")
-    out.print(table)
+        found.append({"name": t.name, "title": t.title, "articles": n,
+                      "last_change": changed, "feed": f"{base}{t.name}.atom"})
+    if as_json:
+        _print_json(found)
+        return
+    from feedhub.textable import Row
+
+    rows = [
+        Row((t["name"], t["title"], str(t["articles"]), _minute(t["last_change"])),
+            urls=(t["feed"],))
+        for t in found
+    ]
+    _print_table(("topic", "title", "articles", "last change"), rows, wrap=(1,), right=(2,))
 
 
 @cli.command()
 @click.argument("article", metavar="URL|ID")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @pass_ctx
-def related(ctx: Context, article: str) -> None:
+def related(ctx: Context, article: str, as_json: bool) -> None:
     """Show an article's Related News box with scores."""
     from sqlalchemy import or_, select
 
@@ -386,40 +480,130 @@ def related(ctx: Context, article: str) -> None:
         if row is None:
             fail(f"no stored article with id or URL {article!r}", 2)
         items = related_items(conn, row.id)
-    out.print(f"{row.id}  {row.title}  ({row.published:%b %d, %Y})", markup=False)
+    _show_related(row.id, row.title, row.published, items, as_json)
+
+
+def _show_related(
+    article_id: int, title: str, published: datetime, items: list[RelatedItem], as_json: bool
+) -> None:
+    """An article's Related News box as a table (each URL on its own line) or JSON."""
+    if as_json:
+        _print_json({
+            "id": article_id, "title": title, "published": published,
+            "related": [
+                {"id": i.article_id, "score": round(i.score, 6), "published": i.published,
+                 "title": i.title, "url": i.url}
+                for i in items
+            ],
+        })
+        return
+    from feedhub.textable import terminal_width, wrapped
+
+    heading = wrapped(f"{article_id}  {title}  ({published:%b %d, %Y})", terminal_width())
+    sys.stdout.write("\n".join(heading) + "\n")
     if not items:
         out.print("no related articles above the minimum score", markup=False)
         return
-    from rich.table import Table
+    from feedhub.textable import Row
 
-    table = Table("score", "id", "date", "title", "url")
-    for i in items:
-        table.add_row(
-            f"{i.score:.3f}", str(i.article_id), f"{i.published:%b %d, %Y}", i.title, i.url or ""
-        )
-    out.print(table)
+    rows = [
+        Row((f"{i.score:.3f}", str(i.article_id), f"{i.published:%b %d, %Y}", i.title),
+            urls=(i.url,) if i.url else ())
+        for i in items
+    ]
+    _print_table(("score", "id", "date", "title"), rows, wrap=(3,), right=(1,))
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of tables.")
 @pass_ctx
-def duplicates(ctx: Context) -> None:
+def duplicates(ctx: Context, as_json: bool) -> None:
     """List clusters of copies of one story, with members and similarity."""
     from feedhub.store.dedupe import list_clusters
 
     with ctx.store() as store, store.read() as conn:
         clusters = list_clusters(conn)
+    if as_json:
+        _print_json([
+            {"story": cl.representative_id,
+             "members": [{"id": m.article_id, "source": m.source, "title": m.title,
+                          "url": m.url, "similarity": round(m.similarity, 6)}
+                         for m in cl.members]}
+            for cl in clusters
+        ])
+        return
     if not clusters:
         out.print("no duplicates", markup=False)
         return
-    from rich.table import Table
+    from feedhub.textable import Row
 
-    for cl in clusters:
-        table = Table(
-            "similarity", "id", "source", "title", "url", title=f"story {cl.representative_id}"
-        )
-        for m in cl.members:
-            table.add_row(f"{m.similarity:.2f}", str(m.article_id), m.source, m.title, m.url or "")
-        out.print(table)
+    for n, cl in enumerate(clusters):
+        out.print(("\n" if n else "") + f"story {cl.representative_id}", markup=False)
+        rows = [
+            Row((f"{m.similarity:.2f}", str(m.article_id), m.source, m.title),
+                urls=(m.url,) if m.url else ())
+            for m in cl.members
+        ]
+        _print_table(("similarity", "id", "source", "title"), rows, wrap=(3,), right=(1,))
+
+
+@cli.command()
+@click.option("-t", "--topic", metavar="TOPIC", help="Only articles filed under this topic.")
+@click.option("-s", "--source", metavar="NAME", help="Only articles of this source.")
+@click.option("--search", metavar="WORDS", help="Only articles with every word in the title "
+              "or summary (case-insensitive).")
+@click.option("-n", "--limit", type=click.IntRange(1, 100_000), default=50, show_default=True,
+              help="At most this many, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@pass_ctx
+def articles(ctx: Context, topic: str | None, source: str | None, search: str | None,
+             limit: int, as_json: bool) -> None:
+    """List stored articles with their ids, newest first."""
+    from feedhub.store.listing import list_articles
+
+    cfg = ctx.config
+    if topic is not None and topic not in {t.name for t in cfg.file.topics}:
+        fail(f"no topic named {topic!r} in {cfg.path}", 2)
+    if source is not None and cfg.source(source) is None:
+        fail(f"no source named {source!r} in {cfg.path}", 2)
+    with ctx.store() as store, store.read() as conn:
+        found = list_articles(conn, topic=topic, source=source, search=search, limit=limit)
+    if as_json:
+        import dataclasses
+
+        _print_json([dataclasses.asdict(a) for a in found])
+        return
+    if not found:
+        out.print("no stored articles match", markup=False)
+        return
+    from feedhub.textable import Row
+
+    rows = [
+        Row((str(a.id), _minute(a.published), a.source, a.title), urls=(a.url,) if a.url else ())
+        for a in found
+    ]
+    _print_table(("id", "published", "source", "title"), rows, wrap=(3,), right=(0,))
+
+
+def _print_table(headers: tuple[str, ...], rows: list[Any], *, wrap: tuple[int, ...] = (),
+                 right: tuple[int, ...] = ()) -> None:
+    """A plain table (``textable``) that fits the terminal, each URL whole on its own line."""
+    from feedhub.textable import render, terminal_width
+
+    lines = render(headers, rows, width=terminal_width(), wrap=wrap, right=right)
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _print_json(data: object) -> None:
+    """``data`` as JSON on stdout: times as ISO 8601 UTC, text as UTF-8 (no escapes)."""
+    import json
+
+    def default(value: object) -> object:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        raise TypeError(f"not JSON: {type(value).__name__}")
+
+    sys.stdout.write(json.dumps(data, default=default, ensure_ascii=False, indent=2) + "\n")
 
 
 @cli.command()
@@ -605,8 +789,13 @@ def _progress(ctx: Context, total: int) -> Iterator[Callable[[], None]]:
         yield lambda: progress.advance(task)
 
 
-def _when(dt: datetime | None) -> str:
-    return dt.strftime("%Y-%m-%d %H:%M:%S") if dt else "-"
+def _minute(dt: datetime | None) -> str:
+    return dt.strftime("%Y-%m-%d %H:%M") if dt else "-"
+
+
+def _short(dt: datetime | None) -> str:
+    """A fetch time in a narrow column: the year is this one (``--json`` has it all)."""
+    return dt.strftime("%m-%d %H:%M") if dt else "-"
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
