@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from feedhub.model import SourceInfo
     from feedhub.store import Store
     from feedhub.store.related import RelatedItem
+    from feedhub.textable import Row
 
 # Start-up is most of a short command (`feedhub -q fetch` when every source answers 304),
 # so heavy modules load where they are used: rich when something is printed, pydantic with
@@ -585,7 +586,7 @@ def articles(ctx: Context, topic: str | None, source: str | None, search: str | 
     _print_table(("id", "published", "source", "title"), rows, wrap=(3,), right=(0,))
 
 
-def _print_table(headers: tuple[str, ...], rows: list[Any], *, wrap: tuple[int, ...] = (),
+def _print_table(headers: tuple[str, ...], rows: list[Row], *, wrap: tuple[int, ...] = (),
                  right: tuple[int, ...] = ()) -> None:
     """A plain table (``textable``) that fits the terminal, each URL whole on its own line."""
     from feedhub.textable import render, terminal_width
