@@ -120,6 +120,17 @@ def test_articles_lists_stored_articles_with_ids_on_each_backend(
         assert r.returncode == 2
         assert r.stderr.strip() == f"feedhub: error: no topic named 'nigeria' in {cfg}"
 
+        # A source taken out of the config keeps its stored articles, listed by its name.
+        text = Path(cfg).read_text()
+        Path(cfg).write_text("".join(ln for ln in text.splitlines(True) if "name: wire" not in ln))
+        again = run_json(cli, "articles", "-c", cfg, "--source", "wire", "-n", "1000")
+        assert [x["id"] for x in again] == [x["id"] for x in wire]
+        r = cli("articles", "-c", cfg, "--source", "nope")
+        assert r.returncode == 2
+        assert r.stderr.strip() == (
+            f"feedhub: error: no source named 'nope' in {cfg} or the store"
+        )
+
 
 def test_tables_fit_80_columns_and_json_parses(tmp_path: Path, cli) -> None:
     cfg = str(sample_config(tmp_path, f"sqlite:///{tmp_path}/feedhub.db"))

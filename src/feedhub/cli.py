@@ -561,13 +561,15 @@ def articles(ctx: Context, topic: str | None, source: str | None, search: str | 
              limit: int, as_json: bool) -> None:
     """List stored articles with their ids, newest first."""
     from feedhub.store.listing import list_articles
+    from feedhub.store.sources import source_id
 
     cfg = ctx.config
     if topic is not None and topic not in {t.name for t in cfg.file.topics}:
         fail(f"no topic named {topic!r} in {cfg.path}", 2)
-    if source is not None and cfg.source(source) is None:
-        fail(f"no source named {source!r} in {cfg.path}", 2)
     with ctx.store() as store, store.read() as conn:
+        # A source removed from the config keeps its stored articles: its name still lists.
+        if source is not None and cfg.source(source) is None and source_id(conn, source) is None:
+            fail(f"no source named {source!r} in {cfg.path} or the store", 2)
         found = list_articles(conn, topic=topic, source=source, search=search, limit=limit)
     if as_json:
         import dataclasses

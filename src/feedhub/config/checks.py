@@ -96,8 +96,19 @@ def unwritable(folder: Path) -> str | None:
     if not os.path.isdir(probe):
         return f"{probe} is a file, not a folder"
     if not os.access(probe, os.W_OK | os.X_OK):
-        return f"{probe} is not writable"
+        return f"{probe} is not writable by {_user()}"
     return None
+
+
+def _user() -> str:
+    """This process's user, as a check run by an admin may differ from the service's."""
+    import pwd
+
+    uid = os.geteuid()
+    try:
+        return f"user {pwd.getpwuid(uid).pw_name}"
+    except KeyError:  # a uid without a passwd entry (containers)
+        return f"uid {uid}"
 
 
 _SQLITE = re.compile(r"^sqlite(\+\w+)?:///(?P<path>[^?]*)")
@@ -125,7 +136,7 @@ def folder_problems(
         if os.path.isdir(db):
             problems.append((store_loc, f"the store {db} is a folder, not a SQLite file"))
         elif os.path.exists(db) and not os.access(db, os.W_OK):
-            problems.append((store_loc, f"cannot write the store {db}: not writable"))
+            problems.append((store_loc, f"cannot write the store {db}: not writable by {_user()}"))
         else:
             why = unwritable(db.parent)
             if why:
