@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import feedparser
@@ -13,7 +14,14 @@ from lxml import etree
 
 from feedhub.publish.atom import entry_id, render_topic_feed
 from feedhub.publish.text import EPOCH
-from feedhub.publish.views import ArchiveLinks, RelatedLink, SiteInfo, SourceRef
+from feedhub.publish.views import (
+    ArchiveLinks,
+    CopyRef,
+    RelatedLink,
+    SiteInfo,
+    SourceRef,
+    TopicInfo,
+)
 from tests.test_publish_helpers import (
     REFERENCE_RELATED,
     SITE,
@@ -82,7 +90,7 @@ def test_feedparser_reads_it_and_entry_link_is_the_article() -> None:
     assert ("hub", "https://hub.example/") in rels
     by_id = {e.id: e for e in parsed.entries}
     for v in entries:
-        e = by_id[entry_id(v, TOPIC.slug)]
+        e = by_id[entry_id(v)]
         assert e.title == v.article.title
         if v.article.url:
             assert e.link == v.article.url  # never a related link, never the source's link
@@ -185,13 +193,11 @@ def test_entry_ids_stable_and_derived_deterministically() -> None:
     kept = view(article(1, dt(2024, 1, 1), guid="urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a"))
     derived = view(article(2, dt(2024, 1, 1), guid="post 17"))
     digest = hashlib.sha1(b"wire\0post 17").hexdigest()
-    assert entry_id(derived, "sahel") == f"tag:feedhub,2024:sahel/{digest}"
-    # Same guid in another source is another entry; the same entry in another topic too
-    # (readers such as newsboat keep one item per id across all subscriptions).
+    assert entry_id(derived) == f"tag:feedhub,2024:story/{digest}"
+    # Same guid in another source is another entry.
     other = view(article(3, dt(2024, 1, 1), guid="post 17", source="Daily Courier"))
-    assert entry_id(other, "sahel") != entry_id(derived, "sahel")
-    assert entry_id(derived, "niger") != entry_id(derived, "sahel")
-    assert entry_id(kept, "sahel").startswith("tag:feedhub,2024:sahel/")
+    assert entry_id(other) != entry_id(derived)
+    assert entry_id(kept).startswith("tag:feedhub,2024:story/")
     # Republishing with new related links, another site URL and a newer update keeps ids.
     first = [
         e.findtext(f"{ATOM}id") for e in entries_of(render_topic_feed(SITE, TOPIC, [kept, derived]))
@@ -261,3 +267,58 @@ def test_naive_datetime_is_rejected() -> None:
     naive = article(1, datetime(2024, 1, 1))  # naive on purpose
     with pytest.raises(ValueError, match="timezone-aware"):
         render_topic_feed(SITE, TOPIC, [view(naive)])
+
+
+def test_one_story_has_one_id_in_every_topic_feed() -> None:
+    """Readers keep read-state per id across subscriptions (issue 18): a story filed under
+    two topics is the same entry in both feeds, archives included."""
+    story = view(article(2, dt(2024, 1, 1), guid="post 17"))
+    niger = TopicInfo("niger", "Niger")
+    ids = {
+        etree.fromstring(doc).find(f"{ATOM}entry").findtext(f"{ATOM}id")
+        for doc in (
+            render_topic_feed(SITE, TOPIC, [story]),
+            render_topic_feed(SITE, niger, [story]),
+            render_topic_feed(
+                SITE, niger, [story],
+                archive=ArchiveLinks(current=f"{SITE.base_url}niger.atom",
+                                     self_url=f"{SITE.base_url}niger/2024-01.atom"),
+            ),
+        )
+    }
+    assert ids == {entry_id(story)}
+
+
+def test_every_document_names_the_stylesheet_after_its_declaration() -> None:
+    doc = render_topic_feed(SITE, TOPIC, sample_entries())
+    first, second, _ = doc.split(b"\n", 2)
+    assert first.startswith(b"<?xml version=")
+    assert second == b'<?xml-stylesheet type="text/xsl" href="/feed.xsl"?>'
+    sub = SiteInfo("t", "https://example.org/news/", "me")
+    assert b'href="/news/feed.xsl"' in render_topic_feed(sub, TOPIC, [])
+    pi = etree.fromstring(doc).getroottree().getroot().getprevious()
+    assert pi.target == "xml-stylesheet" and pi.get("href") == "/feed.xsl"
+
+
+def test_published_links_carry_no_tracking_parameters() -> None:
+    """Entry, Related News and "Also reported by" links lose utm_* and the like, keep the
+    rest of the address; a feed's own original (origLink) wins over a redirector."""
+    tracked = "https://wire.example/a/1?id=7&utm_source=rss&utm_medium=feed"
+    a = replace(article(1, dt(2024, 1, 1), url=tracked),
+                canonical_url="https://wire.example/a/1?id=7")
+    routed = replace(article(2, dt(2024, 1, 2), url="https://feeds.example/~r/w/3?utm_source=rss"),
+                     canonical_url="https://wire.example/a/3")
+    related = (RelatedLink(9, "Other", "https://o.example/x?utm_campaign=c&fbclid=1",
+                           dt(2024, 1, 1)),)
+    copies = (CopyRef("Courier", "http://www.courier.example/n/?utm_medium=feed"),)
+    doc = render_topic_feed(SITE, TOPIC, [view(a, related, copies), view(routed)])
+    assert b"utm_" not in doc and b"fbclid" not in doc
+    links = {
+        e.findtext(f"{ATOM}title"): e.find(f"{ATOM}link[@rel='alternate']").get("href")
+        for e in entries_of(doc)
+    }
+    assert links == {"Headline number 1": "https://wire.example/a/1?id=7",
+                     "Headline number 2": "https://wire.example/a/3"}
+    content = entries_of(doc)[1].findtext(f"{ATOM}content")
+    assert 'href="https://o.example/x"' in content
+    assert 'href="http://www.courier.example/n/"' in content  # only the tracker goes

@@ -127,6 +127,27 @@ def test_content_types_and_index(served: Served) -> None:
     assert served.request("/missing.atom")[0] == 404
 
 
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"  # Chromium, Firefox
+MINIFLUX = "application/xml, application/atom+xml, application/rss+xml, text/html, */*;q=0.9"
+
+
+def test_a_browser_gets_a_feed_as_xml_and_the_stylesheet_with_feed_caching(
+    served: Served,
+) -> None:
+    # Chromium shows application/atom+xml as text and never applies its XSLT (issue 18).
+    status, headers, body = served.request("/niger.atom", headers={"Accept": BROWSER})
+    assert (status, headers["Content-Type"], body) == (200, "application/xml; charset=utf-8", ATOM)
+    assert headers["Vary"] == "Accept, Accept-Encoding"
+    for reader in (MINIFLUX, "*/*", "application/atom+xml"):
+        _, headers, _ = served.request("/niger.atom", headers={"Accept": reader})
+        assert headers["Content-Type"] == "application/atom+xml; charset=utf-8", reader
+    (served.out / "feed.xsl").write_bytes(b'<?xml version="1.0"?><xsl:stylesheet/>')
+    status, headers, _ = served.request("/feed.xsl", headers={"Accept": BROWSER})
+    assert (status, headers["Content-Type"]) == (200, "application/xslt+xml; charset=utf-8")
+    assert "max-age=300" in headers["Cache-Control"] and headers["ETag"].startswith('"')
+    assert headers["Vary"] == "Accept-Encoding"
+
+
 def test_validators_cache_control_and_hub_link(served: Served) -> None:
     status, headers, _ = served.request("/niger.atom")
     assert status == 200
@@ -173,7 +194,7 @@ def test_gzip_variant(served: Served) -> None:
     status, headers, body = served.request("/niger.atom", headers={"Accept-Encoding": "gzip"})
     assert status == 200 and headers["Content-Encoding"] == "gzip"
     assert gzip.decompress(body) == ATOM and len(body) < len(ATOM)
-    assert headers["Vary"] == "Accept-Encoding" and plain[1]["Vary"] == "Accept-Encoding"
+    assert headers["Vary"] == plain[1]["Vary"] == "Accept, Accept-Encoding"
     assert headers["ETag"] != plain[1]["ETag"] and headers["ETag"].endswith('-gzip"')
     assert "Content-Encoding" not in plain[1]
     again = {"Accept-Encoding": "gzip, deflate", "If-None-Match": headers["ETag"]}

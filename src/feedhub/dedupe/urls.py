@@ -75,3 +75,39 @@ def article_canonical_url(a: Article) -> str | None:
     """URL identity (issue 4): the feed's own canonical link wins over the entry link."""
     link = a.canonical_url or a.url
     return canonical_url(link) if link else None
+
+
+def without_trackers(url: str) -> str:
+    """``url`` with its tracking query parameters removed; everything else byte for byte.
+
+    What we publish (issue 18): the reader gets the address the source gave, minus
+    ``utm_*`` and the like. Not the full canonical form: forcing https or dropping ``www.``
+    and a trailing slash can name an address the site does not serve.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.query:
+        return url
+    kept = [
+        pair for pair in parts.query.split("&")
+        if pair and not is_tracker(unquote_plus(pair.partition("=")[0]))
+    ]
+    query = "&".join(kept)
+    return url if query == parts.query else urlunsplit(parts._replace(query=query))
+
+
+def public_url(url: str | None, canonical: str | None = None) -> str | None:
+    """The link to publish for an article: its own link without tracking parameters, or the
+    stored canonical URL when the feed named another original (``feedburner:origLink``:
+    the entry link is then a redirector that counts clicks).
+
+    Either way the result's canonical form is the one dedupe computed, and it carries no
+    tracker parameter: never a URL that differs from the story's only in tracking.
+    """
+    if not url:
+        return canonical
+    if canonical and canonical_url(url) != canonical:
+        return canonical
+    return without_trackers(url)

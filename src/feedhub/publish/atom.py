@@ -10,8 +10,9 @@ import hashlib
 import html
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from feedgen.entry import FeedEntry
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
@@ -19,6 +20,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from feedhub import __version__
+from feedhub.dedupe.urls import public_url, without_trackers
 from feedhub.publish.text import EPOCH, format_day, is_web_url, utc, xml_safe
 from feedhub.publish.views import (
     ArchiveLinks,
@@ -32,6 +34,7 @@ from feedhub.publish.views import (
 
 FH_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
 DEFAULT_MAX_RELATED = 5
+STYLESHEET = "feed.xsl"  # written beside index.html by the publisher (stylesheet.py)
 
 # An absolute URI (RFC 3986 scheme ":" rest) without characters that make it an invalid IRI.
 # Control characters and surrogates are excluded too: an upstream feed id is echoed into
@@ -49,16 +52,40 @@ def feed_url(site: SiteInfo, topic: TopicInfo) -> str:
     return f"{site.base_url}{topic.slug}.atom"
 
 
-def entry_id(view: EntryView, topic: str) -> str:
-    """Stable atom:id of an entry in one topic's feed, derived from (topic, source, guid).
+def entry_id(view: EntryView) -> str:
+    """The one atom:id of a story in every feed that carries it: topics, archives, pages.
 
-    Scoped to the topic because readers key their caches on the entry id across every
-    subscription (newsboat keeps one item per id): with the upstream id, a story filed under
-    two topics would vanish from one of them. Topic, source name and guid are all stable in
-    the store, so the id survives republishing, re-rendering and a new base URL.
+    Derived from the representative's (source, guid), both stable in the store, so the id
+    survives republishing, re-rendering and a new base URL (RFC 4287 §4.2.6). Not scoped to
+    a topic: readers key read-state on the id across subscriptions (newsboat keeps one item
+    per id), so a story filed under three topics is one item read once, not three.
+    Ids were ``tag:feedhub,2024:<topic>/<hash>`` before: a one-time change, so readers show
+    each entry once more after the upgrade (README, "Upgrading").
     """
     key = f"{view.article.source}\0{view.article.guid}".encode("utf-8", "surrogatepass")
-    return f"tag:feedhub,2024:{quote(topic, safe='')}/{hashlib.sha1(key).hexdigest()}"
+    return f"tag:feedhub,2024:story/{hashlib.sha1(key).hexdigest()}"
+
+
+def stylesheet_href(site: SiteInfo) -> str:
+    """The XSLT that makes a feed readable in a browser, by absolute path on the site.
+
+    A path, not a URL: browsers load an XSLT only from the feed's own origin, and the same
+    site may be reached under another host name (127.0.0.1 and localhost) than base_url's.
+    """
+    return urlsplit(site.base_url).path + STYLESHEET
+
+
+def with_stylesheet(document: bytes, href: str) -> bytes:
+    """``document`` with ``<?xml-stylesheet?>`` after its XML declaration.
+
+    feedgen 1.0.0 has no API for processing instructions; the declaration it writes is one
+    fixed line, so inserting after it keeps the bytes a function of the input.
+    """
+    head, sep, rest = document.partition(b"\n")
+    if not head.startswith(b"<?xml ") or not sep:
+        raise ValueError("expected an XML declaration on the first line")
+    pi = f'<?xml-stylesheet type="text/xsl" href="{html.escape(href)}"?>'.encode()
+    return head + sep + pi + sep + rest
 
 
 def source_id(source: SourceRef) -> str:
@@ -80,7 +107,9 @@ def chosen_related(view: EntryView, max_related: int) -> tuple[RelatedLink, ...]
     Upstream orders by relevance; the box shows them by date like a news site does
     (shared/reference). Ties on date fall back to article id so the order is total.
     """
-    top = [r for r in view.related if is_web_url(r.url)][:max_related]
+    # Published without tracking parameters (issue 18): the box links to the story.
+    top = [replace(r, url=without_trackers(r.url)) for r in view.related if is_web_url(r.url)]
+    top = top[:max_related]
     return tuple(sorted(top, key=lambda r: (utc(r.published), r.article_id), reverse=True))
 
 
@@ -101,7 +130,7 @@ def copies_html(copies: Sequence[CopyRef]) -> str:
     if not copies:
         return ""
     parts = [
-        f'<a href="{html.escape(c.url)}">{html.escape(c.source_title)}</a>'
+        f'<a href="{html.escape(without_trackers(c.url))}">{html.escape(c.source_title)}</a>'
         if is_web_url(c.url)
         else html.escape(c.source_title)
         for c in copies
@@ -162,12 +191,12 @@ class _ArchiveMarker(BaseExtension):
         return feed
 
 
-def _entry(view: EntryView, site: SiteInfo, topic: str, max_related: int) -> FeedEntry:
+def _entry(view: EntryView, site: SiteInfo, max_related: int) -> FeedEntry:
     a = view.article
     fe = FeedEntry()
     fe.register_extension("feedhub", _EntryExtras, atom=True, rss=False)
     extras: _EntryExtras = fe.feedhub  # type: ignore[attr-defined]
-    fe.id(entry_id(view, topic))
+    fe.id(entry_id(view))
     fe.title(xml_safe(a.title) or "(untitled)")  # atom:title is required, even if empty upstream
     fe.published(utc(a.published, "published"))
     fe.updated(utc(a.updated, "updated"))  # set explicitly: feedgen defaults it to now()
@@ -181,8 +210,9 @@ def _entry(view: EntryView, site: SiteInfo, topic: str, max_related: int) -> Fee
         fe.summary(xml_safe(a.summary), type="html")
     related = chosen_related(view, max_related)
     fe.content(xml_safe(_content_html(view, related)), type="html")
-    if is_web_url(a.url):
-        extras.links.append({"rel": "alternate", "type": "text/html", "href": a.url or ""})
+    link = public_url(a.url, a.canonical_url)
+    if is_web_url(link):
+        extras.links.append({"rel": "alternate", "type": "text/html", "href": link or ""})
     for r in related:
         extras.links.append({"rel": "related", "href": r.url, "title": r.title})
     extras.source = view.source
@@ -234,5 +264,6 @@ def render_topic_feed(
             fg.register_extension("fh", _ArchiveMarker, None, atom=True, rss=False)
     for view in views:
         # order="append": feedgen's add_entry() prepends by default.
-        fg.add_entry(_entry(view, site, topic.slug, max_related), order="append")
-    return fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+        fg.add_entry(_entry(view, site, max_related), order="append")
+    document = fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    return with_stylesheet(document, stylesheet_href(site))

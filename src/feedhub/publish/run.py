@@ -20,10 +20,11 @@ from feedhub.config import Config
 from feedhub.config.env import has_secret
 from feedhub.model import SourceKind, StoredArticle
 from feedhub.publish.archive import ArchivePlan, plan_archives, render_plan
-from feedhub.publish.atom import chosen_related
+from feedhub.publish.atom import STYLESHEET, chosen_related
 from feedhub.publish.index import render_index_html, render_opml
 from feedhub.publish.lock import publish_lock
 from feedhub.publish.page import ARTICLES_DIR, page_path, render_article_page
+from feedhub.publish.stylesheet import render_stylesheet
 from feedhub.publish.views import (
     CopyRef,
     EntryView,
@@ -146,6 +147,7 @@ def _publish(config: Config, store: Store, *, pause: float = 0.0) -> PublishRepo
             render_opml(site, topics, created=newest or datetime(1970, 1, 1, tzinfo=UTC)),
         ),
         ("index.html", render_index_html(site, listings)),
+        (STYLESHEET, render_stylesheet()),  # named by every feed: readable in a browser
     ):
         if write_atomic(out / name, data):
             written.append(name)

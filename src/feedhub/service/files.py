@@ -37,8 +37,33 @@ COMPRESSIBLE = {".atom", ".opml", ".html", ".xml", ".xsl", ".json", ".css", ".js
 MIN_GZIP_SIZE = 256  # below this gzip's header overhead eats the gain
 
 
-def content_type(path: Path) -> str:
-    return TYPES.get(path.suffix.lower(), DEFAULT_TYPE)
+# Served as XML to a browser (see content_type); the same bytes either way.
+NEGOTIATED = {".atom": "application/xml; charset=utf-8"}
+
+
+def content_type(path: Path, accept: str = "") -> str:
+    """The Content-Type for ``path``, given the request's Accept header.
+
+    A browser opening a feed (Accept names text/html and no Atom type) gets it as
+    application/xml: Chromium shows application/atom+xml as plain text and never runs the
+    feed's ``<?xml-stylesheet?>``. Feed readers name the Atom type (Miniflux, FreshRSS)
+    or no HTML (newsboat: ``*/*``) and keep application/atom+xml.
+    """
+    suffix = path.suffix.lower()
+    if suffix in NEGOTIATED and wants_page(accept):
+        return NEGOTIATED[suffix]
+    return TYPES.get(suffix, DEFAULT_TYPE)
+
+
+def wants_page(accept: str) -> bool:
+    """True for a browser's navigation Accept header (HTML first, no feed type named)."""
+    media = {part.split(";", 1)[0].strip().lower() for part in accept.split(",")}
+    return "text/html" in media and not media & {"application/atom+xml", "application/rss+xml"}
+
+
+def varies_on_accept(path: Path) -> bool:
+    """True when the Content-Type depends on Accept (caches must key on it: ``Vary``)."""
+    return path.suffix.lower() in NEGOTIATED
 
 
 def compressible(path: Path) -> bool:

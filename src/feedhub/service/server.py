@@ -17,7 +17,13 @@ from sqlalchemy import text
 
 from feedhub.config import Config
 from feedhub.service.conditional import accepts_gzip, etag_matches, http_date, not_modified_since
-from feedhub.service.files import MIN_GZIP_SIZE, FileCache, compressible, content_type
+from feedhub.service.files import (
+    MIN_GZIP_SIZE,
+    FileCache,
+    compressible,
+    content_type,
+    varies_on_accept,
+)
 from feedhub.service.files import resolve_request as resolve_file
 from feedhub.service.metrics import CONTENT_TYPE as METRICS_TYPE
 from feedhub.service.reload import reload_config
@@ -103,17 +109,20 @@ async def published_file(request: web.Request) -> web.Response:
     except OSError:  # removed between lookup and read
         raise web.HTTPNotFound(text="not found\n") from None
     headers = {
-        "Content-Type": content_type(path),
+        "Content-Type": content_type(path, request.headers.get("Accept", "")),
         "Last-Modified": http_date(entry.mtime),
         "Cache-Control": f"public, max-age={CACHE_MAX_AGE}",
         "X-Content-Type-Options": "nosniff",
     }
     use_gzip = False
+    vary = ["Accept"] if varies_on_accept(path) else []
     if compressible(path):
-        headers["Vary"] = "Accept-Encoding"
+        vary.append("Accept-Encoding")
         use_gzip = len(entry.body) >= MIN_GZIP_SIZE and accepts_gzip(
             request.headers.get("Accept-Encoding", "")
         )
+    if vary:
+        headers["Vary"] = ", ".join(vary)
     headers["ETag"] = entry.gzip_etag if use_gzip else entry.etag
     hub = state.config.file.site.websub_hub
     if hub:
