@@ -8,7 +8,8 @@ browser does) — and lists every problem instead of grepping for strings:
 
 - elements that run code, load other documents, style the page or submit data (script,
   iframe, form, style, object, embed, base, meta, svg …), comments, CDATA sections and
-  processing instructions (old browsers ran ``<!--[if IE]><script>`` comments);
+  processing instructions (old browsers ran ``<!--[if IE]><script>`` comments), except
+  feedhub's own ``<?xml-stylesheet?>`` naming feed.xsl, which must be feedhub's own bytes;
 - any ``on*`` event handler, ``style``, ``srcdoc`` or ``http-equiv`` attribute;
 - any URL attribute whose scheme, after the whitespace and control characters a browser
   ignores are dropped and case is folded, is javascript:, vbscript: or data: (data: is
@@ -29,6 +30,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from lxml import etree
+
+from feedhub.publish.atom import STYLESHEET
+from feedhub.publish.stylesheet import render_stylesheet
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
@@ -60,6 +64,8 @@ UNSAFE_SCHEMES: frozenset[str] = frozenset({"javascript", "vbscript", "data", "l
 # old ones dropped more. Removing every such character is the cautious reading.
 _IGNORED_IN_URL = re.compile(r"[\x00-\x20\x7f-\x9f]+")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
+
+_OWN_XSL = re.compile(r"/(?:[A-Za-z0-9._~-]+/)*feed\.xsl")
 
 _HEAD_META = frozenset({"charset", "name", "content"})
 _HEAD_LINK_RELS = frozenset({"alternate", "outline"})
@@ -178,20 +184,35 @@ def _local(el: etree._Element) -> tuple[str, str]:
     return q.namespace or "", q.localname
 
 
-def _xml_doc_problems(tree: etree._ElementTree) -> list[str]:
-    """DOCTYPEs (entity definitions) and processing instructions (xml-stylesheet)."""
+def _own_stylesheet(node: etree._Element) -> bool:
+    """feedhub's ``<?xml-stylesheet?>``: its feed.xsl by a path on the same site, nothing else."""
+    return (
+        isinstance(node, etree._ProcessingInstruction)
+        and node.target == "xml-stylesheet"
+        and node.get("type") == "text/xsl"
+        and _OWN_XSL.fullmatch(node.get("href") or "") is not None
+    )
+
+
+def _xml_doc_problems(tree: etree._ElementTree, *, stylesheet: bool = False) -> list[str]:
+    """DOCTYPEs (entity definitions) and processing instructions (xml-stylesheet), except
+    feedhub's own stylesheet before an Atom document's root (``stylesheet``)."""
     problems = []
     if tree.docinfo.doctype:
         problems.append(f"DOCTYPE {tree.docinfo.doctype[:80]}")
     root = tree.getroot()
-    siblings = [*root.itersiblings(preceding=True), *root.itersiblings()]
-    problems += [f"top-level {s!r}" for s in siblings if not isinstance(s, etree._Comment)]
+    before = list(root.itersiblings(preceding=True))
+    own = [s for s in before if stylesheet and _own_stylesheet(s)][:1]
+    siblings = [*before, *root.itersiblings()]
+    problems += [
+        f"top-level {s!r}" for s in siblings if not isinstance(s, etree._Comment) and s not in own
+    ]
     return problems
 
 
 def atom_problems(tree: etree._ElementTree) -> list[str]:
     """Every unsafe thing in an Atom document, plain-text titles included."""
-    problems = _xml_doc_problems(tree)
+    problems = _xml_doc_problems(tree, stylesheet=True)
     root = tree.getroot()
     if _local(root) != (ATOM_NS, "feed"):
         problems.append(f"root element is {root.tag}, not atom:feed")
@@ -288,6 +309,11 @@ def check_site(out: Path, *, allowed_css: Collection[str] = ()) -> SiteReport:
             report.html.append(path)
             text = path.read_bytes().decode("utf-8")  # raises on invalid UTF-8
             found = html_problems(text, document=True, allowed_css=allowed_css)
+        elif str(rel) == STYLESHEET:
+            # Only feedhub's own XSLT: it copies atom:content out unescaped, and that HTML
+            # is what atom_problems checked in every feed.
+            own = path.read_bytes() == render_stylesheet()
+            found = [] if own else ["not feedhub's own stylesheet"]
         else:
             found = ["unexpected file type"]
         report.problems += [f"{rel}: {p}" for p in found]
