@@ -34,7 +34,7 @@ def by_path(feed: ParsedFeed, path: str) -> Article:
 def test_files_that_become_articles() -> None:
     feed = parse(snapshot())
     assert feed.version == "folder"
-    assert feed.title == "desk"
+    assert feed.title == "Desk"  # the source name made readable: a folder has no title
     # Empty/blank files, images and hidden folders are skipped; sorted by path.
     assert [a.path for a in feed.articles] == [
         "2024/tram-line.md",

@@ -52,11 +52,18 @@ def parse_article_folder(
         problems.insert(0, f"base_url {base_url!r} is not an absolute http(s) URL")
     return ParsedFeed(
         version="folder",
-        title=source_name,
+        title=readable_name(source_name),
         link=n.http_url(base_url),
         articles=n.dedupe_by_guid(articles),
         warning=n.one_line("; ".join(problems), 1_000) if problems else None,
     )
+
+
+def readable_name(slug: str) -> str:
+    """A folder has no feed title of its own: "newsroom" → "Newsroom", "city-desk" → "City
+    desk", shown on the index page and in atom:source unless the config gives a ``title``."""
+    words = slug.replace("_", " ").replace("-", " ").split()
+    return " ".join(words).capitalize() if words else slug
 
 
 def _kind(path: str) -> str | None:
