@@ -92,3 +92,33 @@ def test_import_of_a_broken_file_changes_nothing(tmp_path: Path, cli) -> None:
     r = cli("-c", str(cfg), "opml", "import", str(bad))
     assert r.returncode == 2 and "not well-formed" in r.stderr and "Traceback" not in r.stderr
     assert cfg.read_text() == CONFIG
+
+
+def test_export_names_sources_by_title_and_leaves_folders_out(tmp_path: Path, cli) -> None:
+    """Issue 18: a reader importing the export sees "Daily Courier — World", not `courier`, and no
+    folder path posing as a feed URL."""
+    samples = Path(__file__).resolve().parents[1] / "config" / "samples"
+    cfg = tmp_path / "feedhub.yaml"
+    cfg.write_text(
+        "site: {title: Mine}\nstore: data/feedhub.db\noutput: {dir: out}\nsources:\n"
+        f"  - {{name: courier, url: {samples / 'courier.atom'}}}\n"
+        f"  - {{name: wire, url: {samples / 'wire.xml'}, title: The Wire}}\n"
+        f"  - {{name: newsroom, url: {samples / 'articles'}}}\n"
+        "topics:\n  - {name: t, title: T, keywords: [Niger]}\n"
+    )
+    before = cli("-c", str(cfg), "opml", "export")  # nothing fetched yet: the slug
+    assert before.returncode == 0, before.stderr
+    assert [o.get("title") for o in etree.fromstring(before.stdout.encode()).iter("outline")] == [
+        "courier", "The Wire"
+    ]
+    assert cli("-c", str(cfg), "fetch").returncode == 0
+    r = cli("-c", str(cfg), "opml", "export")
+    assert r.returncode == 0 and "left out folder sources (not feeds): newsroom" in r.stderr
+    outlines = list(etree.fromstring(r.stdout.encode()).iter("outline"))
+    assert [(o.get("text"), o.get("title")) for o in outlines] == [
+        ("Daily Courier — World", "Daily Courier — World"), ("The Wire", "The Wire")
+    ]
+    assert [o.get("xmlUrl") for o in outlines] == [
+        (samples / "courier.atom").as_uri(), (samples / "wire.xml").as_uri()
+    ]
+    assert outlines[0].get("htmlUrl", "").startswith("https://")

@@ -367,10 +367,21 @@ def opml() -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File.")
 @pass_ctx
 def opml_export(ctx: Context, output: Path | None) -> None:
-    """Write the configured sources as OPML 2.0 (stdout by default)."""
-    from feedhub.opml import sources_to_opml
+    """Write the configured feed sources as OPML 2.0 (stdout by default).
 
-    data = sources_to_opml(ctx.config.file.site.title, ctx.config.sources)
+    Each is named by its configured title, else the feed's title as last fetched; folder
+    sources are not feeds and are left out.
+    """
+    from feedhub.model import SourceKind
+    from feedhub.opml import sources_to_opml
+    from feedhub.store.sources import source_infos
+
+    with ctx.store() as store, store.read() as conn:
+        known = {i.name: i for i in source_infos(conn)}
+    data = sources_to_opml(ctx.config.file.site.title, ctx.config.sources, known)
+    folders = [s.name for s in ctx.config.sources if s.kind is SourceKind.FOLDER]
+    if folders and not ctx.quiet:
+        err.print(f"left out folder sources (not feeds): {', '.join(folders)}", markup=False)
     if output:
         output.write_bytes(data)
     else:

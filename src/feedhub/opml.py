@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -13,7 +13,7 @@ from xml.sax.saxutils import quoteattr
 from lxml import etree
 
 from feedhub.config import Source
-from feedhub.model import SourceKind
+from feedhub.model import SourceInfo, SourceKind
 
 
 class OpmlError(Exception):
@@ -53,8 +53,17 @@ def parse_opml(data: bytes) -> list[OpmlFeed]:
     return feeds
 
 
-def sources_to_opml(title: str, sources: Sequence[Source]) -> bytes:
-    """OPML 2.0 with one ``type="rss"`` outline per source (local ones as file:// URLs)."""
+def sources_to_opml(
+    title: str, sources: Sequence[Source], known: Mapping[str, SourceInfo] | None = None
+) -> bytes:
+    """OPML 2.0 with one ``type="rss"`` outline per feed source (a local feed file as a
+    file:// URL), named as people know it: the configured title, else the feed's own title
+    from the store (``known``), the slug only when neither is there.
+
+    Folder sources are left out: a folder of article files is not a feed a reader could
+    subscribe to (its articles are published in the topic feeds).
+    """
+    known = known or {}
     lines = [
         '<?xml version="1.0" encoding="utf-8"?>',
         '<opml version="2.0">',
@@ -62,12 +71,15 @@ def sources_to_opml(title: str, sources: Sequence[Source]) -> bytes:
         "  <body>",
     ]
     for s in sources:
+        if s.kind is SourceKind.FOLDER:
+            continue
         url = s.url if s.kind is SourceKind.HTTP else Path(s.url).as_uri()
-        label = s.title or s.name
-        lines.append(
-            f'    <outline type="rss" text={quoteattr(label)} title={quoteattr(label)} '
-            f"xmlUrl={quoteattr(url)}/>"
-        )
+        info = known.get(s.name)
+        label = s.title or (info.title.strip() if info else "") or s.name
+        attrs = f"text={quoteattr(label)} title={quoteattr(label)} xmlUrl={quoteattr(url)}"
+        if info and info.link and info.link.startswith(("http://", "https://")):
+            attrs += f" htmlUrl={quoteattr(info.link)}"
+        lines.append(f'    <outline type="rss" {attrs}/>')
     lines += ["  </body>", "</opml>", ""]
     return "\n".join(lines).encode("utf-8")
 
