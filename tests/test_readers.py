@@ -92,36 +92,75 @@ def test_newsboat_imports_the_opml_and_shows_every_topic_with_related_news(
                        timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     with sqlite3.connect(cache) as db:
-        rows = db.execute("SELECT feedurl, title, content FROM rss_item").fetchall()
-    by_feed: dict[str, list[tuple[str, str]]] = {}
-    for feed, title, content in rows:
-        by_feed.setdefault(feed, []).append((title, content))
+        rows = db.execute("SELECT guid, feedurl, title, content FROM rss_item").fetchall()
     served = topics(shipped)
-    assert set(by_feed) == set(served)
-    for url, titles in served.items():
-        assert sorted(t for t, _ in by_feed[url]) == sorted(titles), url
-    related = [c for items in by_feed.values() for _, c in items if "Related News" in c]
+    ids = entry_ids(shipped)
+    # One story, one item (issue 18): newsboat keys items on the atom:id across feeds, so a
+    # story filed under several topics is stored once, and read once.
+    assert sorted(guid for guid, *_ in rows) == sorted(set().union(*ids.values()))
+    assert {feed for _, feed, _, _ in rows} <= set(served)
+    assert sorted(t for _, _, t, _ in rows) == sorted({t for ts in served.values() for t in ts})
+    shared = set.intersection(*(ids[f"http://127.0.0.1:{shipped.port}/{t}.atom"]
+                                for t in ("sahel", "niger")))
+    assert shared and all(sum(g == s for g, *_ in rows) == 1 for s in shared)
+    related = [c for *_, c in rows if "Related News" in c]
     assert len(related) >= 10
-    reference = [c for t, c in by_feed[f"http://127.0.0.1:{shipped.port}/sahel.atom"]
-                 if t.startswith("Russian Military Instructors")]
-    assert reference and "U.S. Troop Withdrawal from Niger Kicks off" in reference[0]
+    reference = [c for _, _, t, c in rows if t.startswith("Russian Military Instructors")]
+    assert len(reference) == 1 and "U.S. Troop Withdrawal from Niger Kicks off" in reference[0]
 
 
-def test_chromium_shows_every_topic_with_headlines_and_working_feed_links(
-    shipped: Service, tmp_path: Path
-) -> None:
+def entry_ids(service: Service) -> dict[str, set[str]]:
+    """Topic feed URL → the atom:ids of its entries, as served."""
+    out = {}
+    for url in topics(service):
+        _, _, feed = service.get(url.split(str(service.port), 1)[1])
+        out[url] = {e.findtext(f"{ATOM}id") for e in etree.fromstring(feed).iter(f"{ATOM}entry")}
+    return out
+
+
+def chromium_dom(url: str, profile: Path) -> html.HtmlElement:
+    """The DOM headless Chromium builds for ``url`` (after any XSLT), parsed."""
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("chromium is not installed (.ci/run installs Debian's package)")
     r = subprocess.run(
         [chromium, "--headless", "--no-sandbox", "--disable-gpu",
          "--disable-background-networking", "--disable-component-update", "--no-first-run",
-         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
-         f"http://127.0.0.1:{shipped.port}/"],
+         "--disable-sync", f"--user-data-dir={profile}", "--dump-dom", url],
         capture_output=True, text=True, timeout=120,
     )
     assert r.returncode == 0 and "<body" in r.stdout, r.stderr[-2000:]
-    dom = html.fromstring(r.stdout)
+    return html.fromstring(r.stdout)
+
+
+def test_a_feed_opened_in_chromium_is_a_readable_page(shipped: Service, tmp_path: Path) -> None:
+    """Issue 18: feed.xsl turns the Atom document into a page: title, entries, sources, the
+    Related News box as rendered HTML (not escaped markup) and how to subscribe."""
+    url = f"http://127.0.0.1:{shipped.port}/sahel.atom"
+    dom = chromium_dom(url, tmp_path / "profile")
+    text = dom.text_content()
+    _, _, feed = shipped.get("/sahel.atom")
+    root = etree.fromstring(feed)
+    assert dom.findtext(".//h1") == root.findtext(f"{ATOM}title")
+    titles = [e.findtext(f"{ATOM}title") for e in root.iter(f"{ATOM}entry")]
+    shown = [h.text_content().strip() for h in dom.xpath("//main/article/h2")]
+    assert shown == titles
+    assert "<h3>" not in text and "&lt;" not in text and "<p>" not in text  # rendered, not shown
+    boxes = [h for h in dom.iter("h3") if h.text_content() == "Related News"]
+    assert len(boxes) >= 3
+    box = boxes[0].getnext()
+    assert box.tag == "ul" and box.find("li/a").get("href", "").startswith("https://")
+    reference = next(a for a in dom.iter("article") if "Russian Military Instructors" in
+                     a.text_content())
+    assert "U.S. Troop Withdrawal from Niger Kicks off" in reference.text_content()
+    assert "Sahel Wire" in text or "Daily Courier" in text  # sources are named
+    assert url in [c.text_content() for c in dom.iter("code")]  # how to subscribe
+
+
+def test_chromium_shows_every_topic_with_headlines_and_working_feed_links(
+    shipped: Service, tmp_path: Path
+) -> None:
+    dom = chromium_dom(f"http://127.0.0.1:{shipped.port}/", tmp_path / "profile")
     served = topics(shipped)
     alternates = {link.get("href") for link in dom.iter("link")
                   if link.get("type") == "application/atom+xml"}
