@@ -21,6 +21,13 @@ class SourceKind(StrEnum):
     FOLDER = "folder"
 
 
+def readable_name(slug: str) -> str:
+    """A folder has no feed title of its own: "newsroom" → "Newsroom", "city-desk" → "City
+    desk", shown on the index page and in atom:source unless the config gives a ``title``."""
+    words = slug.replace("_", " ").replace("-", " ").split()
+    return " ".join(words).capitalize() if words else slug
+
+
 @dataclass(frozen=True, slots=True)
 class FetchState:
     """What the store remembers about a source between fetches (conditional GET, skip parse)."""

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import markdown
 
-from feedhub.model import Article, LocalFile, ParsedFeed
+from feedhub.model import Article, LocalFile, ParsedFeed, readable_name
 from feedhub.parse import normalize as n
 from feedhub.parse.frontmatter import split_front_matter
 from feedhub.parse.sanitize import text_to_html
@@ -57,13 +57,6 @@ def parse_article_folder(
         articles=n.dedupe_by_guid(articles),
         warning=n.one_line("; ".join(problems), 1_000) if problems else None,
     )
-
-
-def readable_name(slug: str) -> str:
-    """A folder has no feed title of its own: "newsroom" → "Newsroom", "city-desk" → "City
-    desk", shown on the index page and in atom:source unless the config gives a ``title``."""
-    words = slug.replace("_", " ").replace("-", " ").split()
-    return " ".join(words).capitalize() if words else slug
 
 
 def _kind(path: str) -> str | None:

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, delete, func, select
 
 from feedhub.config import Config
 from feedhub.config.env import has_secret
-from feedhub.model import SourceKind, StoredArticle
+from feedhub.model import SourceKind, StoredArticle, readable_name
 from feedhub.publish.archive import ArchivePlan, plan_archives, render_plan
 from feedhub.publish.atom import STYLESHEET, chosen_related
 from feedhub.publish.index import render_index_html, render_opml
@@ -260,7 +260,9 @@ def source_refs(conn: Connection, config: Config) -> dict[str, SourceRef]:
         if r.kind != SourceKind.HTTP.value or has_secret(url or ""):
             url = None
         cfg = config.source(r.name)
-        title = (cfg.title if cfg and cfg.title else None) or r.title or r.name
+        # A folder has no feed title: its stored one may be the slug an older version kept.
+        fetched = readable_name(r.name) if r.kind == SourceKind.FOLDER.value else r.title
+        title = (cfg.title if cfg and cfg.title else None) or fetched or r.name
         refs[r.name] = SourceRef(r.name, title, r.link, url, r.feed_id)
     return refs
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from feedhub.publish.index import _CSS
 
-# Extra rules for the feed page; the rest is the front page's look (index.py).
+# Extra rules for the feed page; the rest is the front page's look (index.py). Chromium
+# puts a fixed "XSLT is being removed" banner at the top of <body>; the padding keeps the
+# topic's title out from under it while it is there (CSS only: the page has no script).
 _FEED_CSS = """
 .subscribe { background: var(--card); border: 1px solid var(--line); border-radius: 10px;
   padding: .75rem 1rem; margin-top: 1rem; font-size: .95rem; }
@@ -25,6 +27,8 @@ _FEED_CSS = """
 .entry .content h3 { font-size: 1rem; margin: 1rem 0 .25rem; }
 .entry .content ul { margin: 0; padding-left: 1.2rem; }
 nav.archive { margin: 0 0 1.25rem; }
+body:has(> xslt-warning-banner) { padding-top: 7rem; }
+@media (max-width: 40rem) { body:has(> xslt-warning-banner) { padding-top: 14rem; } }
 """.strip()
 
 # Dates are shown as "Jun 11, 2024" like index.html: the day part of atom:published.
