@@ -213,3 +213,25 @@ def test_features_survive_the_trip_from_a_parse_worker() -> None:
     )
     assert g.shingles.dtype == np.uint32 and np.array_equal(g.shingles, f.shingles)
     assert compare(f, g) is not None and compare(f, g).similarity == 1.0
+
+
+def test_public_url_drops_trackers_and_keeps_the_address() -> None:
+    """What publish links to (issue 18): the source's address minus tracking parameters,
+    never rewritten to https or without www (a site may not serve those)."""
+    from feedhub.dedupe.urls import public_url, without_trackers
+
+    tracked = "http://www.example.org/a/?id=3&utm_source=rss&utm_medium=feed#top"
+    assert without_trackers(tracked) == "http://www.example.org/a/?id=3#top"
+    assert without_trackers("https://example.org/a?b=1&c=2") == "https://example.org/a?b=1&c=2"
+    mail = "mailto:x@example.org?utm_source=x"
+    assert without_trackers(mail) == mail  # only http(s) URLs are touched
+    assert public_url(tracked, canonical_url(tracked)) == "http://www.example.org/a/?id=3#top"
+    # A feed's own original (feedburner:origLink) wins over its redirecting entry link.
+    routed = "https://feeds.example/~r/site/~3/abc?utm_source=feedburner"
+    assert public_url(routed, "https://site.example/story") == "https://site.example/story"
+    # A canonical stored before a tracker name was listed is the same page, not an original.
+    stale = "https://example.org/a?id=3&utm_source=rss"
+    assert public_url("https://example.org/a?id=3&utm_source=rss", stale) == (
+        "https://example.org/a?id=3"
+    )
+    assert public_url(None, None) is None

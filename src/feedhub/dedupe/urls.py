@@ -107,7 +107,9 @@ def public_url(url: str | None, canonical: str | None = None) -> str | None:
     tracker parameter: never a URL that differs from the story's only in tracking.
     """
     if not url:
-        return canonical
-    if canonical and canonical_url(url) != canonical:
-        return canonical
+        return without_trackers(canonical) if canonical else None
+    # Both sides canonicalized again: a canonical stored before trackers.txt grew must not
+    # count as "another original" (nor be published with the newly listed tracker).
+    if canonical and canonical_url(url) != canonical_url(canonical):
+        return without_trackers(canonical)
     return without_trackers(url)
