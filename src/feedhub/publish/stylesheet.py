@@ -36,6 +36,7 @@ _XSL = """<?xml version="1.0" encoding="UTF-8"?>
 <xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
     xmlns:atom="http://www.w3.org/2005/Atom" exclude-result-prefixes="atom">
 <xsl:output method="html" encoding="UTF-8" doctype-system="about:legacy-compat"/>
+<xsl:variable name="MONTHS" select="'JanFebMarAprMayJunJulAugSepOctNovDec'"/>
 
 <xsl:template match="/atom:feed">
 <xsl:variable name="current" select="atom:link[@rel='current']/@href"/>
@@ -61,11 +62,22 @@ _XSL = """<?xml version="1.0" encoding="UTF-8"?>
 <h1><xsl:value-of select="atom:title"/></h1>
 <xsl:if test="atom:subtitle"><p class="subtitle"><xsl:value-of select="atom:subtitle"/></p></xsl:if>
 <div class="subscribe">
-<xsl:if test="$current">
-  <strong>This is an archive of an older month.</strong><xsl:text> </xsl:text>
-</xsl:if>
-<strong>This page is a news feed.</strong> To follow it, copy its address into your feed
-reader (newsboat, Miniflux, FreshRSS, Thunderbird, NetNewsWire…):
+<xsl:choose>
+  <xsl:when test="$current">
+    <!-- An archive's own URL ends in YYYY-MM.atom (publish/archive.py). -->
+    <xsl:variable name="self" select="atom:link[@rel='self']/@href"/>
+    <xsl:variable name="month" select="substring($self, string-length($self) - 11, 7)"/>
+    <strong>Archive: the articles of
+    <xsl:value-of select="substring($MONTHS, 3 * number(substring($month, 6, 2)) - 2, 3)"/>
+    <xsl:text> </xsl:text><xsl:value-of select="substring($month, 1, 4)"/>.</strong>
+    To follow this topic, copy the address of its feed into your feed reader
+  </xsl:when>
+  <xsl:otherwise>
+    <strong>This page is a news feed.</strong> To follow it, copy its address into your
+    feed reader
+  </xsl:otherwise>
+</xsl:choose>
+(newsboat, Miniflux, FreshRSS, Thunderbird, NetNewsWire…):
 <code><xsl:value-of select="$feed"/></code>
 </div>
 </header>
@@ -122,7 +134,7 @@ reader (newsboat, Miniflux, FreshRSS, Thunderbird, NetNewsWire…):
 <xsl:template name="day">
 <xsl:param name="iso"/>
 <xsl:variable name="m" select="number(substring($iso, 6, 2))"/>
-<xsl:value-of select="substring('JanFebMarAprMayJunJulAugSepOctNovDec', 3 * $m - 2, 3)"/>
+<xsl:value-of select="substring($MONTHS, 3 * $m - 2, 3)"/>
 <xsl:text> </xsl:text>
 <xsl:value-of select="number(substring($iso, 9, 2))"/>
 <xsl:text>, </xsl:text>
