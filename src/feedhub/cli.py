@@ -89,6 +89,19 @@ class Context:
                 err.print(line, markup=False)
             raise SystemExit(2) from None
 
+    def config_from_text(self, text: str) -> None:
+        """Use ``text`` as the config, read as if it were the file (``publish
+        --config-stdin``: the service hands its child the config it runs on)."""
+        from feedhub.config import ConfigError
+        from feedhub.config.load import parse_config
+
+        try:
+            self._config = parse_config(text, self.config_file)
+        except ConfigError as e:
+            for line in e.problems:
+                err.print(line, markup=False)
+            raise SystemExit(2) from None
+
     @contextmanager
     def store(self) -> Iterator[Store]:
         from feedhub.store import Store, StoreError
@@ -427,14 +440,18 @@ def opml_import(ctx: Context, file: Path, dry_run: bool) -> None:
     help="Pause between store write batches so a running service's fetches get turns.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON line.")
+@click.option("--config-stdin", is_flag=True, hidden=True,
+              help="Read the config's text from stdin (paths still relative to -c).")
 @pass_ctx
-def publish_cmd(ctx: Context, background: bool, as_json: bool) -> None:
+def publish_cmd(ctx: Context, background: bool, as_json: bool, config_stdin: bool) -> None:
     """Render every topic's Atom feed, archives, index.opml and index.html."""
     from feedhub.process import PARENT_ENV, die_with_parent, yield_cpu
 
     parent = os.environ.pop(PARENT_ENV, None)
     if parent and parent.isdigit():  # the service's publish child: die with the service
         die_with_parent(int(parent))
+    if config_stdin:
+        ctx.config_from_text(sys.stdin.buffer.read().decode("utf-8", "replace"))
     if background:
         yield_cpu()
     with ctx.store() as store:

@@ -74,6 +74,9 @@ class Config:
     sources: tuple[Source, ...]
     store_url: str
     output_dir: Path
+    # The YAML text this was validated from: a child process (the service's publisher)
+    # gets this, not the file, which may have changed since (service/publisher.py).
+    text: str | None = None
 
     def source(self, name: str) -> Source | None:
         return next((s for s in self.sources if s.name == name), None)
@@ -210,6 +213,7 @@ def _parse(
         sources=tuple(_sources(cfg, local)),
         store_url=cfg.store.url,
         output_dir=output_dir,
+        text=text,
     )
 
 

@@ -25,17 +25,28 @@ _children: set[subprocess.Popen[bytes]] = set()
 
 
 def publish_in_child(config: Config, store: Store) -> PublishReport:
-    """Run one publish of ``config``'s file in a child process; its report, or raise."""
+    """Run one publish of ``config`` in a child process; its report, or raise.
+
+    The child gets the text ``config`` was validated from on its stdin, not the file:
+    the service runs on the config it loaded or last accepted on SIGHUP, and the file may
+    since hold a rejected edit (every publish failed on it) or one not yet reloaded.
+    """
     cmd = [sys.executable, "-m", "feedhub", "-c", str(config.path), "-q", "publish",
            "--background", "--json"]
+    given = config.text.encode() if config.text is not None else None
+    if given is not None:
+        cmd.append("--config-stdin")
     # PARENT_ENV: the child dies with the service (a SIGKILL or the OOM killer must not
     # leave a publisher running beside the next service's).
     env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_ENV: str(os.getpid())}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE if given is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )
     with _lock:
         _children.add(proc)
     try:
-        out, err = proc.communicate()
+        out, err = proc.communicate(given)
     finally:
         with _lock:
             _children.discard(proc)
