@@ -258,12 +258,21 @@ def test_probes(served: Served) -> None:
     served.state.beat = time.monotonic() - 10_000  # no progress for hours: stuck
     status, _, body = served.request("/readyz")
     assert status == 503 and body.startswith(b"no sweep progress for ")
+    served.state.beat = time.monotonic()
+    (served.out / "index.opml").unlink()  # published files gone: not ready until rewritten
+    status, _, body = served.request("/readyz")
+    assert (status, body) == (503, b"published files missing: index.opml\n")
+    (served.out / "index.opml").write_bytes(OPML)
+    assert served.request("/readyz")[0] == 200
 
 
 def test_readyz_reports_a_dead_store(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     store = Store.open(config.store_url)
     state = ServiceState(config, with_scheduler=False)
+    config.output_dir.mkdir()
+    for name in ("index.html", "index.opml"):
+        (config.output_dir / name).write_bytes(b"published")
     for port in serve(config, store, state):
         s = Served(port, state, config.output_dir)
         assert s.request("/readyz")[0] == 200

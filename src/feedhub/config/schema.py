@@ -105,6 +105,11 @@ class DedupeConfig(Strict):
 class ServerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    # A request's head must arrive within this (a slow-loris client holds no socket for
+    # longer); also how long an idle keep-alive connection stays open.
+    read_timeout: Duration = timedelta(seconds=15)
+    # Open connections at most; 0: derived from the process's open-file limit.
+    max_connections: int = Field(0, ge=0)
 
 
 class RetentionConfig(Strict):

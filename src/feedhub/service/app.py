@@ -179,7 +179,7 @@ async def _serve(scheduler: Scheduler, store: Store, roles: Roles, port: int | N
         listen = port or server.port
         try:
             app = make_app(state.config, store, state, files=roles.serve)
-            runner = await start_server(app, server.host, listen)
+            runner = await start_server(app, server.host, listen, server)
         except OSError as e:
             log.error("cannot listen on %s:%d: %s", server.host, listen, e.strerror or e)
             return 1

@@ -40,6 +40,7 @@ PUBLISH_MAX_DELAY = 30.0  # a steady trickle of changes must not postpone publis
 PUBLISH_RETRY = 30.0  # after a failed publish (disk full, …), try again this much later
 MAX_LOGGED_PATHS = 20  # a first publish writes hundreds of files: keep its log line short
 PUBLISH_POLL = 2.0  # seconds between looks at the store's change marker (other processes)
+OUTPUT_CHECK_EVERY = 5.0  # seconds between looks for deleted or damaged published files
 
 
 class Housekeeping:
@@ -72,6 +73,7 @@ class Housekeeping:
         self._spawned: set[asyncio.Task[None]] = set()
         self._skipping_publish = False  # another worker held the publish lock last time
         self._poll_pause_until = 0.0  # after a failed publish the poll waits PUBLISH_RETRY
+        self._missing_reported = False  # "published files missing" was logged (once per loss)
 
     # -- start and stop -----------------------------------------------------------------
 
@@ -84,6 +86,10 @@ class Housekeeping:
                 self._retention_job, "interval", hours=RETENTION_EVERY_HOURS, id="retention",
                 max_instances=1, coalesce=True, misfire_grace_time=None,
                 next_run_time=datetime.now(UTC) + timedelta(minutes=1),
+            )
+            self._aps.add_job(
+                self._output_check_job, "interval", seconds=OUTPUT_CHECK_EVERY,
+                id="output check", max_instances=1, coalesce=True, misfire_grace_time=None,
             )
         self._aps.start()
 
@@ -215,6 +221,27 @@ class Housekeeping:
             self._spawned.add(task)
             task.add_done_callback(self._spawned.discard)
             await asyncio.wait({task})
+
+    async def _output_check_job(self) -> None:
+        """Publish again when published files went missing (someone deleted the folder)."""
+        if self._publish_lock.locked() or self._publish_queued:
+            return  # a publish runs or waits: it writes every missing file
+        if time.monotonic() < self._poll_pause_until:
+            return  # the last publish failed: it is retried on its own schedule
+        from feedhub.publish.outputs import missing_files
+
+        missing = await asyncio.to_thread(missing_files, self.state.config)
+        if not missing:
+            self._missing_reported = False
+            return
+        if not self._missing_reported:
+            shown = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
+            log.warning(
+                "%d published files missing or damaged in %s (%s): publishing again",
+                len(missing), self.state.config.output_dir, shown,
+            )
+            self._missing_reported = True
+        self.publish_soon(0.0)
 
     # -- retention ----------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ def reload_config(current: Config) -> Config | None:
     if new.store_url != current.store_url:
         log.warning("config reload: the store changes on the next restart")
     if new.file.server != current.file.server:
-        log.warning("config reload: server.host/port change on the next restart")
+        log.warning("config reload: server settings change on the next restart")
     log.info(
         "config reloaded: %d sources, %d topics", len(new.sources), len(new.file.topics)
     )

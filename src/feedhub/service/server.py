@@ -16,7 +16,14 @@ from aiohttp import web
 from sqlalchemy import text
 
 from feedhub.config import Config
+from feedhub.config.schema import ServerConfig
 from feedhub.service.conditional import accepts_gzip, etag_matches, http_date, not_modified_since
+from feedhub.service.connections import (
+    CappedSite,
+    connection_cap,
+    open_file_limit,
+    quiet_client_errors,
+)
 from feedhub.service.files import (
     MIN_GZIP_SIZE,
     FileCache,
@@ -40,6 +47,7 @@ SHUTDOWN_TIMEOUT = 2.0  # seconds given to open requests when the server stops
 STATE = web.AppKey("state", ServiceState)
 STORE = web.AppKey("store", Store)
 CACHE = web.AppKey("cache", FileCache)
+FILES = web.AppKey("files", bool)
 
 
 def make_app(
@@ -52,6 +60,7 @@ def make_app(
     app[STATE] = state or ServiceState(config, with_scheduler=False)
     app[STORE] = store
     app[CACHE] = FileCache()
+    app[FILES] = files
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
@@ -66,9 +75,14 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready: the store answers, the scheduler runs and its sweeps make progress."""
+    """Ready: the store answers, the scheduler runs and its sweeps make progress, and
+    (where files are served) every published file is there."""
     state = request.app[STATE]
-    problem = await store_problem(request.app[STORE]) or state.scheduler_problem()
+    problem = (
+        await store_problem(request.app[STORE])
+        or state.scheduler_problem()
+        or (files_problem(state.config) if request.app[FILES] else None)
+    )
     if problem:
         return web.Response(status=503, text=problem + "\n", headers={"Cache-Control": "no-store"})
     return web.Response(text="ready\n", headers={"Cache-Control": "no-store"})
@@ -89,6 +103,17 @@ async def store_problem(store: Store) -> str | None:
     except Exception as e:
         return f"store error: {first_line(e)}"
     return None
+
+
+def files_problem(config: Config) -> str | None:
+    """One line naming the published files that are missing, or None."""
+    from feedhub.publish.outputs import missing_files
+
+    missing = missing_files(config)
+    if not missing:
+        return None
+    shown = ", ".join(missing[:3]) + (", …" if len(missing) > 3 else "")
+    return f"published files missing: {shown}"
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -145,15 +170,25 @@ async def published_file(request: web.Request) -> web.Response:
     return web.Response(body=body, headers=headers)
 
 
-async def start_server(app: web.Application, host: str, port: int) -> web.AppRunner:
-    """Listen on host:port; raises OSError when the address is taken."""
+async def start_server(
+    app: web.Application, host: str, port: int, limits: ServerConfig | None = None
+) -> web.AppRunner:
+    """Listen on host:port; raises OSError when the address is taken.
+
+    ``limits``: the read timeout and connection cap (``server.*``; defaults without).
+    """
+    limits = limits or ServerConfig()
     runner = web.AppRunner(
         app, access_log=access_log, shutdown_timeout=SHUTDOWN_TIMEOUT,
-        access_log_format='%a "%r" %s %b %Tfs',
+        access_log_format='%a "%r" %s %b %Tfs', logger=quiet_client_errors(),
+        # aiohttp closes a connection whose next request head has not arrived when this
+        # runs out (its default, an hour, let a slow-loris client hold a socket forever).
+        keepalive_timeout=limits.read_timeout.total_seconds(),
     )
     await runner.setup()
+    cap = connection_cap(limits.max_connections, open_file_limit())
     try:
-        await web.TCPSite(runner, host, port).start()
+        await CappedSite(runner, host, port, cap).start()
     except BaseException:
         await runner.cleanup()
         raise
@@ -168,7 +203,7 @@ async def serve_forever(config: Config, store: Store, port: int | None = None) -
     state = ServiceState(config, with_scheduler=False)
     server = config.file.server
     runner = await start_server(
-        make_app(config, store, state), server.host, port or server.port
+        make_app(config, store, state), server.host, port or server.port, server
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
