@@ -109,6 +109,8 @@ class ParsedFeed:
     articles: tuple[Article, ...] = ()
     warning: str | None = None  # a non-fatal problem (feedparser bozo), one line
     dropped: int = 0  # entries left out by the max_entries cap (the oldest ones)
+    duplicate_guids: int = 0  # entries left out because an earlier one had the same id
+    ancient_dates: int = 0  # entries whose date (before 1990) was dropped: first-seen instead
 
 
 class ParseError(Exception):

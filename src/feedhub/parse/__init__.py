@@ -16,7 +16,7 @@ from feedhub.model import LocalFile, ParsedFeed, ParseError
 from feedhub.parse.feed import parse_xml_feed
 from feedhub.parse.folder import parse_article_folder
 from feedhub.parse.jsonfeed import parse_json_feed
-from feedhub.parse.normalize import keep_newest
+from feedhub.parse.normalize import dedupe_by_guid, keep_newest, without_ancient_dates
 
 __all__ = ["ParseError", "parse_feed", "parse_folder"]
 
@@ -48,7 +48,7 @@ def parse_feed(
     are kept (``ParsedFeed.dropped`` counts the rest): a feed of 100,000 entries must not
     become one 100,000-row transaction. The parse itself is bounded by the body cap.
     """
-    parsed = _parse_document(body, url=url, content_type=content_type, now=now)
+    parsed = tidy(_parse_document(body, url=url, content_type=content_type, now=now))
     if max_entries is None:
         return parsed
     kept, dropped = keep_newest(parsed.articles, max_entries)
@@ -81,4 +81,16 @@ def parse_folder(
     Each article's URL is ``{base_url}articles/{source_name}/{slug}.html``; the slug comes
     from the file's relative path, so it survives edits of the content.
     """
-    return parse_article_folder(files, base_url=base_url, source_name=source_name, now=now)
+    return tidy(
+        parse_article_folder(files, base_url=base_url, source_name=source_name, now=now)
+    )
+
+
+def tidy(parsed: ParsedFeed) -> ParsedFeed:
+    """One article per guid (the first), no date before 1990; counted for the ingest log."""
+    unique = dedupe_by_guid(parsed.articles)
+    articles, ancient = without_ancient_dates(unique)
+    return replace(
+        parsed, articles=articles, duplicate_guids=len(parsed.articles) - len(unique),
+        ancient_dates=ancient,
+    )

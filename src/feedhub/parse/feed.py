@@ -81,7 +81,7 @@ def parse_xml_feed(body: bytes, *, url: str, content_type: str | None, now: date
         link=feed_link,
         feed_id=_feed_id(feed),
         ttl=_ttl(feed.get("ttl")),
-        articles=n.dedupe_by_guid(articles),
+        articles=tuple(articles),  # deduped by guid in parse/__init__.py
         warning=_warning(d) if d.get("bozo") else None,
     )
 

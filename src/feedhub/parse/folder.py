@@ -54,7 +54,7 @@ def parse_article_folder(
         version="folder",
         title=readable_name(source_name),
         link=n.http_url(base_url),
-        articles=n.dedupe_by_guid(articles),
+        articles=tuple(articles),  # deduped by guid in parse/__init__.py
         warning=n.one_line("; ".join(problems), 1_000) if problems else None,
     )
 

@@ -67,7 +67,7 @@ def parse_json_feed(body: bytes, *, url: str, now: datetime) -> ParsedFeed:
         title=n.plain_title(_str(doc.get("title")), is_html=False),
         link=home,
         feed_id=feed_url,
-        articles=n.dedupe_by_guid(articles),
+        articles=tuple(articles),  # deduped by guid in parse/__init__.py
         warning="; ".join(warnings) or None,
     )
 

@@ -11,13 +11,14 @@ import hashlib
 import re
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urljoin, urlsplit
 
 from feedparser.datetimes import _parse_date
 
 from feedhub.model import Article
-from feedhub.parse.sanitize import clean_html, collapse, to_text
+from feedhub.parse.sanitize import clean_html, collapse, strip_userinfo, to_text
 
 TITLE_MAX = 1_000
 HTML_MAX = 1_000_000  # content and summary
@@ -26,6 +27,9 @@ NAME_MAX = 200  # one author or category
 LIST_MAX = 50  # authors or categories per article
 URL_MAX = 4_096
 FUTURE_SLACK = timedelta(days=1)
+# Before the web's news feeds: a 0 timestamp (1970-01-01) or a two-digit year read wrong.
+# Like a future date it would misplace the article (and open an archive for January 1970).
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 # Raw text is cut before it is parsed at all: feedparser expands internal DTD entities, and a
 # 300-byte document gave a 1,000,000-character title.
 _RAW_TEXT_MAX = 100_000
@@ -128,7 +132,8 @@ def _cut(text: str, limit: int) -> str:
 def http_url(value: object, base: str | None = None) -> str | None:
     """An absolute http(s) URL (resolved against ``base``), or None for anything else.
 
-    javascript:, data:, mailto: and unresolvable relative links are dropped.
+    javascript:, data:, mailto: and unresolvable relative links are dropped, and a
+    ``user:password@`` part is removed: every published link comes through here.
     """
     if not isinstance(value, str):
         return None
@@ -142,6 +147,10 @@ def http_url(value: object, base: str | None = None) -> str | None:
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
+    if "@" in parts.netloc:
+        absolute = strip_userinfo(absolute)
+        if not urlsplit(absolute).netloc:
+            return None
     return absolute
 
 
@@ -185,6 +194,21 @@ def dedupe_by_guid(articles: Iterable[Article]) -> tuple[Article, ...]:
             seen.add(article.guid)
             out.append(article)
     return tuple(out)
+
+
+def without_ancient_dates(articles: Iterable[Article]) -> tuple[tuple[Article, ...], int]:
+    """Articles with dates before ``EARLIEST`` removed (first-seen is used instead, as for
+    a date in the future); and how many articles had one."""
+    out: list[Article] = []
+    changed = 0
+    for a in articles:
+        published = a.published if a.published is None or a.published >= EARLIEST else None
+        updated = a.updated if a.updated is None or a.updated >= EARLIEST else None
+        if published is not a.published or updated is not a.updated:
+            changed += 1
+            a = replace(a, published=published, updated=updated)
+        out.append(a)
+    return tuple(out), changed
 
 
 def keep_newest(articles: tuple[Article, ...], limit: int) -> tuple[tuple[Article, ...], int]:

@@ -69,6 +69,24 @@ _BLOCK_TAG = re.compile(
 )
 
 
+_USERINFO = re.compile(r"^(\s*[A-Za-z][A-Za-z0-9+.-]*:)?//[^/?#]*@")
+
+
+def strip_userinfo(url: str) -> str:
+    """``url`` without a ``user:password@`` part: credentials in a link must never be
+    published (a private link pasted into an item, or a feed URL used as the base)."""
+    m = _USERINFO.match(url)
+    if m is None:
+        return url
+    authority_end = m.end()
+    return url[: m.start() + len(m.group(1) or "")] + "//" + url[authority_end:]
+
+
+def _no_userinfo(tag: str, attr: str, value: str) -> str:
+    """nh3's attribute filter: every kept URL attribute loses its userinfo."""
+    return strip_userinfo(value) if "@" in value else value
+
+
 @lru_cache(maxsize=512)
 def _cleaner(base: str | None) -> nh3.Cleaner:
     """A cleaner that resolves relative URLs against ``base`` (or drops them without one).
@@ -80,7 +98,7 @@ def _cleaner(base: str | None) -> nh3.Cleaner:
     # scheme of a rewritten URL (a file: base yields file: links), hence the check here.
     relative: str | tuple[str, str] = "deny"
     if base and urlsplit(base).scheme.lower() in ("http", "https"):
-        relative = ("rewrite_with_base", base)
+        relative = ("rewrite_with_base", strip_userinfo(base))
     return nh3.Cleaner(
         tags=set(TAGS),
         clean_content_tags=set(DROP_WITH_CONTENT),
@@ -89,6 +107,7 @@ def _cleaner(base: str | None) -> nh3.Cleaner:
         url_relative=relative,
         strip_comments=True,
         link_rel="noopener noreferrer",
+        attribute_filter=_no_userinfo,
     )
 
 

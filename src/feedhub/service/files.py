@@ -81,6 +81,7 @@ def resolve_request(root: Path, raw_path: str) -> Path | None:
         return None
     names: list[str] = []
     segments = path[1:].split("/")
+    folder = path.endswith("/")
     for i, segment in enumerate(segments):
         if segment == "" and i == len(segments) - 1:
             break  # a trailing slash: the folder's index
@@ -96,6 +97,8 @@ def resolve_request(root: Path, raw_path: str) -> Path | None:
         target = base.joinpath(*names).resolve(strict=True)
         if target.is_dir():
             target = (target / INDEX).resolve(strict=True)
+        elif folder:  # "/alpha.atom/" names a folder, and alpha.atom is none
+            return None
     except (OSError, RuntimeError):  # missing, a symlink loop, a name too long
         return None
     if not target.is_relative_to(base) or not target.is_file():
