@@ -141,3 +141,36 @@ def test_overlong_guid_is_hashed_stably() -> None:
     ch1 = decide_articles({}, set(), ParsedFeed(version="rss20", articles=(art(long),)))
     ch2 = decide_articles({}, set(), ParsedFeed(version="rss20", articles=(art(long),)))
     assert ch1.new[0].guid == ch2.new[0].guid and len(ch1.new[0].guid) <= MAX_GUID
+
+
+def test_items_reissued_under_new_guids_update_the_stored_article() -> None:
+    stored = art("old-1", url="https://x.org/1")
+    edited = art("old-2", "before", url="https://x.org/2")
+    existing = {"old-1": article_hash(stored), "old-2": article_hash(edited)}
+    links = {"https://x.org/1": "old-1", "https://x.org/2": "old-2"}
+    parsed = ParsedFeed(version="rss20", link="https://x.org/", articles=(
+        art("new-1", url="https://x.org/1"),  # same content: nothing to do
+        art("new-2", "after", url="https://x.org/2"),  # same link, new title: an update
+        art("new-3", url="https://x.org/3"),  # really new
+    ))
+    ch = decide_articles(existing, set(), parsed, links=links, canonical={})
+    assert [a.guid for a in ch.new] == ["new-3"]
+    assert [(a.guid, a.title) for a in ch.changed] == [("old-2", "after")]
+    assert ch.reissued == 2
+    # Without the stored links (a folder, or an old caller) guids are taken as they come.
+    assert len(decide_articles(existing, set(), parsed).new) == 3
+
+
+def test_shared_links_and_listed_guids_are_no_evidence_of_a_reissue() -> None:
+    home = "https://x.org/"
+    stored = art("old", "a story", url=home)
+    existing = {"old": article_hash(stored), "kept": article_hash(art("kept", url="https://x.org/k"))}
+    links = {home: "old", "https://x.org/k": "kept"}
+    parsed = ParsedFeed(version="rss20", link=home, articles=(
+        art("n1", "another story", url=home),  # every item links the home page
+        art("n2", "a third story", url="https://x.org/k"),
+        art("kept", "kept, edited", url="https://x.org/k"),  # still listed under its guid
+    ))
+    ch = decide_articles(existing, set(), parsed, links=links, canonical={})
+    assert sorted(a.guid for a in ch.new) == ["n1", "n2"] and ch.reissued == 0
+    assert [a.guid for a in ch.changed] == ["kept"]

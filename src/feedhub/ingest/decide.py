@@ -8,7 +8,8 @@ loop when it does, then ``decide_articles`` and ``parse_failed`` finish the plan
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Set
+from collections import Counter
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -69,6 +70,7 @@ class ArticleChanges:
     new: tuple[Article, ...] = ()
     changed: tuple[Article, ...] = ()
     removed: tuple[str, ...] = ()
+    reissued: int = 0  # items under a new guid taken for a stored article (``reissued_as``)
 
     def __bool__(self) -> bool:
         return bool(self.new or self.changed or self.removed)
@@ -218,31 +220,81 @@ def normalize_guid(a: Article) -> Article:
     )
 
 
+def reissued_as(
+    articles: Sequence[Article],
+    existing: Mapping[str, str],
+    links: Mapping[str, str],
+    canonical: Mapping[str, str | None],
+    home: str | None = None,
+) -> dict[str, str]:
+    """New guid → stored guid, for items that are a stored article of the same source
+    under a new id: the same content hash, or the same canonical link.
+
+    Some feeds mint a fresh guid on every fetch: each fetch stored the same five items
+    again (170 rows after 8 minutes). A link is evidence only when it names one item of
+    the document and one stored article, and is not the site's home page (feeds that
+    link every item to the front page exist); a stored article still listed under its own
+    guid, or already matched, is not taken twice. ``links``: stored canonical link → guid;
+    ``canonical``: the items' canonical links by guid.
+    """
+    in_doc = {a.guid for a in articles}
+    by_hash: dict[str, str] = {}
+    for guid, digest in existing.items():
+        by_hash.setdefault(digest, guid)
+    link_of = {a.guid: canonical.get(a.guid) or a.url for a in articles}
+    per_link = Counter(link_of.values())
+    out: dict[str, str] = {}
+    for a in articles:
+        if a.guid in existing or a.guid in out:
+            continue
+        twin = by_hash.get(article_hash(a))
+        link = link_of[a.guid]
+        if twin is None and link and link != home and per_link[link] == 1:
+            twin = links.get(link)
+        if twin is None or twin in in_doc or twin in out.values():
+            continue
+        out[a.guid] = twin
+    return out
+
+
 def decide_articles(
     existing: Mapping[str, str],
     tombstones: Set[str],
     parsed: ParsedFeed,
     *,
     snapshot: bool = False,
+    links: Mapping[str, str] | None = None,
+    canonical: Mapping[str, str | None] | None = None,
 ) -> ArticleChanges:
     """New and changed articles of one parse, against the stored ``guid → content hash``.
 
     ``snapshot`` sources (a folder of files) list everything they have, so stored articles
     missing from them were deleted; a feed only shows its latest entries, so for feeds an
-    entry that is no longer listed is kept. Tombstoned guids never come back.
+    entry that is no longer listed is kept. Tombstoned guids never come back. With
+    ``links`` (stored canonical link → guid), a feed item that is a stored article under a
+    new guid updates that article instead of adding a copy (``reissued_as``).
     """
     new: list[Article] = []
     changed: list[Article] = []
     seen: set[str] = set()
-    for raw in parsed.articles:
-        a = normalize_guid(raw)
+    items = [normalize_guid(raw) for raw in parsed.articles]
+    twins = (
+        {} if snapshot or links is None
+        else reissued_as(items, existing, links, canonical or {}, parsed.link)
+    )
+    for a in items:
         if a.guid in seen or a.guid in tombstones:
             continue  # the first copy of a guid within one document wins
         seen.add(a.guid)
+        if a.guid in twins:
+            a = replace(a, guid=twins[a.guid])
+            seen.add(a.guid)
         old = existing.get(a.guid)
         if old is None:
             new.append(a)
         elif old != article_hash(a):
             changed.append(a)
     removed = tuple(sorted(g for g in existing if g not in seen)) if snapshot else ()
-    return ArticleChanges(new=tuple(new), changed=tuple(changed), removed=removed)
+    return ArticleChanges(
+        new=tuple(new), changed=tuple(changed), removed=removed, reissued=len(twins)
+    )

@@ -37,10 +37,12 @@ from feedhub.ingest.decide import (
     SourceUpdate,
     decide_articles,
     decide_fetch,
+    normalize_guid,
     parse_failed,
     parsed_update,
     stored_at,
 )
+from feedhub.ingest.notes import note_quirks
 from feedhub.ingest.pool import ParsePool, StageBroken, default_workers, ensure_parse_stage
 from feedhub.ingest.worker import Prepared, PrepareSpec, prepare_job
 from feedhub.model import (
@@ -57,6 +59,7 @@ from feedhub.store.articles import (
     Applied,
     apply_changes,
     existing_hashes,
+    existing_links,
     ids_for_guids,
     tombstoned,
 )
@@ -265,6 +268,7 @@ class Ingester:
             # sweep retries it (its next-due time was not moved).
             error = f"store error: {first_line(e)}"
             changes, applied, merged = ArticleChanges(), Applied(), 0
+        note_quirks(src.name, parsed, changes)
         outcome = (
             "error"
             if error
@@ -419,11 +423,16 @@ class Ingester:
 
         sid = source_id(conn, src.name)
         assert sid is not None
+        pre = prepared or Prepared()
+        existing = existing_hashes(conn, sid)
+        snapshot = src.kind is SourceKind.FOLDER
         changes = decide_articles(
-            existing_hashes(conn, sid),
+            existing,
             tombstoned(conn, sid),
             parsed,
-            snapshot=src.kind is SourceKind.FOLDER,
+            snapshot=snapshot,
+            links=None if snapshot else _links_if_new(conn, sid, existing, parsed),
+            canonical=pre.canonical,
         )
         if changes.removed:
             # The indexes must forget articles before their rows are deleted.
@@ -431,7 +440,6 @@ class Ingester:
             dedupe_remove(conn, gone)
             rel = self.config.file.related
             related_remove(conn, gone, count=rel.count, window=rel.window)
-        pre = prepared or Prepared()
         applied = apply_changes(conn, sid, changes, now, pre.canonical, pre.hashes)
         touched = applied.new_ids + applied.changed_ids
         by_id = list(zip(touched, (*changes.new, *changes.changed), strict=True))
@@ -447,6 +455,16 @@ class Ingester:
             topics=_by_id(by_id, pre.topics), new=set(applied.new_ids),
         )
         return changes, applied, merged
+
+
+def _links_if_new(
+    conn: Connection, sid: int, existing: Mapping[str, str], parsed: ParsedFeed
+) -> dict[str, str]:
+    """The source's stored links (``existing_links``), read only when the parse holds a
+    guid the store does not know: a reissued item is a new guid."""
+    if all(normalize_guid(a).guid in existing for a in parsed.articles):
+        return {}
+    return existing_links(conn, sid)
 
 
 def _by_id(pairs: Sequence[tuple[int, Article]], by_guid: Mapping[str, V]) -> dict[int, V]:

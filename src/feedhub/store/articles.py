@@ -29,6 +29,21 @@ def existing_hashes(conn: Connection, source_id: int) -> dict[str, str]:
     return {g: h for g, h in conn.execute(q)}
 
 
+def existing_links(conn: Connection, source_id: int) -> dict[str, str]:
+    """``canonical link → guid`` of a source's stored articles, for links that name one
+    article only (the decider's evidence of an item reissued under a new guid)."""
+    q = select(articles.c.canonical_url, articles.c.guid).where(
+        articles.c.source_id == source_id, articles.c.canonical_url.is_not(None)
+    )
+    out: dict[str, str] = {}
+    shared: set[str] = set()
+    for link, guid in conn.execute(q):
+        if link in out:
+            shared.add(link)
+        out[link] = guid
+    return {k: v for k, v in out.items() if k not in shared}
+
+
 def tombstoned(conn: Connection, source_id: int) -> set[str]:
     q = select(tombstones.c.guid).where(tombstones.c.source_id == source_id)
     return set(conn.execute(q).scalars())
