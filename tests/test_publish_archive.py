@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from feedhub.publish.archive import plan_archives, render_plan
+from feedhub.publish.archive import archives_to_write, plan_archives, render_plan
 from feedhub.publish.atom import entry_id
 from feedhub.publish.views import EntryView
 from tests.test_publish_helpers import SITE, TOPIC, article, dt, validate_atom, view
@@ -42,11 +42,14 @@ def links(doc: bytes) -> dict[str, str]:
 
 def test_plan_splits_window_closed_months_and_straddling_month() -> None:
     plan = plan_archives(SITE, "sahel", JAN_TO_JUN, entries_per_feed=5)
-    # Newest 5: Jun ×3, May 23 and May 13. May 3 left the window but May is still open.
+    # Newest 5: Jun ×3, May 23 and May 13. May 3 left the window: May's archive holds it
+    # and stays open (rewritable) until May has left the window entirely.
     assert [e.article.id for e in plan.subscription.entries] == [18, 17, 16, 15, 14]
-    assert [e.article.id for e in plan.pending] == [13]
-    assert [d.path for d in plan.archives] == [f"sahel/2024-0{m}.atom" for m in (1, 2, 3, 4)]
-    assert [e.article.id for e in plan.archives[-1].entries] == [12, 11, 10]
+    assert plan.pending == ()
+    assert [d.path for d in plan.archives] == [f"sahel/2024-0{m}.atom" for m in (1, 2, 3, 4, 5)]
+    assert [d.closed for d in plan.archives] == [True, True, True, True, False]
+    assert [e.article.id for e in plan.archives[-2].entries] == [12, 11, 10]
+    assert [e.article.id for e in plan.archives[-1].entries] == [13]
     # Every entry is in exactly one place.
     placed = [*plan.subscription.entries, *plan.pending]
     placed += [e for d in plan.archives for e in d.entries]
@@ -58,7 +61,7 @@ def test_links_go_both_ways() -> None:
     docs = dict((d.path, data) for d, data in render_plan(SITE, TOPIC, plan))
     sub = links(docs["sahel.atom"])
     assert sub["self"] == f"{BASE}.atom"
-    assert sub["prev-archive"] == f"{BASE}/2024-04.atom"
+    assert sub["prev-archive"] == f"{BASE}/2024-05.atom"
     assert "current" not in sub and "next-archive" not in sub
     assert etree.fromstring(docs["sahel.atom"]).find(FH_ARCHIVE) is None
     for m in (1, 2, 3, 4):
@@ -66,13 +69,16 @@ def test_links_go_both_ways() -> None:
         assert ln["self"] == f"{BASE}/2024-0{m}.atom"
         assert ln["current"] == f"{BASE}.atom"
         assert ln.get("prev-archive") == (f"{BASE}/2024-0{m - 1}.atom" if m > 1 else None)
-        # The newest archive points at May's archive, published once May has closed.
+        # The newest closed archive points at May's archive, which exists (open).
         assert ln["next-archive"] == f"{BASE}/2024-0{m + 1}.atom"
         root = etree.fromstring(docs[f"sahel/2024-0{m}.atom"])
         assert root.find(FH_ARCHIVE) is not None
         assert "complete" not in etree.tostring(root).decode()
         # Archives are the same logical feed: same atom:id as the subscription document.
         assert root.findtext(f"{ATOM}id") == f"{BASE}.atom"
+    may = links(docs["sahel/2024-05.atom"])
+    assert may["prev-archive"] == f"{BASE}/2024-04.atom" and "next-archive" not in may
+    assert may["current"] == f"{BASE}.atom"
 
 
 def test_all_documents_validate_and_parse(tmp_path: Path) -> None:
@@ -103,6 +109,31 @@ def test_closed_archives_never_change_as_newer_entries_arrive() -> None:
     # May now holds all three May entries, including the one that was pending.
     may = next(d for d in after.archives if d.path == "sahel/2024-05.atom")
     assert [e.article.id for e in may.entries] == [15, 14, 13]
+
+
+def test_open_archive_is_rewritten_until_its_month_closes_then_never(tmp_path: Path) -> None:
+    def publish(views: list[EntryView]) -> list[str]:
+        plan = plan_archives(SITE, "sahel", views, entries_per_feed=5)
+        todo = {d.path for d in archives_to_write(tmp_path, plan)}
+        for doc, data in render_plan(SITE, TOPIC, plan):
+            if doc.path in todo:
+                path = tmp_path / doc.path
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+        return sorted(todo)
+
+    assert publish(JAN_TO_JUN) == [f"sahel/2024-0{m}.atom" for m in (1, 2, 3, 4, 5)]
+    may = (tmp_path / "sahel/2024-05.atom").read_bytes()
+    # Nothing new: only the open archive is rendered again (its bytes are the same).
+    assert publish(JAN_TO_JUN) == ["sahel/2024-05.atom"]
+    # July arrives: May closes and is written one last time, complete; June opens.
+    publish(JAN_TO_JUN + monthly(100, [(2024, 7)]))
+    closed_may = (tmp_path / "sahel/2024-05.atom").read_bytes()
+    assert closed_may != may and b'rel="next-archive"' in closed_may
+    assert [e.id for e in feedparser.parse(closed_may).entries] == [
+        entry_id(v, TOPIC.slug) for v in (JAN_TO_JUN[14], JAN_TO_JUN[13], JAN_TO_JUN[12])
+    ]
+    assert publish(JAN_TO_JUN + monthly(100, [(2024, 7)])) == ["sahel/2024-06.atom"]
 
 
 def test_small_topics_have_no_archives() -> None:

@@ -1,19 +1,19 @@
 """RFC 5005 archived feeds: which entries go in the subscription document and which in
 monthly archive documents, plus the links between them. Pure planning; rendering is atom.py.
 
-Policy for the month that straddles the subscription window (the month of the oldest entry
-still in the subscription document): it stays UNPUBLISHED until all its entries have left the
-window. RFC 5005 §4 says the entries of an archive document SHOULD NOT change, and readers may
-cache archives forever, so an archive is written only when complete ("closed") and never
-again. The cost: entries of the straddling month that already left the window are, for a
-while, in neither document (``ArchivePlan.pending``); a subscriber who polls saw them in the
-subscription document anyway, and they reappear in the archive once the month closes.
+RFC 5005 §4: the subscription document and the archives together hold every entry, and
+every archive link resolves. The month of the oldest entry still in the subscription
+document (the "straddling" month) is therefore an archive too, holding that month's
+entries that no longer fit in the subscription document (possibly none yet: an empty
+archive still keeps the chain whole). It is the only OPEN archive: rewritten as entries
+leave the window, and it has no ``next-archive`` link.
 
-A closed archive's ``next-archive`` is fixed when it closes: it names the straddling month's
-future archive URL (the next month that has entries), which is published the moment that
-month closes. So a closed archive's bytes never need to change — the writer still refuses to
-overwrite one (``write_atomic(..., replace=False)``) because the entries' related lists keep
-evolving and a re-render would otherwise differ.
+Every older month is complete ("closed"): RFC 5005 §4 says the entries of an archive
+document SHOULD NOT change and readers may cache archives forever, so a closed archive is
+written once and never again. Its ``next-archive`` always names the next month that has
+an archive (at the latest the straddling one, which exists), fixed when it closes. A file
+on disk without a ``next-archive`` link was written while its month was open: once the
+month closes it is written one last time, complete (``archives_to_write``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from feedhub.publish.atom import DEFAULT_MAX_RELATED, render_topic_feed, sort_newest_first
 from feedhub.publish.text import EPOCH, utc
@@ -39,8 +40,9 @@ class FeedDocument:
 
 @dataclass(frozen=True, slots=True)
 class ArchivePlan:
-    """The subscription document, the closed monthly archives (oldest first), and the entries
-    of the still-open straddling month that are in neither (see the module docstring)."""
+    """The subscription document, the monthly archives (oldest first; the newest is the
+    open straddling month), and entries in neither (none since every month is archived;
+    kept for callers)."""
 
     subscription: FeedDocument
     archives: tuple[FeedDocument, ...]
@@ -61,8 +63,8 @@ def plan_archives(
     site: SiteInfo, slug: str, entries: Sequence[EntryView], entries_per_feed: int
 ) -> ArchivePlan:
     """Split ALL of a topic's entries into the subscription document (newest N) and the
-    closed monthly archives, and link them: subscription → prev-archive → … ; each archive has
-    current, prev-archive (unless oldest) and next-archive."""
+    monthly archives, and link them: subscription → prev-archive → … ; each archive has
+    current, prev-archive (unless oldest) and next-archive (unless the open one)."""
     if entries_per_feed < 1:
         raise ValueError(f"entries_per_feed must be ≥ 1, got {entries_per_feed}")
     ordered = sort_newest_first(entries)
@@ -72,26 +74,25 @@ def plan_archives(
     # month has left it entirely (closed); the window's oldest month is the straddling one.
     straddling = month_of(window[-1]) if window else None
     by_month: dict[str, list[EntryView]] = {}
-    pending: list[EntryView] = []
     for view in older:
-        month = month_of(view)
-        if month == straddling:
-            pending.append(view)
-        else:
-            by_month.setdefault(month, []).append(view)
+        by_month.setdefault(month_of(view), []).append(view)
+    if by_month and straddling is not None:
+        by_month.setdefault(straddling, [])  # the open archive, even while still empty
     months = sorted(by_month)
     url = {m: site.base_url + archive_path(slug, m) for m in months}
     archives = []
     for i, month in enumerate(months):
-        nxt = months[i + 1] if i + 1 < len(months) else straddling
+        is_open = month == straddling
         links = ArchiveLinks(
             prev_archive=url[months[i - 1]] if i > 0 else None,
-            next_archive=site.base_url + archive_path(slug, nxt) if nxt else None,
+            next_archive=url[months[i + 1]] if i + 1 < len(months) else None,
             current=current_url,
             self_url=url[month],
         )
         archives.append(
-            FeedDocument(archive_path(slug, month), tuple(by_month[month]), links, closed=True)
+            FeedDocument(
+                archive_path(slug, month), tuple(by_month[month]), links, closed=not is_open
+            )
         )
     subscription = FeedDocument(
         f"{slug}.atom",
@@ -99,7 +100,36 @@ def plan_archives(
         ArchiveLinks(prev_archive=url[months[-1]] if months else None),
         closed=False,
     )
-    return ArchivePlan(subscription, tuple(archives), tuple(pending))
+    return ArchivePlan(subscription, tuple(archives), ())
+
+
+def archives_to_write(out: Path, plan: ArchivePlan) -> list[FeedDocument]:
+    """The archives of ``plan`` a publish to ``out`` must (re)write: the open one, closed
+    ones that are missing, and closed ones last written while still open."""
+    return [d for d in plan.archives if not d.closed or not _final_on_disk(out / d.path)]
+
+
+FINAL_MARK = b'rel="next-archive"'
+CHUNK = 4096
+HEAD_MAX = 1 << 20  # feed-level links come before the first entry, far within this
+
+
+def _final_on_disk(path: Path) -> bool:
+    """Whether ``path`` holds a closed archive: it exists and links to a next archive.
+
+    Reads only the feed's head (up to the first entry): every publish looks at every
+    archive of every topic.
+    """
+    head = b""
+    try:
+        with open(path, "rb") as f:
+            while len(head) < HEAD_MAX and (chunk := f.read(CHUNK)):
+                head += chunk
+                if b"<entry" in head:
+                    break
+    except OSError:
+        return False
+    return FINAL_MARK in head.split(b"<entry", 1)[0]
 
 
 def render_plan(
@@ -110,7 +140,17 @@ def render_plan(
     max_related: int = DEFAULT_MAX_RELATED,
     empty_updated: datetime = EPOCH,
 ) -> list[tuple[FeedDocument, bytes]]:
-    """Render every document of a plan, subscription first (write archives with replace=False)."""
+    """Render every document of a plan, subscription first.
+
+    An empty (open) archive is dated at the subscription document's edge, the date of its
+    oldest entry, rather than ``empty_updated``.
+    """
+    edge = min((v.article.published for v in plan.subscription.entries), default=None)
+
+    def when_empty(doc: FeedDocument) -> datetime:
+        is_open_archive = doc is not plan.subscription and not doc.closed
+        return edge if is_open_archive and edge is not None else empty_updated
+
     return [
         (
             doc,
@@ -120,7 +160,7 @@ def render_plan(
                 doc.entries,
                 archive=doc.links,
                 max_related=max_related,
-                empty_updated=empty_updated,
+                empty_updated=when_empty(doc),
             ),
         )
         for doc in (plan.subscription, *plan.archives)

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, delete, func, select
 from feedhub.config import Config
 from feedhub.config.env import has_secret
 from feedhub.model import SourceKind, StoredArticle, readable_name
-from feedhub.publish.archive import ArchivePlan, plan_archives, render_plan
+from feedhub.publish.archive import ArchivePlan, archives_to_write, plan_archives, render_plan
 from feedhub.publish.atom import STYLESHEET, chosen_related
 from feedhub.publish.index import render_index_html, render_opml
 from feedhub.publish.lock import publish_lock
@@ -113,12 +113,12 @@ def _publish(config: Config, store: Store, *, pause: float = 0.0) -> PublishRepo
             plan = plan_archives(site, topic.slug, views, config.file.output.entries_per_feed)
             # Closed archives are written once; skip rendering the ones already on disk.
             # Boxes and copies are looked up only for the documents that get rendered.
-            docs = [plan.subscription, *(d for d in plan.archives if not (out / d.path).exists())]
+            docs = [plan.subscription, *archives_to_write(out, plan)]
             full = with_details(conn, [v for d in docs for v in d.entries], refs, related.count)
             docs = [replace(d, entries=tuple(full[v.article.id] for v in d.entries)) for d in docs]
             todo = ArchivePlan(docs[0], tuple(docs[1:]), plan.pending)
             for doc, data in render_plan(site, topic, todo, max_related=related.count):
-                if write_atomic(out / doc.path, data, replace=not doc.closed):
+                if write_atomic(out / doc.path, data):  # archives_to_write chose these
                     written.append(doc.path)
                 else:
                     unchanged += 1
