@@ -196,6 +196,15 @@ def test_slow_client_is_cut_off_while_healthy_clients_are_served(
 PROBE = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
 
+def answered_200(port: int) -> bytes | None:
+    """The reply to PROBE if it is a 200; None if refused (503, or a reset)."""
+    try:
+        out = raw_exchange(port, PROBE)
+    except OSError:
+        return None
+    return out if out.startswith(b"HTTP/1.1 200") else None
+
+
 def closed_by_server(sock: socket.socket) -> bool:
     try:
         return sock.recv(1) == b""
@@ -219,9 +228,7 @@ def test_at_the_connection_cap_idle_connections_make_room_for_healthy_ones(
         # A healthy request beyond the cap closes the oldest idle connection (once that is
         # half a second old) and is answered; then there is room again.
         for _ in range(8):
-            r = svc.wait_for("a healthy request answered", lambda: (
-                (out := raw_exchange(port, PROBE)).startswith(b"HTTP/1.1 200") and out
-            ) or None)
+            r = svc.wait_for("a healthy request answered", lambda: answered_200(port))
             assert r.endswith(b"ok\n")
         idle[0].settimeout(5)
         assert closed_by_server(idle[0])  # the oldest made room
