@@ -105,7 +105,9 @@ class CappedSite(web.BaseSite):
                 return _Refuse()
             handler = server()
             self._opened[handler] = self._clock()
-            if len(self._opened) > 2 * self.cap + FD_RESERVE:
+            # Closed connections leave the bookkeeping in batches: it stays within about
+            # twice what is open (it would otherwise hold every handler until the cap).
+            if len(self._opened) > 2 * len(server.connections) + FD_RESERVE:
                 self._forget_closed()
             return handler
 
