@@ -148,3 +148,19 @@ def test_same_input_same_output(name: str, url: str) -> None:
         for value in (article.published, article.updated):
             assert value is None or value.utcoffset() == timedelta(0)
     assert len({a.guid for a in first.articles}) == len(first.articles)
+
+
+def test_epoch_dates_count_as_missing_and_repeated_guids_are_counted() -> None:
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        b"<item><title>Epoch</title><guid>a</guid><pubDate>Thu, 01 Jan 1970 00:00:00 GMT"
+        b"</pubDate></item>"
+        b"<item><title>Fine</title><guid>b</guid><pubDate>Mon, 01 Jan 1990 00:00:00 GMT"
+        b"</pubDate></item>"
+        b"<item><title>Again</title><guid>b</guid></item></channel></rss>"
+    )
+    feed = parse_feed(body, url="https://x.example/feed", now=NOW)
+    assert [(a.title, a.published) for a in feed.articles] == [
+        ("Epoch", None), ("Fine", datetime(1990, 1, 1, tzinfo=UTC))
+    ]
+    assert feed.ancient_dates == 1 and feed.duplicate_guids == 1

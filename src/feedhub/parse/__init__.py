@@ -81,15 +81,18 @@ def parse_folder(
     Each article's URL is ``{base_url}articles/{source_name}/{slug}.html``; the slug comes
     from the file's relative path, so it survives edits of the content.
     """
+    # An author's own front matter may date an article before 1990 on purpose: kept.
     return tidy(
-        parse_article_folder(files, base_url=base_url, source_name=source_name, now=now)
+        parse_article_folder(files, base_url=base_url, source_name=source_name, now=now),
+        drop_ancient=False,
     )
 
 
-def tidy(parsed: ParsedFeed) -> ParsedFeed:
-    """One article per guid (the first), no date before 1990; counted for the ingest log."""
+def tidy(parsed: ParsedFeed, *, drop_ancient: bool = True) -> ParsedFeed:
+    """One article per guid (the first), no date before 1990 (a feed's 1970-01-01 is a
+    zero timestamp, not news); both counted for the ingest log."""
     unique = dedupe_by_guid(parsed.articles)
-    articles, ancient = without_ancient_dates(unique)
+    articles, ancient = without_ancient_dates(unique) if drop_ancient else (unique, 0)
     return replace(
         parsed, articles=articles, duplicate_guids=len(parsed.articles) - len(unique),
         ancient_dates=ancient,
