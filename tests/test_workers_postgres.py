@@ -600,6 +600,8 @@ def test_role_serve_only_serves_and_once_needs_work(
     config.write_text(f"server: {{host: 127.0.0.1, port: {port}}}\noutput: {{dir: feeds}}\n")
     (tmp_path / "feeds").mkdir()
     (tmp_path / "feeds" / "index.html").write_text("<p>hello</p>")
+    # /readyz wants the published files there (index.html, index.opml, one per topic).
+    (tmp_path / "feeds" / "index.opml").write_text("<opml/>")
     once = workers(config, "--once", "--role", "serve")
     assert once.proc.wait(60) == 2
     assert "does nothing with --role serve" in once.log()
@@ -609,7 +611,7 @@ def test_role_serve_only_serves_and_once_needs_work(
     assert svc.get("/")[2] == b"<p>hello</p>"  # type: ignore[index]
     assert svc.stop() == 0
     assert "role serve" in svc.log() and "scheduler started" not in svc.log()
-    assert not (tmp_path / "feeds" / "index.opml").exists()  # nothing was published
+    assert (tmp_path / "feeds" / "index.opml").read_text() == "<opml/>"  # nothing published
 
 
 @pytest.mark.slow
