@@ -26,10 +26,11 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select
 
+from feedhub.dedupe.cluster import dedupe_articles
 from feedhub.dedupe.decide import compare
 from feedhub.dedupe.features import extract
 from feedhub.dedupe.minhash import BANDS
-from feedhub.store.dedupe import dedupe_articles, dedupe_features, dedupe_keys
+from feedhub.store.dedupe import dedupe_features, dedupe_keys
 from feedhub.store.schema import articles, metadata, sources
 
 HERE = Path(__file__).resolve().parent

@@ -206,12 +206,12 @@ def sequential() -> Iterator[None]:
 
 @contextmanager
 def instrumented() -> Iterator[StageTimers]:
+    import feedhub.dedupe.cluster as sdedupe
     import feedhub.dedupe.features as features
     import feedhub.ingest.run as run
     import feedhub.ingest.worker as worker
     import feedhub.parse.feed as pfeed
     import feedhub.parse.normalize as norm
-    import feedhub.store.dedupe as sdedupe
     import feedhub.topics as topics
     from feedhub.ingest.pool import load_parse_stage
 

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, select
 
-from feedhub.store.db import create_store_engine, migrate
-from feedhub.store.dedupe import (
+from feedhub.dedupe.cluster import (
     dedupe_articles,
-    dedupe_edges,
     list_clusters,
     rebuild,
     remove_articles,
 )
+from feedhub.store.db import create_store_engine, migrate
+from feedhub.store.dedupe import dedupe_edges
 from feedhub.store.schema import articles, metadata, sources
 from tests.test_dedupe_texts import (
     BRIEFING_MONDAY,

@@ -548,7 +548,7 @@ def _show_related(
 @pass_ctx
 def duplicates(ctx: Context, as_json: bool) -> None:
     """List clusters of copies of one story, with members and similarity."""
-    from feedhub.store.dedupe import list_clusters
+    from feedhub.dedupe.cluster import list_clusters
 
     with ctx.store() as store, store.read() as conn:
         clusters = list_clusters(conn)
@@ -642,7 +642,7 @@ def _print_json(data: object) -> None:
 @pass_ctx
 def dedupe(ctx: Context, rebuild: bool) -> None:
     """Recompute duplicate clusters from scratch (after a threshold change)."""
-    from feedhub.store.dedupe import rebuild as rebuild_clusters
+    from feedhub.dedupe.cluster import rebuild as rebuild_clusters
 
     with ctx.store() as store, store.write() as conn:
         result = rebuild_clusters(conn, window=ctx.config.file.dedupe.window)

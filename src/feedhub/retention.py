@@ -14,10 +14,10 @@ from datetime import datetime
 from sqlalchemy import and_, select
 
 from feedhub.config import Config
+from feedhub.dedupe.cluster import remove_articles as dedupe_remove
 from feedhub.related import remove_articles as related_remove
 from feedhub.store import Store
 from feedhub.store.articles import delete_articles
-from feedhub.store.dedupe import remove_articles as dedupe_remove
 from feedhub.store.schema import articles
 
 BATCH = 500

@@ -16,19 +16,14 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from feedhub.util.urls import has_secret, mask_url
+
+__all__ = ["EnvRefError", "expand", "expand_tree", "has_secret", "mask_url", "redact"]
+
 Loc = tuple[str | int, ...]
 
 _REF = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@:\s]*):[^/@\s]*@")
-# Query parameters that carry credentials in private feed URLs: ?token=, ?apikey=,
-# GitLab's ?private_token= and ?feed_token=, ?api_key=, ?sig=… (a name that is one of these
-# words, or ends in "_word" / "-word"). A secret in the path cannot be told from a slug.
-_SECRET_PARAM = re.compile(
-    r"([?&;](?:[\w.~%-]*[_-])?(?:token|key|apikey|auth|password|passwd|pwd|secret|sig"
-    r"|signature|sid|session))=([^&;#\s]*)",
-    re.IGNORECASE,
-)
 MIN_REDACTED = 4  # shorter values are no secrets, and replacing them would garble messages
 
 
@@ -91,16 +86,3 @@ def redact(line: str, used: Mapping[str, str]) -> str:
         if len(value) >= MIN_REDACTED:
             line = line.replace(value, used[value])
     return mask_url(line)
-
-
-def mask_url(text: str) -> str:
-    """Secrets in the URLs of ``text`` masked: ``postgresql://u:secret@h/db`` →
-    ``postgresql://u:***@h/db``, ``…/feed?token=abc`` → ``…/feed?token=***``."""
-    text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
-    return _SECRET_PARAM.sub(lambda m: f"{m[1]}=***", text)
-
-
-def has_secret(url: str) -> bool:
-    """Whether ``url`` carries a password or a credential-like query parameter: such a URL
-    is only for fetching, never shown or published (``mask_url``)."""
-    return bool(_USERINFO.search(url) or _SECRET_PARAM.search(url))

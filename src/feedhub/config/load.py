@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -25,7 +24,7 @@ from feedhub.config.checks import (
 )
 from feedhub.config.env import expand_tree, redact
 from feedhub.config.schema import ConfigFile, known_keys
-from feedhub.model import SourceKind
+from feedhub.model import Source, SourceKind
 
 DEFAULT_CONFIG = Path("config/feedhub.yaml")
 # libyaml's parser when PyYAML was built with it: a 200-source config parsed once instead of
@@ -45,24 +44,6 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """A source as the rest of the pipeline sees it: URL resolved, kind decided."""
-
-    name: str
-    url: str  # http(s) URL, or the absolute path for local sources
-    kind: SourceKind
-    position: int  # order in the config file (dedupe tie-break)
-    interval: timedelta
-    topics: tuple[str, ...] = ()
-    enabled: bool = True
-    title: str | None = None
-
-    @property
-    def path(self) -> Path | None:
-        return None if self.kind is SourceKind.HTTP else Path(self.url)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """Cross-source deduplication: one story, one entry (issue 4).
 
 Pure parts live here (URL identity, content fingerprint, MinHash/LSH keys, merge decisions);
-the index and clusters live in ``feedhub.store.dedupe``, which the ingest path calls.
+the clustering runs in ``cluster`` (which the ingest path calls) and the index is stored by
+``feedhub.store.dedupe``.
 
 The names below load on first use: importing ``feedhub.dedupe.urls`` (the store needs it)
 must not pull in numpy, which a run where every source answers 304 never uses.

@@ -8,55 +8,20 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-import numpy as np
-
 from feedhub.dedupe.fingerprint import fingerprint_hashes
-from feedhub.dedupe.minhash import Shingles, article_shingles, band_keys, lead_key, signature
+from feedhub.dedupe.minhash import article_shingles, band_keys, lead_key, signature
 from feedhub.dedupe.text import article_word_hashes
 from feedhub.dedupe.urls import canonical_url
+from feedhub.model import DedupeFeatures as Features
 
 # "https://" then printable ASCII but "[" and "]": urlsplit strips or removes nothing (C0
 # controls, space, tab, newline), has no IPv6 host to check and finds the scheme "https".
 _PLAIN_HTTPS = re.compile(r"https://[!-Z\\^-~]*")
 # Printable ASCII but the delimiters that end urlsplit's netloc: lstrip drops the host.
 _HOST_CHARS = "".join(chr(c) for c in range(33, 127) if chr(c) not in "/?#")
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Features:
-    """Dedupe features of one article (``eq=False``: numpy arrays do not compare as bools)."""
-
-    article_id: int
-    source_id: int
-    published: datetime
-    url_key: str | None  # hash of the canonical URL; None for no URL or a home page
-    fingerprint: str | None  # content_fingerprint; None for short bodies
-    shingles: Shingles  # sorted unique 32-bit hashes of word 3-shingles of title and body
-    keys: tuple[int, ...]  # LSH band keys + lead key: equal key ⇒ candidate pair
-
-    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
-        # Parse workers send every new article's features to the writer. The default
-        # pickle of the numpy array (and dataclass state) cost the main process 14 µs per
-        # article to load, 0.14 s per 10,000; raw bytes and np.frombuffer cost a tenth.
-        return _features, (
-            self.article_id, self.source_id, self.published, self.url_key,
-            self.fingerprint, self.shingles.astype("<u4").tobytes(), self.keys,
-        )
-
-
-def _features(
-    article_id: int, source_id: int, published: datetime, url_key: str | None,
-    fingerprint: str | None, shingles: bytes, keys: tuple[int, ...],
-) -> Features:
-    """A Features from its pickled form (``Features.__reduce__``)."""
-    return Features(
-        article_id, source_id, published, url_key, fingerprint,
-        np.frombuffer(shingles, dtype="<u4").astype(np.uint32, copy=False), keys,
-    )
 
 
 def url_key(url: str | None, *, canonical: bool = False) -> str | None:

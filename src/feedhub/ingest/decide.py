@@ -13,30 +13,18 @@ from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from feedhub.model import Article, FetchResult, ParsedFeed, SourceInfo, article_hash
+from feedhub.model import (
+    Article,
+    ArticleChanges,
+    FetchResult,
+    ParsedFeed,
+    SourceInfo,
+    SourceUpdate,
+    article_hash,
+)
 from feedhub.schedule import SchedulePolicy, next_due
 
 MAX_GUID = 500  # the store's guid column holds 600; longer ids are hashed
-
-
-@dataclass(frozen=True, slots=True)
-class SourceUpdate:
-    """New values for a source's row after one fetch."""
-
-    last_fetch: datetime
-    last_status: int | None
-    last_error: str | None
-    error_count: int
-    next_due: datetime
-    etag: str | None
-    last_modified: str | None
-    body_hash: str | None
-    moved_to: str | None
-    enabled: bool = True
-    disabled_reason: str | None = None
-    title: str | None = None  # None: keep what the store has
-    link: str | None = None
-    feed_id: str | None = None
 
 
 def stored_at(update: SourceUpdate, decided: datetime, now: datetime) -> SourceUpdate:
@@ -61,19 +49,6 @@ class FetchDecision:
     parse: bool
     body_hash: str | None
     update: SourceUpdate
-
-
-@dataclass(frozen=True, slots=True)
-class ArticleChanges:
-    """Articles to insert, to update in place, and (snapshot sources) to delete, by guid."""
-
-    new: tuple[Article, ...] = ()
-    changed: tuple[Article, ...] = ()
-    removed: tuple[str, ...] = ()
-    reissued: int = 0  # items under a new guid taken for a stored article (``reissued_as``)
-
-    def __bool__(self) -> bool:
-        return bool(self.new or self.changed or self.removed)
 
 
 def body_hash(result: FetchResult, salt: str = "") -> str | None:

@@ -417,9 +417,9 @@ class Ingester:
         apply_source_update(conn, src.name, stored_at(result.update, now, self.clock()))
         if parsed is None:
             return changes, Applied(), merged
+        from feedhub.dedupe.cluster import dedupe_articles
+        from feedhub.dedupe.cluster import remove_articles as dedupe_remove
         from feedhub.related import remove_articles as related_remove
-        from feedhub.store.dedupe import dedupe_articles
-        from feedhub.store.dedupe import remove_articles as dedupe_remove
 
         sid = source_id(conn, src.name)
         assert sid is not None
@@ -440,7 +440,8 @@ class Ingester:
             dedupe_remove(conn, gone)
             rel = self.config.file.related
             related_remove(conn, gone, count=rel.count, window=rel.window)
-        applied = apply_changes(conn, sid, changes, now, pre.canonical, pre.hashes)
+        canonical = _with_canonical(changes, pre.canonical)
+        applied = apply_changes(conn, sid, changes, now, canonical, pre.hashes)
         touched = applied.new_ids + applied.changed_ids
         by_id = list(zip(touched, (*changes.new, *changes.changed), strict=True))
         if self.config.file.dedupe.enabled:
@@ -465,6 +466,19 @@ def _links_if_new(
     if all(normalize_guid(a).guid in existing for a in parsed.articles):
         return {}
     return existing_links(conn, sid)
+
+
+def _with_canonical(
+    changes: ArticleChanges, known: Mapping[str, str | None]
+) -> Mapping[str, str | None]:
+    """Canonical URLs (guid → URL) of every new and changed article: those computed beside
+    the parse, the rest here."""
+    missing = [a for a in (*changes.new, *changes.changed) if a.guid not in known]
+    if not missing:
+        return known
+    from feedhub.dedupe.urls import article_canonical_url  # w3lib: only when needed
+
+    return {**known, **{a.guid: article_canonical_url(a) for a in missing}}
 
 
 def _by_id(pairs: Sequence[tuple[int, Article]], by_guid: Mapping[str, V]) -> dict[int, V]:

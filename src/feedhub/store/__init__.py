@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from feedhub.config.env import mask_url
 from feedhub.store.db import (
     BUSY_TIMEOUT_MS,
     WRITE_OPTION,
@@ -22,6 +21,7 @@ from feedhub.store.db import (
     create_store_engine,
     migrate,
 )
+from feedhub.util.urls import mask_url
 
 __all__ = ["Store", "StoreError", "first_line"]
 

@@ -8,8 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, delete, select, update
 
-from feedhub.ingest.decide import ArticleChanges
-from feedhub.model import Article, StoredArticle, article_hash
+from feedhub.model import Article, ArticleChanges, StoredArticle, article_hash
 from feedhub.store.batch import chunks
 from feedhub.store.schema import articles, pending_related, sources, tombstones
 
@@ -54,14 +53,15 @@ def apply_changes(
     source_id: int,
     changes: ArticleChanges,
     now: datetime,
-    canonical: Mapping[str, str | None] | None = None,
+    canonical: Mapping[str, str | None],
     hashes: Mapping[str, str] | None = None,
 ) -> Applied:
     """Insert new articles, update changed ones in place, delete removed ones (tombstoned).
 
     A missing date becomes the first-seen time and stays so on later updates. ``canonical``
-    (guid → canonical URL) and ``hashes`` (guid → ``article_hash``), computed beside the
-    parse, save recomputing them here; a guid missing from them is computed.
+    (guid → canonical URL, a dedupe decision) covers every new and changed article;
+    ``hashes`` (guid → ``article_hash``), computed beside the parse, save recomputing them
+    here; a guid missing from them is computed.
     """
     new_ids: list[int] = []
     if changes.new:
@@ -161,26 +161,16 @@ def delete_articles(
     return ids
 
 
-def _canonical(a: Article) -> str | None:
-    from feedhub.dedupe.urls import article_canonical_url  # w3lib: only when there are articles
-
-    return article_canonical_url(a)
-
-
 def article_fields(
     a: Article,
-    canonical: Mapping[str, str | None] | None = None,
+    canonical: Mapping[str, str | None],
     hashes: Mapping[str, str] | None = None,
 ) -> dict[str, object]:
     """The stored columns that come from the article itself."""
     return {
         "guid": a.guid,
         "url": a.url,
-        "canonical_url": (
-            canonical[a.guid]
-            if canonical is not None and a.guid in canonical
-            else _canonical(a)
-        ),
+        "canonical_url": canonical[a.guid],
         "title": a.title,
         "summary": a.summary,
         "content": a.content,

@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
 from sqlalchemy.engine import make_url
 
-from feedhub.config.env import mask_url
 from feedhub.store import schema
 from feedhub.store.advisory import MIGRATE_LOCK, xact_lock
+from feedhub.util.urls import mask_url
 
 SCHEMA_VERSION = 2  # 2: sources.lease_owner/lease_until (several workers)
 BUSY_TIMEOUT_MS = 30_000

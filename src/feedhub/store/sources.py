@@ -8,13 +8,12 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, select, update
 
-from feedhub.config import Source
-from feedhub.ingest.decide import SourceUpdate
-from feedhub.model import FetchState, SourceInfo, SourceKind
+from feedhub.model import FetchState, Source, SourceInfo, SourceKind, SourceUpdate
 from feedhub.store.advisory import SYNC_LOCK, xact_lock
 from feedhub.store.schema import articles, sources
 
 REMOVED_FROM_CONFIG = "removed from the config"
+
 
 
 def sync_sources(conn: Connection, configured: Sequence[Source], now: datetime) -> None:

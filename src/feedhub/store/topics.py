@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Protocol
 
 from sqlalchemy import Connection, delete, func, select
 
+from feedhub.model import StoredArticle
 from feedhub.store.articles import stored_articles
 from feedhub.store.meta import get_meta, set_meta
 from feedhub.store.schema import article_topics, articles
-from feedhub.topics import CompiledRules
 
 RULES_KEY = "topic_rules_digest"
+
+
+class CompiledRules(Protocol):
+    """What the store needs of the topics stage's rules (``feedhub.topics.CompiledRules``):
+    the filing decision stays there, the store only persists its answer."""
+
+    def match(
+        self, article: StoredArticle, source_name: str, forced: Iterable[str] = ()
+    ) -> frozenset[str]: ...
 
 
 def file_articles(
