@@ -218,7 +218,7 @@ def instrumented() -> Iterator[StageTimers]:
     load_parse_stage()  # what the parse pool imports before forking
     t = StageTimers()
     t.wrap(run, "sync_sources", "sync_sources")
-    t.wrap(run, "refile_if_rules_changed", "refile_if_rules_changed")
+    t.wrap(run, "refile_topics", "refile_if_rules_changed")
     t.wrap(worker, "parse_job", "parse (parse_job, in the worker)")
     t.wrap(pfeed.feedparser, "parse", "  feedparser.parse (sanitize_html=False)")
     t.wrap(norm, "clean_html", "  nh3 clean_html")

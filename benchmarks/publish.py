@@ -106,10 +106,10 @@ class Timer:
 
 
 def one_round(work: Path, n_topics: int, n_entries: int) -> dict[str, Any]:
-    import feedhub.publish.run as prun
+    import feedhub.pipeline as prun
     from feedhub.config import load_config
     from feedhub.ingest.run import ingest
-    from feedhub.publish.run import publish
+    from feedhub.pipeline import publish
     from feedhub.store import Store
 
     cfg_path, paths = build(work, n_topics, n_entries)

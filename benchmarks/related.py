@@ -42,7 +42,7 @@ from typing import Any
 
 from sqlalchemy import Connection, create_engine, insert, select, text
 
-from feedhub.related import refresh_boxes, related_for, update_related
+from feedhub.related import Settings, refresh_boxes, related_for, update_related
 from feedhub.related.text import STOPWORDS, document_terms
 from feedhub.related.vector import term_vector
 from feedhub.store import fulltext
@@ -206,7 +206,7 @@ def feedhub_quality(
     ids = insert_articles(conn, [(h.title, "", h.when) for h in heads])
     start = time.perf_counter()
     for i in range(0, len(ids), 50):  # ingest-sized batches
-        update_related(conn, ids[i : i + 50], window=window, min_score=0.0, **kw)
+        update_related(conn, ids[i : i + 50], Settings(window=window, min_score=0.0, **kw))
     elapsed = time.perf_counter() - start
     index = {article_id: i for i, article_id in enumerate(ids)}
     result = score_rankings(

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from sqlalchemy import Connection, insert, select
 
-from feedhub.publish.run import update_pending_related
 from feedhub.related import update_related
 from feedhub.related.refreeze import KEY, refreeze
+from feedhub.related.run import update_pending_related
 from feedhub.related.update import Settings, index_until_refreeze, reindex
 from feedhub.store import Store
 from feedhub.store.meta import get_meta, set_meta
@@ -74,7 +74,7 @@ def test_paced_refreeze_equals_the_in_call_rebuild(tmp_path: Path) -> None:
     with paced.write() as conn:
         queue(conn, ids)
     # A budget of 0 keeps every transaction at one article: the most interleaving.
-    assert update_pending_related(paced, count=3, window=Settings().window, budget=0.0) == 40
+    assert update_pending_related(paced, Settings(count=3), budget=0.0) == 40
     with paced.read() as conn:
         assert state(conn) == expected
         assert get_meta(conn, KEY) is None and documents(conn) == 40
@@ -139,7 +139,7 @@ def _in_call(tmp_path: Path, first: list[int]) -> tuple[Links, Terms]:
 def test_new_articles_a_refreeze_re_weights_anyway_go_straight_to_it(tmp_path, monkeypatch) -> None:
     expected = _in_call(tmp_path, list(range(20)))
     store, ids, one_by_one = _paced_after(tmp_path, list(range(20)), monkeypatch)
-    assert update_pending_related(store, count=3, window=Settings().window) == 60
+    assert update_pending_related(store, Settings(count=3)) == 60
     # 20 indexed + 60 new cross the sizes 32 and 64: the 44 new ones up to 64 join that
     # re-freeze directly; only the 16 after it are indexed one by one.
     assert one_by_one == ids[64:]
@@ -151,7 +151,7 @@ def test_a_changed_article_in_the_queue_ends_the_shortcut_there(tmp_path, monkey
     first = [*range(20), 50]  # article 50 indexed early, then queued again as changed
     expected = _in_call(tmp_path, first)
     store, ids, one_by_one = _paced_after(tmp_path, first, monkeypatch)
-    update_pending_related(store, count=3, window=Settings().window)
+    update_pending_related(store, Settings(count=3))
     # 21 indexed; the new run before article 50 is 30 long: 11 of them reach 32 and join
     # that re-freeze; the rest, article 50 included, are indexed in order as before.
     assert one_by_one == ids[31:]

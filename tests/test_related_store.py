@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, Engine, delete, select, update
 
-from feedhub.related import DEFAULT_MIN_SCORE, related_for, remove_articles, update_related
+from feedhub.related import (
+    DEFAULT_MIN_SCORE,
+    Settings,
+    related_for,
+    remove_articles,
+    update_related,
+)
 from feedhub.store.db import create_store_engine, migrate
 from feedhub.store.related import related_docs, related_links, related_terms
 from feedhub.store.schema import articles
@@ -124,7 +130,7 @@ def test_window_both_sides(new_store: NewStore) -> None:
         before_out = add_article(conn, "Niger junta and US troops", SAHEL, "2024-01-10")
         after_out = add_article(conn, "Niger junta and US troops", SAHEL, "2024-07-15")
         ids = [mid, before_in, after_in, before_out, after_out]
-        update_related(conn, ids, count=10, window=timedelta(days=90))
+        update_related(conn, ids, Settings(count=10, window=timedelta(days=90)))
         assert set(box_ids(conn, mid)) == {before_in, after_in}
         # Dates are the articles' own: two 2024 articles relate whatever today is.
         assert mid in box_ids(conn, before_in) and mid in box_ids(conn, after_in)
@@ -139,10 +145,10 @@ def test_newer_article_enters_older_box(new_store: NewStore) -> None:
             conn, "Drone base in the Sahel", "A drone base in the desert.", "2024-04-13"
         )
         noise = [add_article(conn, t, b, "2024-04-14") for t, b in NOISE]
-        update_related(conn, [old, weak, *noise], count=1)
+        update_related(conn, [old, weak, *noise], Settings(count=1))
         assert box_ids(conn, old) == [weak]
         new = add_article(conn, "US troops leave Niger as junta orders", SAHEL, "2024-06-01")
-        changed = update_related(conn, [new], count=1)
+        changed = update_related(conn, [new], Settings(count=1))
         assert box_ids(conn, old) == [new]
         assert changed == {new, old}
         assert box_ids(conn, weak) == [old]  # same text, but old is closer in time
@@ -163,7 +169,7 @@ def test_count_and_min_score(new_store: NewStore) -> None:
             "2024-04-12",
         )
         noise = [add_article(conn, t, b, "2024-04-12") for t, b in NOISE]
-        update_related(conn, [*same, lonely, *noise], count=3)
+        update_related(conn, [*same, lonely, *noise], Settings(count=3))
         for article_id in same:
             items = related_for(conn, article_id)
             assert len(items) == 3
@@ -217,9 +223,9 @@ def test_remove_articles_refills_boxes(new_store: NewStore) -> None:
             add_article(conn, f"Niger junta and US troops {i}", SAHEL, f"2024-04-1{i}")
             for i in range(5)
         ]
-        update_related(conn, ids, count=2)
+        update_related(conn, ids, Settings(count=2))
         victim = box_ids(conn, ids[0])[0]
-        changed = remove_articles(conn, [victim], count=2)
+        changed = remove_articles(conn, [victim], Settings(count=2))
         conn.execute(delete(articles).where(articles.c.id == victim))
         assert ids[0] in changed
         assert victim not in box_ids(conn, ids[0]) and len(box_ids(conn, ids[0])) == 2

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, Engine, insert, select, text
 
-from feedhub.related import related_for, update_related
+from feedhub.related import Settings, related_for, update_related
 from feedhub.store import fulltext
 from feedhub.store import related as db
 from feedhub.store.db import create_store_engine, migrate
@@ -138,7 +138,7 @@ def uci_boxes(engine: Engine, heads: list[tuple[str, datetime]]) -> dict[int, li
         ])
         ids = list(conn.scalars(select(articles.c.id).order_by(articles.c.id)))
         for i in range(0, len(ids), 50):
-            update_related(conn, ids[i : i + 50], window=timedelta(days=3), min_score=0.0)
+            update_related(conn, ids[i : i + 50], Settings(window=timedelta(days=3), min_score=0.0))
         return db.all_boxes(conn)
 
 

@@ -274,7 +274,8 @@ def _shut_down(pool: Executor | None) -> Iterator[None]:
 
 def _publish(ctx: Context, store: Store, *, background: bool = False,
              as_json: bool = False) -> None:
-    from feedhub.publish.run import BACKGROUND_PAUSE, PublishError, publish
+    from feedhub.pipeline import BACKGROUND_PAUSE, publish
+    from feedhub.publish.run import PublishError
 
     out_dir = ctx.config.output_dir
 

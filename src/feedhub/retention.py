@@ -19,6 +19,7 @@ from feedhub.related import remove_articles as related_remove
 from feedhub.store import Store
 from feedhub.store.articles import delete_articles
 from feedhub.store.schema import articles
+from feedhub.wiring import related_settings
 
 BATCH = 500
 
@@ -26,7 +27,7 @@ BATCH = 500
 def prune(config: Config, store: Store, now: datetime) -> int:
     """Delete expired articles in batches (one transaction each); return how many went."""
     cutoff = now - config.file.retention.max_age
-    rel = config.file.related
+    rel = related_settings(config)
     total = 0
     while True:
         with store.write() as conn:
@@ -40,7 +41,7 @@ def prune(config: Config, store: Store, now: datetime) -> int:
                 return total
             ids = [r.id for r in rows]
             dedupe_remove(conn, ids)
-            related_remove(conn, ids, count=rel.count, window=rel.window)
+            related_remove(conn, ids, rel)
             by_source: dict[int, list[str]] = defaultdict(list)
             for r in rows:
                 by_source[r.source_id].append(r.guid)

@@ -1,7 +1,8 @@
 """Config → each stage's own settings values. Stages never read the config file's models.
 
-Keeping the translation here lets fetch, schedule, topics and publish stay independent of
-the config's shape (and testable with plain values).
+Keeping the translation here lets fetch, schedule, topics and related stay independent of
+the config's shape (and testable with plain values). Each settings value is built here
+and nowhere else.
 """
 
 from __future__ import annotations
@@ -9,12 +10,19 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection
 
 from feedhub import __version__
 from feedhub.config import Config
 from feedhub.fetch import FetchSettings
 from feedhub.schedule import SchedulePolicy
+from feedhub.store.topics import refile_if_rules_changed
 from feedhub.topics import CompiledRules, TopicRule, rules_digest
+
+if TYPE_CHECKING:
+    from feedhub.related.update import Settings as RelatedSettings
 
 USER_AGENT = f"feedhub/{__version__} (+https://github.com/feedhub/feedhub)"
 
@@ -67,3 +75,21 @@ def filing(config: Config) -> Filing:
     forced = {s.name: s.topics for s in config.sources if s.topics}
     payload = json.dumps({"rules": rules_digest(rules), "forced": forced}, sort_keys=True)
     return Filing(CompiledRules(rules), forced, hashlib.sha256(payload.encode()).hexdigest())
+
+
+def refile_topics(conn: Connection, f: Filing) -> bool:
+    """Re-file every stored article when the topic rules changed since the last filing.
+
+    The one place topics are re-filed: ingest calls it before filing new articles, the
+    publish pipeline before related and publish (the rules may change without a fetch).
+    """
+    return refile_if_rules_changed(conn, f.digest, f.rules, f.forced)
+
+
+def related_settings(config: Config) -> RelatedSettings:
+    """The related stage's settings: box size and time window from the config."""
+    # Imported here: a refetch where every source answers 304 never loads the related stage.
+    from feedhub.related.update import Settings as RelatedSettings
+
+    r = config.file.related
+    return RelatedSettings(count=r.count, window=r.window)

@@ -65,8 +65,8 @@ from feedhub.store.articles import (
 )
 from feedhub.store.leases import hold_lease
 from feedhub.store.sources import apply_source_update, source_id, source_infos, sync_sources
-from feedhub.store.topics import file_articles, refile_if_rules_changed
-from feedhub.wiring import fetch_settings, filing, schedule_policy
+from feedhub.store.topics import file_articles
+from feedhub.wiring import fetch_settings, filing, refile_topics, related_settings, schedule_policy
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -194,7 +194,7 @@ class Ingester:
         """
         with self.store.write() as conn:
             sync_sources(conn, self.config.sources, self.clock())
-            refile_if_rules_changed(conn, self.filing.digest, self.filing.rules, self.filing.forced)
+            refile_topics(conn, self.filing)
 
     async def ingest_one(
         self,
@@ -438,8 +438,7 @@ class Ingester:
             # The indexes must forget articles before their rows are deleted.
             gone = ids_for_guids(conn, sid, changes.removed)
             dedupe_remove(conn, gone)
-            rel = self.config.file.related
-            related_remove(conn, gone, count=rel.count, window=rel.window)
+            related_remove(conn, gone, related_settings(self.config))
         canonical = _with_canonical(changes, pre.canonical)
         applied = apply_changes(conn, sid, changes, now, canonical, pre.hashes)
         touched = applied.new_ids + applied.changed_ids

@@ -1,23 +1,23 @@
-"""Publishing: store → related → render → write, for every topic, plus index.opml/index.html.
+"""Publishing: store → plan → render → write, for every topic, plus index.opml/index.html.
 
-Wiring only: the store queries, the related ranking and the renderers live elsewhere.
-Every document is rendered from the store and written with ``write_atomic``, which leaves
-files whose bytes did not change untouched — so unchanged topics are not rewritten.
+Plans, renders and writes only: the topics and related stages have run before
+(``feedhub.pipeline.publish``), and what is rendered is read through store functions.
+Every document is written with ``write_atomic``, which leaves files whose bytes did not
+change untouched — so unchanged topics are not rewritten.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from itertools import takewhile
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection
 
 from feedhub.config import Config
-from feedhub.config.env import has_secret
 from feedhub.model import SourceKind, StoredArticle, readable_name
 from feedhub.publish.archive import ArchivePlan, archives_to_write, plan_archives, render_plan
 from feedhub.publish.atom import STYLESHEET, chosen_related
@@ -37,22 +37,19 @@ from feedhub.publish.views import (
 )
 from feedhub.publish.websub import announce
 from feedhub.publish.write import PublishError, remove_leftover_temps, write_atomic
-from feedhub.related.refreeze import mark, refreeze
-from feedhub.related.update import REFREEZE_AT, Settings, index_until_refreeze, refreeze_ahead
 from feedhub.store import Store
 from feedhub.store.articles import stored_articles
-from feedhub.store.batch import chunks
-from feedhub.store.pace import Pacer
-from feedhub.store.related import documents, indexed_ids, read_boxes
-from feedhub.store.schema import article_topics, articles, pending_related, sources
-from feedhub.store.topics import refile_if_rules_changed
-from feedhub.wiring import filing
+from feedhub.store.related import read_boxes
+from feedhub.store.stories import (
+    copy_rows,
+    folder_article_ids,
+    source_rows,
+    story_of,
+    topic_story_ids,
+)
+from feedhub.util.urls import has_secret
 
-__all__ = ["PublishError", "PublishReport", "publish"]
-
-RELATED_TXN_BUDGET = 0.2  # seconds one related-update transaction may hold the write lock
-RELATED_MAX_BATCH = 500
-BACKGROUND_PAUSE = 0.1  # `publish --background`: gap between write batches, seconds
+__all__ = ["PublishError", "PublishReport", "publishing", "write_site"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,35 +67,26 @@ def site_info(config: Config) -> SiteInfo:
     return SiteInfo(title=s.title, base_url=s.base_url, author=s.author, websub_hub=s.websub_hub)
 
 
-def publish(
-    config: Config,
-    store: Store,
-    *,
-    pause: float = 0.0,
-    on_wait: Callable[[], None] | None = None,
-) -> PublishReport:
-    """Publish under the output folder's lock (one publisher at a time, ``lock.py``).
+@contextmanager
+def publishing(out: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold the output folder's lock (one publisher at a time, ``lock.py``) and remove the
+    temp files of a writer that was killed mid-write first.
 
-    Temp files of a writer that was killed mid-write are removed first. ``on_wait`` is
-    called if another publish holds the lock (this one then waits for it).
+    ``on_wait`` is called if another publish holds the lock (this one then waits for it).
     """
-    with publish_lock(config.output_dir, on_wait=on_wait):
-        remove_leftover_temps(config.output_dir)
-        return _publish(config, store, pause=pause)
+    with publish_lock(out, on_wait=on_wait):
+        remove_leftover_temps(out)
+        yield
 
 
-def _publish(config: Config, store: Store, *, pause: float = 0.0) -> PublishReport:
-    """Bring related lists up to date, then render and write every topic's documents.
+def write_site(config: Config, store: Store, *, started: float | None = None) -> PublishReport:
+    """Render and write every topic's documents, the article pages and the indexes.
 
-    ``pause`` seconds between related-update transactions let other writers (a running
-    service's fetches) take the store in between.
+    Call it under ``publishing``; ``started`` (a ``time.perf_counter()``) is when the
+    publish began, for the report's duration.
     """
-    started = time.perf_counter()
-    f = filing(config)
+    started = time.perf_counter() if started is None else started
     related = config.file.related
-    with store.write() as conn:
-        refile_if_rules_changed(conn, f.digest, f.rules, f.forced)
-    update_pending_related(store, count=related.count, window=related.window, pause=pause)
     site = site_info(config)
     out = config.output_dir
     written: list[str] = []
@@ -167,93 +155,10 @@ def _publish(config: Config, store: Store, *, pause: float = 0.0) -> PublishRepo
     )
 
 
-def update_pending_related(
-    store: Store,
-    *,
-    count: int,
-    window: timedelta,
-    budget: float = RELATED_TXN_BUDGET,
-    pause: float = 0.0,
-) -> int:
-    """Bring related lists up to date for the articles ingest queued, in short transactions.
-
-    The batch size adapts so one write transaction lasts about ``budget`` seconds: the
-    service's fetches commit between batches. (A soak run with ~10k queued articles held
-    the write lock for minutes in one transaction, then for ~6 s per 200-article batch,
-    and every fetch waited behind it.)
-
-    Only the articles queued when it starts are its share (ids up to the queue's highest):
-    beside a busy service the queue never empties, and a publish that chased it never
-    got to writing a single feed. Later ones wait for the next publish.
-    """
-    s = Settings(count=count, window=window)
-    pacer = Pacer(budget, pause, max_batch=RELATED_MAX_BATCH)
-    with store.read() as conn:
-        upto = conn.execute(select(func.max(pending_related.c.article_id))).scalar() or 0
-    refreeze(store.read, store.write, s, budget, pause)  # one a dead publish left marked
-    with store.write() as conn:
-        done = _skip_to_refreeze(conn, upto)
-    if done:
-        refreeze(store.read, store.write, s, budget, pause)
-    while True:
-        started = time.perf_counter()
-        with store.write() as conn:
-            ids = list(
-                conn.execute(
-                    select(pending_related.c.article_id)
-                    .where(pending_related.c.article_id <= upto)
-                    .order_by(pending_related.c.article_id)
-                    .limit(pacer.batch)
-                ).scalars()
-            )
-            if not ids:
-                return done
-            step = index_until_refreeze(conn, ids, s)
-            if step.refreeze:
-                mark(conn)  # committed with the articles that reached the size
-            conn.execute(
-                delete(pending_related).where(pending_related.c.article_id.in_(step.done))
-            )
-            done += len(step.done)
-        pacer.record(time.perf_counter() - started)
-        if step.refreeze:  # before any further article is indexed, in its own transactions
-            refreeze(store.read, store.write, s, budget, pause)
-
-
-def _skip_to_refreeze(conn: Connection, upto: int) -> int:
-    """Queue the new articles that a coming re-freeze re-weights anyway straight into it
-    (`refreeze_ahead`): marks the re-freeze, takes them off the queue, returns how many.
-
-    Only a run of new, existing articles at the head of the queue qualifies: a changed or
-    deleted one is indexed in order by the loop, as before.
-    """
-    indexed = documents(conn)
-    room = max(REFREEZE_AT) - indexed
-    if room <= 0:
-        return 0
-    queued = list(
-        conn.execute(
-            select(pending_related.c.article_id)
-            .where(pending_related.c.article_id <= upto)
-            .order_by(pending_related.c.article_id)
-            .limit(room)
-        ).scalars()
-    )
-    known = set(indexed_ids(conn))
-    existing = set(conn.scalars(select(articles.c.id).where(articles.c.id.in_(queued))))
-    run = list(takewhile(lambda i: i in existing and i not in known, queued))
-    joining = run[: refreeze_ahead(indexed, len(run))]
-    if joining:
-        mark(conn, joining)
-        for chunk in chunks(joining, 500):
-            conn.execute(delete(pending_related).where(pending_related.c.article_id.in_(chunk)))
-    return len(joining)
-
-
 def source_refs(conn: Connection, config: Config) -> dict[str, SourceRef]:
     """Source name → the atom:source facts of its feed."""
     refs = {}
-    for r in conn.execute(select(sources)):
+    for r in source_rows(conn):
         # Only a public web URL is published: a private feed's URL carries its password or
         # token, and a file or folder source's path is this machine's business.
         url: str | None = r.moved_to or r.url
@@ -269,13 +174,7 @@ def source_refs(conn: Connection, config: Config) -> dict[str, SourceRef]:
 
 def topic_stories(conn: Connection, topic: str, refs: dict[str, SourceRef]) -> list[EntryView]:
     """A topic's entries, one per story (the cluster's representative); no box or copies yet."""
-    member_ids = select(article_topics.c.article_id).where(article_topics.c.topic == topic)
-    rep_ids = set(
-        conn.execute(
-            select(articles.c.cluster_id, articles.c.id).where(articles.c.id.in_(member_ids))
-        ).all()
-    )
-    reps = {cluster or aid for cluster, aid in rep_ids}
+    reps = topic_story_ids(conn, topic)
     return [EntryView(a, refs[a.source]) for a in stored_articles(conn, reps)]
 
 
@@ -303,14 +202,7 @@ def related_boxes(
     """
     boxes = read_boxes(conn, [a.id for a in stories])
     linked = {link.related_id for box in boxes.values() for link in box}
-    cluster_of: dict[int, int] = {}
-    for chunk in chunks(sorted(linked)):
-        cluster_of.update(
-            (i, c or i)
-            for i, c in conn.execute(
-                select(articles.c.id, articles.c.cluster_id).where(articles.c.id.in_(chunk))
-            )
-        )
+    cluster_of = story_of(conn, linked)
     reps = {a.id: a for a in stored_articles(conn, set(cluster_of.values()))}
     out: dict[int, tuple[RelatedLink, ...]] = {}
     for a in stories:
@@ -333,14 +225,8 @@ def cluster_copies(
     """Representative id → the other copies of its story ("Also reported by …")."""
     if not rep_ids:
         return {}
-    q = (
-        select(articles.c.cluster_id, articles.c.url, sources.c.name)
-        .join(sources, sources.c.id == articles.c.source_id)
-        .where(articles.c.cluster_id.in_(list(rep_ids)), articles.c.id != articles.c.cluster_id)
-        .order_by(articles.c.cluster_id, sources.c.position, articles.c.id)
-    )
     out: dict[int, list[CopyRef]] = {}
-    for cluster, url, name in conn.execute(q):
+    for cluster, url, name in copy_rows(conn, rep_ids):
         if url:
             out.setdefault(cluster, []).append(CopyRef(refs[name].title, url))
     return {k: tuple(v) for k, v in out.items()}
@@ -350,12 +236,7 @@ def article_pages(
     conn: Connection, site: SiteInfo, refs: dict[str, SourceRef], count: int
 ) -> dict[str, bytes]:
     """Output path → page, for every article of a folder source (the publisher side)."""
-    ids = (
-        select(articles.c.id)
-        .join(sources, sources.c.id == articles.c.source_id)
-        .where(sources.c.kind == SourceKind.FOLDER.value)
-    )
-    local = stored_articles(conn, conn.execute(ids).scalars().all())
+    local = stored_articles(conn, folder_article_ids(conn))
     boxes = related_boxes(conn, local, count)
     pages = {}
     for a in local:

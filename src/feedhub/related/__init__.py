@@ -1,7 +1,9 @@
 """Related News: ranking other stored articles for each article, kept current incrementally.
 
 Pure scoring lives in `text` (tokens), `vector` (weights, similarity) and `rank` (choosing
-a box); `update` wires them to the term index in `feedhub.store.related`.
+a box); `update` wires them to the term index in `feedhub.store.related`; `run` works
+through the queue ingest fills, in short transactions (the CLI and the service run it
+before publishing). Every function takes one frozen `Settings` value.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from feedhub.related.update import (
     DEFAULT_COUNT,
     DEFAULT_MIN_SCORE,
     DEFAULT_WINDOW,
+    Settings,
     rebuild_related,
     refresh_boxes,
     remove_articles,
@@ -30,6 +33,7 @@ __all__ = [
     "DEFAULT_MIN_SCORE",
     "DEFAULT_WINDOW",
     "RelatedItem",
+    "Settings",
     "rebuild_related",
     "refresh_boxes",
     "related_for",

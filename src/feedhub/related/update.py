@@ -66,6 +66,9 @@ class Settings:
     vector: VectorParams = field(default_factory=lambda: DEFAULT_PARAMS)
 
 
+DEFAULT_SETTINGS = Settings()
+
+
 def decayed(score: float, a: datetime, b: datetime, s: Settings) -> float:
     """Score after the time preference, rounded so every path compares equal values."""
     share = min(abs((a - b).total_seconds()) / s.window.total_seconds(), 1.0)
@@ -75,11 +78,7 @@ def decayed(score: float, a: datetime, b: datetime, s: Settings) -> float:
 def update_related(
     conn: Connection,
     article_ids: Sequence[int],
-    *,
-    count: int = DEFAULT_COUNT,
-    window: timedelta = DEFAULT_WINDOW,
-    min_score: float = DEFAULT_MIN_SCORE,
-    time_decay: float = DEFAULT_TIME_DECAY,
+    settings: Settings = DEFAULT_SETTINGS,
 ) -> set[int]:
     """Index new or changed articles and update boxes; returns ids whose box changed.
 
@@ -87,7 +86,7 @@ def update_related(
     date or dedupe cluster changed, too. A re-freeze point reached on the way is rebuilt
     inside this call; `index_until_refreeze` lets a caller spread it over transactions.
     """
-    s = Settings(count, window, min_score, time_decay)
+    s = settings
     changed: set[int] = set()
     todo = sorted(set(article_ids))
     while todo:
@@ -135,18 +134,14 @@ def index_until_refreeze(conn: Connection, article_ids: Sequence[int], s: Settin
 def remove_articles(
     conn: Connection,
     ids: Iterable[int],
-    *,
-    count: int = DEFAULT_COUNT,
-    window: timedelta = DEFAULT_WINDOW,
-    min_score: float = DEFAULT_MIN_SCORE,
-    time_decay: float = DEFAULT_TIME_DECAY,
+    settings: Settings = DEFAULT_SETTINGS,
 ) -> set[int]:
     """Drop articles from the index and refill the boxes that listed them.
 
     Call before deleting the article rows (or in the same transaction). Returns the ids of
     remaining articles whose box changed.
     """
-    return _remove(conn, ids, Settings(count, window, min_score, time_decay))
+    return _remove(conn, ids, settings)
 
 
 def _remove(conn: Connection, ids: Iterable[int], s: Settings) -> set[int]:
@@ -276,36 +271,28 @@ def _write(conn: Connection, article_id: int, box: list[Candidate], s: Settings)
 
 def rebuild_related(
     conn: Connection,
-    *,
-    count: int = DEFAULT_COUNT,
-    window: timedelta = DEFAULT_WINDOW,
-    min_score: float = DEFAULT_MIN_SCORE,
-    time_decay: float = DEFAULT_TIME_DECAY,
+    settings: Settings = DEFAULT_SETTINGS,
 ) -> set[int]:
     """Re-index every stored article with today's document frequencies and recompute boxes.
 
     For a new tokenizer (TOKENIZER_VERSION), new settings, or after a bulk import. Returns
     the ids whose box lists other articles than before.
     """
-    s = Settings(count, window, min_score, time_decay)
+    s = settings
     return _rebuild(conn, db.article_ids(conn), s)
 
 
 def refresh_boxes(
     conn: Connection,
     ids: Iterable[int],
-    *,
-    count: int = DEFAULT_COUNT,
-    window: timedelta = DEFAULT_WINDOW,
-    min_score: float = DEFAULT_MIN_SCORE,
-    time_decay: float = DEFAULT_TIME_DECAY,
+    settings: Settings = DEFAULT_SETTINGS,
 ) -> set[int]:
     """Recompute the boxes of already-indexed articles from the index (vectors unchanged).
 
     For a changed ``count`` or ``min_score``, or boxes of a bulk-loaded index. Returns the
     ids whose box changed.
     """
-    s = Settings(count, window, min_score, time_decay)
+    s = settings
     return {i for i in sorted(set(ids)) if _recompute(conn, i, s)}
 
 

@@ -1,0 +1,40 @@
+"""The stages after ingest, in their order: topics re-filed, related lists, publish.
+
+Wiring only, for the CLI's ``publish`` and ``fetch --publish`` (the service publishes
+through that command in a child process): each stage runs itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from feedhub.config import Config
+from feedhub.publish.run import PublishReport, publishing, write_site
+from feedhub.related.run import update_pending_related
+from feedhub.store import Store
+from feedhub.wiring import filing, refile_topics, related_settings
+
+BACKGROUND_PAUSE = 0.1  # `publish --background`: gap between related write batches, seconds
+
+
+def publish(
+    config: Config,
+    store: Store,
+    *,
+    pause: float = 0.0,
+    on_wait: Callable[[], None] | None = None,
+) -> PublishReport:
+    """Bring topics and related lists up to date, then render and write every document,
+    all under the output folder's lock (one publisher at a time).
+
+    ``pause`` seconds between related-update transactions let other writers (a running
+    service's fetches) take the store in between. ``on_wait`` is called if another
+    publish holds the lock (this one then waits for it).
+    """
+    with publishing(config.output_dir, on_wait=on_wait):
+        started = time.perf_counter()
+        with store.write() as conn:
+            refile_topics(conn, filing(config))
+        update_pending_related(store, related_settings(config), pause=pause)
+        return write_site(config, store, started=started)

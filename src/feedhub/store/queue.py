@@ -1,0 +1,37 @@
+"""The related queue in the store: article ids ingest queued (``pending_related``) for the
+related stage (``feedhub.related.run``) to index."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from sqlalchemy import Connection, delete, func, select
+
+from feedhub.store.schema import articles, pending_related
+
+
+def queue_top(conn: Connection) -> int:
+    """The highest queued id (0 when the queue is empty)."""
+    return conn.execute(select(func.max(pending_related.c.article_id))).scalar() or 0
+
+
+def queued(conn: Connection, upto: int, limit: int) -> list[int]:
+    """The first ``limit`` queued ids up to ``upto``, ascending."""
+    return list(
+        conn.execute(
+            select(pending_related.c.article_id)
+            .where(pending_related.c.article_id <= upto)
+            .order_by(pending_related.c.article_id)
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def dequeue(conn: Connection, ids: Collection[int]) -> None:
+    """Take ``ids`` off the queue (one statement: callers chunk long lists)."""
+    conn.execute(delete(pending_related).where(pending_related.c.article_id.in_(ids)))
+
+
+def existing(conn: Connection, ids: Sequence[int]) -> set[int]:
+    """Those of ``ids`` that still have an article row."""
+    return set(conn.scalars(select(articles.c.id).where(articles.c.id.in_(ids))))
