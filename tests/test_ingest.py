@@ -324,6 +324,26 @@ def test_retention_deletes_old_articles_and_tombstones_keep_them_away(tmp_path, 
     assert [row.guid for row in snapshot(cfg)] == ["https://news.example/fresh"]
 
 
+def test_related_command_finds_an_article_by_id_url_or_canonical_url(
+    tmp_path, server, cli
+) -> None:
+    server.route("/feed", Reply(body=rss(2)))
+    cfg = make_config(tmp_path, {"wire": server.url("/feed")})
+    run(cfg)
+    store = Store.open(cfg.store_url)
+    with store.read() as conn:
+        rows = conn.execute(select(articles.c.id, articles.c.title, articles.c.url)).all()
+    store.close()
+    first = min(rows)
+    for key in (str(first.id), first.url, first.url + "?utm_source=x"):  # the last: canonical
+        r = cli("-c", str(cfg.path), "related", key)
+        assert r.returncode == 0 and r.stdout.startswith(f"{first.id}  {first.title}  ("), (
+            key, r.stdout + r.stderr
+        )
+    r = cli("-c", str(cfg.path), "related", "https://elsewhere.example/none")
+    assert r.returncode == 2 and "no stored article with id or URL" in r.stderr
+
+
 def _store_rows(cfg: Config) -> dict[str, object]:
     """What the write transaction derives per article, keyed by guid (ids differ by run)."""
     from feedhub.store.dedupe import dedupe_features, dedupe_keys

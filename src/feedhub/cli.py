@@ -493,20 +493,16 @@ def topics(ctx: Context, as_json: bool) -> None:
 @pass_ctx
 def related(ctx: Context, article: str, as_json: bool) -> None:
     """Show an article's Related News box with scores."""
-    from sqlalchemy import or_, select
-
     from feedhub.dedupe.urls import canonical_url
+    from feedhub.store.articles import find_article
     from feedhub.store.related import related_items
-    from feedhub.store.schema import articles
 
     with ctx.store() as store, store.read() as conn:
-        c = articles.c
-        cond = (
-            c.id == int(article)
+        row = (
+            find_article(conn, int(article), "", "")
             if article.isdigit()
-            else or_(c.url == article, c.canonical_url == canonical_url(article))
+            else find_article(conn, None, article, canonical_url(article))
         )
-        row = conn.execute(select(c.id, c.title, c.published).where(cond).limit(1)).first()
         if row is None:
             fail(f"no stored article with id or URL {article!r}", 2)
         items = related_items(conn, row.id)

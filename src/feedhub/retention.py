@@ -11,14 +11,11 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import and_, select
-
 from feedhub.config import Config
 from feedhub.dedupe.cluster import remove_articles as dedupe_remove
 from feedhub.related import remove_articles as related_remove
 from feedhub.store import Store
-from feedhub.store.articles import delete_articles
-from feedhub.store.schema import articles
+from feedhub.store.articles import delete_articles, expired
 from feedhub.wiring import related_settings
 
 BATCH = 500
@@ -31,12 +28,7 @@ def prune(config: Config, store: Store, now: datetime) -> int:
     total = 0
     while True:
         with store.write() as conn:
-            rows = conn.execute(
-                select(articles.c.id, articles.c.source_id, articles.c.guid)
-                .where(and_(articles.c.first_seen < cutoff, articles.c.published < cutoff))
-                .order_by(articles.c.id)
-                .limit(BATCH)
-            ).all()
+            rows = expired(conn, cutoff, BATCH)
             if not rows:
                 return total
             ids = [r.id for r in rows]

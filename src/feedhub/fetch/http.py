@@ -31,7 +31,6 @@ import aiohttp
 from yarl import URL
 
 from feedhub import __version__
-from feedhub.config.env import mask_url
 from feedhub.fetch.body import BodyError, read_capped
 from feedhub.fetch.headers import parse_max_age, parse_retry_after
 from feedhub.fetch.limits import HostLimiter
@@ -45,6 +44,7 @@ from feedhub.fetch.ssrf import (
     refusal,
 )
 from feedhub.model import FetchResult, FetchState
+from feedhub.util.urls import mask_url
 
 if TYPE_CHECKING:
     from aiohttp.client_reqrep import ClientRequest

@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 
-from feedhub.topics import fold, html_to_text
+from feedhub.util.text import fold, html_to_text
 
 # Bump when tokens change: stored term vectors are then stale and need `rebuild_related`.
 TOKENIZER_VERSION = 1

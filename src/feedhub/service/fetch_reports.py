@@ -9,12 +9,10 @@ import time
 from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
-
 from feedhub.ingest.run import SourceReport
 from feedhub.service.state import ServiceState
 from feedhub.store import Store, first_line
-from feedhub.store.schema import sources
+from feedhub.store.sources import count_in_error
 
 log = logging.getLogger("feedhub.service")
 fetch_log = logging.getLogger("feedhub.fetch")
@@ -104,8 +102,7 @@ class FetchReports:
 
         def count() -> int:
             with self.store.read() as conn:
-                q = select(func.count()).where(sources.c.enabled, sources.c.last_error.is_not(None))
-                return int(conn.execute(q).scalar() or 0)
+                return count_in_error(conn)
 
         self._errors_dirty = False
         self._errors_counted = time.monotonic()

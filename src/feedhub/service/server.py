@@ -13,7 +13,6 @@ import logging
 import signal
 
 from aiohttp import web
-from sqlalchemy import text
 
 from feedhub.config import Config
 from feedhub.config.schema import ServerConfig
@@ -91,13 +90,9 @@ async def readyz(request: web.Request) -> web.Response:
 async def store_problem(store: Store) -> str | None:
     """One line describing why the store does not answer ``SELECT 1``, or None."""
 
-    def ping() -> None:
-        with store.read() as conn:
-            conn.execute(text("SELECT 1"))
-
     try:
         # In a thread with a bound: a hung database must not hang the event loop or probe.
-        await asyncio.wait_for(asyncio.to_thread(ping), STORE_PING_TIMEOUT)
+        await asyncio.wait_for(asyncio.to_thread(store.ping), STORE_PING_TIMEOUT)
     except TimeoutError:
         return "store not answering"
     except Exception as e:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
 from feedhub.store.db import (
@@ -59,6 +59,11 @@ class Store:
             conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
                 yield conn
+
+    def ping(self) -> None:
+        """Ask the database for ``SELECT 1`` (readiness probes); raises when it cannot answer."""
+        with self.read() as conn:
+            conn.execute(text("SELECT 1"))
 
     def close(self) -> None:
         self.engine.dispose()

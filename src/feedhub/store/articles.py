@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, and_, delete, select, update
+from sqlalchemy import Connection, and_, delete, or_, select, update
 
 from feedhub.model import Article, ArticleChanges, StoredArticle, article_hash
 from feedhub.store.batch import chunks
@@ -220,3 +221,30 @@ def to_stored(r: object) -> StoredArticle:
         content_hash=m["content_hash"],
         cluster_id=m["cluster_id"],
     )
+
+
+def expired(conn: Connection, cutoff: datetime, limit: int) -> list[Any]:
+    """(id, source_id, guid) of up to ``limit`` articles both published and first seen
+    before ``cutoff``, lowest id first."""
+    return list(
+        conn.execute(
+            select(articles.c.id, articles.c.source_id, articles.c.guid)
+            .where(and_(articles.c.first_seen < cutoff, articles.c.published < cutoff))
+            .order_by(articles.c.id)
+            .limit(limit)
+        ).all()
+    )
+
+
+def find_article(
+    conn: Connection, article_id: int | None, url: str, canonical: str | None
+) -> Any:
+    """(id, title, published) of the article with this id (when given), else of one whose
+    URL is ``url`` or whose canonical URL is ``canonical``; None when there is none."""
+    c = articles.c
+    cond = (
+        c.id == article_id
+        if article_id is not None
+        else or_(c.url == url, c.canonical_url == canonical)
+    )
+    return conn.execute(select(c.id, c.title, c.published).where(cond).limit(1)).first()

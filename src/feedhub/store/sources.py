@@ -130,3 +130,9 @@ def _info(r: object) -> SourceInfo:
         disabled_reason=m["disabled_reason"],
         article_count=m["article_count"],
     )
+
+
+def count_in_error(conn: Connection) -> int:
+    """How many enabled sources failed their last fetch."""
+    q = select(func.count()).where(sources.c.enabled, sources.c.last_error.is_not(None))
+    return int(conn.execute(q).scalar() or 0)
