@@ -23,7 +23,7 @@ import pytest
 from lxml import etree
 from sqlalchemy import create_engine, func, select
 
-from feedhub.publish.index import _CSS
+from feedhub.publish.style import CSS as _CSS
 from tests.conftest import REPO
 from tests.support.safety import ATOM_NS, assert_safe, check_site
 from tests.test_publish_helpers import validate_atom

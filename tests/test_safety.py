@@ -33,7 +33,7 @@ from lxml import etree
 from feedhub.config import load_config
 from feedhub.ingest.run import SourceReport, ingest
 from feedhub.pipeline import publish
-from feedhub.publish.index import _CSS
+from feedhub.publish.style import CSS as _CSS
 from feedhub.store import Store
 from tests.support.safety import ATOM_NS, SiteReport, assert_safe, check_site
 from tests.test_publish_helpers import _atom_kit, validate_atom

@@ -14,11 +14,12 @@ from datetime import datetime
 
 from feedhub.model import LocalFile, ParsedFeed, ParseError
 from feedhub.parse.feed import parse_xml_feed
+from feedhub.parse.feedparser_fixes import install as install_fixes
 from feedhub.parse.folder import parse_article_folder
 from feedhub.parse.jsonfeed import parse_json_feed
 from feedhub.parse.normalize import dedupe_by_guid, keep_newest, without_ancient_dates
 
-__all__ = ["ParseError", "parse_feed", "parse_folder"]
+__all__ = ["ParseError", "install_fixes", "parse_feed", "parse_folder"]
 
 _JSON_TYPES = ("application/feed+json", "application/json")
 # Magic numbers of things servers hand out instead of a feed (images, archives, PDFs).

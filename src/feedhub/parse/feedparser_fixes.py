@@ -22,6 +22,10 @@
 
 :func:`install_fast_paths` adds no defence: it makes three hot internals of feedparser
 cheaper with the same result (see there).
+
+:func:`install` makes every process-wide patch in one explicit call (nothing is patched on
+import): ``parse_xml_feed`` calls it before its first parse, and a parse worker may call it
+at start-up (``feedhub.parse.install_fixes``).
 """
 
 from __future__ import annotations
@@ -257,3 +261,23 @@ def install_fast_paths() -> bool:
     _FeedParserMixin.__init__ = init  # type: ignore[method-assign]
     _FeedParserMixin.push_content = push_content
     return True
+
+
+_installed = False
+
+
+def install() -> None:
+    """Every process-wide patch of feedparser, once per process (idempotent): the author and
+    character-reference guards, the fast paths and the buffered expat driver."""
+    global _installed
+    if _installed:
+        return
+    # Imported here: this module must load on its own, before its package
+    # (tests/support/parse_reference_run.py turns the fast paths off that way).
+    from feedhub.parse import expat_driver
+
+    install_author_guard()
+    install_charref_guard()
+    install_fast_paths()  # same result, cheaper internals
+    expat_driver.install()  # same result, a fifth less parse time (see expat_driver)
+    _installed = True

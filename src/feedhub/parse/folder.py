@@ -23,6 +23,7 @@ from feedhub.model import Article, LocalFile, ParsedFeed, readable_name
 from feedhub.parse import normalize as n
 from feedhub.parse.frontmatter import split_front_matter
 from feedhub.parse.sanitize import text_to_html
+from feedhub.util.time import utc
 
 _KINDS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".txt": "txt"}
 _MD_HEADING = re.compile(r"\A\s*#[ \t]+(.+?)[ \t#]*(?:\n|\Z)")
@@ -108,7 +109,7 @@ def _article(f: LocalFile, *, url: str, now: datetime) -> tuple[Article, str | N
     published = n.from_any_date(meta.get("date"))
     if "date" in meta and published is None:
         warnings.append(f"unreadable date {str(meta.get('date'))[:40]!r}, used file time")
-    published = published or n.utc(f.mtime)
+    published = published or utc(f.mtime, naive_is_utc=True)
     updated = n.from_any_date(meta.get("updated") or meta.get("lastmod"))
     raw_id = meta.get("id")
     guid = str(raw_id) if isinstance(raw_id, str | int) and str(raw_id).strip() else ""

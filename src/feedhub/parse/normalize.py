@@ -19,6 +19,7 @@ from feedparser.datetimes import _parse_date
 
 from feedhub.model import Article
 from feedhub.parse.sanitize import clean_html, collapse, strip_userinfo, to_text
+from feedhub.util.time import utc
 
 TITLE_MAX = 1_000
 HTML_MAX = 1_000_000  # content and summary
@@ -38,13 +39,6 @@ _RAW_TEXT_MAX = 100_000
 _NOT_IN_URL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 
-def utc(value: datetime) -> datetime:
-    """The same instant as an aware UTC datetime (naive values are taken to be UTC)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
 def from_struct(value: time.struct_time | None) -> datetime | None:
     """feedparser's ``*_parsed`` (a UTC struct_time) → aware datetime; None when absent/bad."""
     if not value:
@@ -58,14 +52,14 @@ def from_struct(value: time.struct_time | None) -> datetime | None:
 def from_any_date(value: object) -> datetime | None:
     """A date from YAML/JSON: datetime, date (midnight UTC) or an RFC 3339 / RFC 822 string."""
     if isinstance(value, datetime):
-        return utc(value)
+        return utc(value, naive_is_utc=True)
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()[:100]
     try:
-        return utc(datetime.fromisoformat(text))
+        return utc(datetime.fromisoformat(text), naive_is_utc=True)
     except ValueError:
         pass
     # Non-conforming strings ("Tue, 10 Jun 2003 04:00:00 GMT", "2003-06-10 04:00 EST"):
@@ -82,8 +76,8 @@ def clamp_date(value: datetime | None, now: datetime) -> datetime | None:
     """
     if value is None:
         return None
-    value = utc(value)
-    return None if value > utc(now) + FUTURE_SLACK else value
+    value = utc(value, naive_is_utc=True)
+    return None if value > utc(now, naive_is_utc=True) + FUTURE_SLACK else value
 
 
 def cap_html(fragment: str, base: str | None = None) -> str:

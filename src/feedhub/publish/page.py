@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 
 from feedhub.publish.atom import related_html
-from feedhub.publish.index import _CSS
+from feedhub.publish.style import CSS
 from feedhub.publish.text import format_day, xml_safe
 from feedhub.publish.views import EntryView, SiteInfo
 
@@ -46,7 +46,7 @@ def render_article_page(site: SiteInfo, view: EntryView) -> bytes:
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} — {html.escape(xml_safe(site.title))}</title>
-<style>{_CSS}</style>
+<style>{CSS}</style>
 </head>
 <body>
 <header><p><a href="{html.escape(site.base_url)}">{html.escape(xml_safe(site.title))}</a></p>

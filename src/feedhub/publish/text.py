@@ -5,6 +5,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from feedhub.util.time import utc
+
+__all__ = ["EPOCH", "format_day", "is_web_url", "utc", "xml_safe"]
+
 # XML 1.0 forbids these code points; lxml refuses them with ValueError, so one stray control
 # character from a source would otherwise abort the whole topic's render.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -20,13 +24,6 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def xml_safe(text: str) -> str:
     """Drop the code points XML 1.0 cannot carry (and nothing else)."""
     return _NOT_XML.sub("", text)
-
-
-def utc(dt: datetime, what: str = "datetime") -> datetime:
-    """Return ``dt`` in UTC; a naive datetime is a caller bug (model.py promises aware UTC)."""
-    if dt.tzinfo is None:
-        raise ValueError(f"{what} must be timezone-aware: {dt!r}")
-    return dt.astimezone(UTC)
 
 
 def format_day(dt: datetime) -> str:
