@@ -44,7 +44,7 @@ def engine_at(path: Path) -> Engine:
     eng = create_engine(f"sqlite:///{path}")
 
     @event.listens_for(eng, "connect")
-    def _pragmas(dbapi_conn: Any, _: Any) -> None:  # what the store uses (ARCHITECTURE.md)
+    def _pragmas(dbapi_conn: Any, _: Any) -> None:  # what the store uses (store/db.py)
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")

@@ -1,7 +1,7 @@
 """Values that cross stage boundaries.
 
 Every stage takes and returns these frozen dataclasses, never raw feedparser dicts or ORM
-rows, so a stage can be tested with plain values (ARCHITECTURE.md, "Rules of the house").
+rows, so a stage can be tested with plain values (docs/architecture.md, "Rules").
 All datetimes are timezone-aware UTC.
 """
 

@@ -1,1 +1,1 @@
-"""Helpers shared by tests: real servers on 127.0.0.1, never mocks (ARCHITECTURE.md)."""
+"""Helpers shared by tests: real servers on 127.0.0.1, never mocks (docs/architecture.md)."""

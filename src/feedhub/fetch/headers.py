@@ -1,7 +1,7 @@
 """Pure readers for the HTTP response headers the scheduler cares about.
 
 Kept apart from the network code so that the parsing decisions can be tested with plain
-strings and a fixed clock (ARCHITECTURE.md: decisions are pure, the network is at the edge).
+strings and a fixed clock (docs/architecture.md: decisions are pure, the network is at the edge).
 """
 
 from __future__ import annotations

@@ -122,7 +122,7 @@ def decide_fetch(
             max_age=result.max_age,
         ),
         # Always store the newest validators, even when the body did not change:
-        # reader only stored them on change, which re-downloads forever (ARCHITECTURE.md).
+        # reader only stored them on change, which re-downloads forever.
         etag=result.etag or (state.etag if result.not_modified else None),
         last_modified=result.last_modified
         or (state.last_modified if result.not_modified else None),

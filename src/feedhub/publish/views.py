@@ -1,7 +1,7 @@
 """Plain values the renderers take: built by the caller from the store, never read from it.
 
 Keeping the renderer's input to frozen values makes rendering a pure function: same values in,
-same bytes out (ARCHITECTURE.md, "Rules of the house").
+same bytes out (docs/architecture.md, "Rules").
 """
 
 from __future__ import annotations

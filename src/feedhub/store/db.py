@@ -1,9 +1,8 @@
 """Opening the store: engine set-up per backend and automatic migrations.
 
 SQLite is the embedded default: WAL so readers (the HTTP server, `feedhub sources`) never
-wait for the writer, 16 KiB pages (measured 1.5–2× faster ingest than 4 KiB on ~2 KB rows,
-ARCHITECTURE.md), and a busy timeout so a second process waits instead of failing with
-"database is locked".
+wait for the writer, 16 KiB pages (measured 1.5–2× faster ingest than 4 KiB on ~2 KB rows),
+and a busy timeout so a second process waits instead of failing with "database is locked".
 """
 
 from __future__ import annotations

@@ -234,7 +234,7 @@ def change_frequencies(conn: Connection, terms: Sequence[str], delta: int) -> di
     """Add ``delta`` to the df of each term and to the document count; returns the new dfs.
 
     Read-then-write rather than a dialect upsert keeps this portable; the store has one
-    writer at a time (ARCHITECTURE.md), so nothing races between the read and the write.
+    writer at a time (docs/architecture.md), so nothing races between the read and the write.
     """
     known = frequencies(conn, terms)
     if known:
