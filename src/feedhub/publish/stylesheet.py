@@ -11,7 +11,7 @@ not and shows that text as markup. The content is the sanitized HTML feed reader
 
 from __future__ import annotations
 
-from feedhub.publish.index import _CSS
+from feedhub.publish.style import CSS
 
 # Extra rules for the feed page; the rest is the front page's look (index.py). Chromium
 # puts a fixed "XSLT is being removed" banner at the top of <body>; the padding keeps the
@@ -146,4 +146,4 @@ _XSL = """<?xml version="1.0" encoding="UTF-8"?>
 
 def render_stylesheet() -> bytes:
     """feed.xsl's bytes: constant for a given feedhub version (written only when changed)."""
-    return _XSL.replace("@CSS@", f"{_CSS}\n{_FEED_CSS}").encode("utf-8")
+    return _XSL.replace("@CSS@", f"{CSS}\n{_FEED_CSS}").encode("utf-8")
