@@ -49,9 +49,12 @@ def default_workers(workers: int | None = None) -> int:
 
 
 def load_parse_stage() -> None:
-    """Import what parsing and preparing articles need (each parse worker, at its start)."""
-    import feedhub.dedupe.features
-    import feedhub.parse  # noqa: F401
+    """Import what parsing and preparing articles need and install feedparser's fixes
+    (each parse worker, at its start: one explicit call, not a side effect of an import)."""
+    import feedhub.dedupe.features  # noqa: F401
+    from feedhub.parse import install_fixes
+
+    install_fixes()
 
 
 def _reason(e: BaseException) -> str:
