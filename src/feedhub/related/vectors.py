@@ -1,0 +1,133 @@
+"""Text vectors in the store: computed once per article, reused, recomputed on a model change.
+
+The edge between `semantic` (the model) and `feedhub.store.vectors` (the rows). Indexing
+calls `ensure` for the articles it indexes; `backfill` gives a store written before vectors
+existed (or by another model) its vectors in paced transactions on the first publish, and
+recomputes the boxes of the articles it touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection
+
+from feedhub.related import semantic
+from feedhub.related.score import Parts, combine, floor_for, time_penalty
+from feedhub.store import related as db
+from feedhub.store import vectors as vdb
+from feedhub.store.pace import Pacer
+from feedhub.topics import html_to_text
+
+Begin = Callable[[], AbstractContextManager[Connection]]
+
+
+def body_text(doc: db.ArticleText) -> str:
+    """The plain text embedded after the title: content, or the summary when there is none."""
+    return html_to_text(doc.content) or html_to_text(doc.summary)
+
+
+def ensure(conn: Connection, docs: Iterable[db.ArticleText], refresh: Iterable[int] = ()) -> int:
+    """Store vectors for those of ``docs`` without one of the current model, and afresh for
+    the ids in ``refresh`` (their text changed); returns how many were computed."""
+    model = semantic.model_id()
+    docs = list(docs)
+    if model is None or not docs:
+        return 0
+    have = vdb.read_vectors(conn, [d.id for d in docs], model).keys() - set(refresh)
+    rows = []
+    for d in docs:
+        if d.id in have:
+            continue
+        made = semantic.embed_article(d.title, body_text(d))
+        if made is not None:
+            vec, words = made
+            rows.append((d.id, d.published, words, semantic.to_blob(vec)))
+    vdb.write_vectors(conn, model, semantic.DIMENSION, rows)
+    return len(rows)
+
+
+def backfill(
+    read: Begin,
+    write: Begin,
+    recompute: Callable[[Connection, Sequence[int]], object],
+    budget: float,
+    pause: float = 0.0,
+) -> int:
+    """Give every stored article a vector of the current model, in paced write transactions,
+    then ``recompute`` the boxes of the indexed ones among them; returns how many."""
+    model = semantic.model_id()
+    if model is None:
+        return 0
+    with read() as conn:
+        ids = vdb.stale_ids(conn, model)
+        indexed = set(db.indexed_ids(conn)) if ids else set()
+    if not ids:
+        return 0
+    Pacer(budget, pause).run(
+        ids, write, lambda conn, part: ensure(conn, db.read_articles(conn, part).values())
+    )
+    boxes = [i for i in ids if i in indexed]
+    Pacer(budget, pause).run(boxes, write, recompute)
+    return len(ids)
+
+
+def scored_pairs(
+    conn: Connection,
+    article_id: int,
+    published: datetime,
+    lexical: dict[int, tuple[db.DocInfo, float]],
+    window: timedelta,
+    closeness: float,
+    use_floor: bool = True,
+) -> list[tuple[db.DocInfo, Parts]] | None:
+    """Every indexed article in ±window scored against ``article_id`` (lexical hits plus
+    the window's vectors, searched exactly), or None when this article has no vector
+    (no model): the caller then scores by shared words alone. ``use_floor`` False ranks
+    every article in the window (the UCI protocol), however unrelated."""
+    model = semantic.model_id()
+    if model is None:
+        return None
+    mine = vdb.read_vectors(conn, [article_id], model).get(article_id)
+    if mine is None:
+        return None
+    near = [
+        v
+        for v in vdb.vectors_between(conn, published - window, published + window, model)
+        if v.article_id != article_id
+    ]
+    sems = (
+        dict(
+            zip(
+                (v.article_id for v in near),
+                semantic.cosines(
+                    semantic.from_blob(mine.vec), semantic.from_blobs([v.vec for v in near])
+                ),
+                strict=True,
+            )
+        )
+        if near
+        else {}
+    )
+    words = {v.article_id: v.words for v in near}
+    parts: dict[int, Parts] = {}
+    for other in sems.keys() | lexical.keys():
+        when = lexical[other][0].published if other in lexical else None
+        p = combine(
+            lexical[other][1] if other in lexical else 0.0,
+            sems.get(other, 0.0),
+            0.0 if when is None else time_penalty(published, when, window, closeness),
+            floor_for(mine.words, words.get(other, mine.words)) if use_floor else 0.0,
+        )
+        if p.related:
+            parts[other] = p
+    infos = {i: lexical[i][0] for i in parts if i in lexical}
+    infos.update(db.read_docs(conn, [i for i in parts if i not in infos]))  # indexed only
+    result = []
+    for other, info in infos.items():
+        p = parts[other]
+        penalty = time_penalty(published, info.published, window, closeness)
+        result.append((info, combine(p.lexical, p.semantic, penalty, p.floor)))
+    return result
