@@ -4,11 +4,12 @@ Run: PYTHONPATH=src .venv/bin/python benchmarks/related_tune.py
 
 In memory, titles only, ±3 days (the data README's protocol). Every pair in the window gets
 feedhub's term-vector cosine (``lex``, idf of the whole sample), the wordllama cosine
-(``sem``) and the time factor ``1 − decay·|Δt|/window``; a score is
-``(w·lex + (1 − w)·sem) × time``. To keep the weights honest the stories are split in two
-halves by story id: the grid is searched on half A and the chosen point is reported on A, on
-B (never seen while choosing) and on all. Also printed: the share of same-story pairs and of
-different-story pairs above each score, which is what the relevance floor is chosen from.
+(``sem``) and a closeness bonus: a score is ``w·lex + (1 − w)·sem + c·(1 − |Δt|/window)``
+(as `feedhub.related.score`; ``--multiplicative`` tries ``sim × (1 − c·|Δt|/window)``).
+To keep the weights honest the stories are split in two halves by story id: the grid is
+searched on half A and the best points are reported on A, on B (never seen while
+choosing) and on all. The floor tables show what a relevance floor on the similarity costs
+in ranking and gains in link precision.
 """
 
 from __future__ import annotations
@@ -63,6 +64,17 @@ def semantic_matrix(heads: list[Headline]) -> np.ndarray:
     return m @ m.T
 
 
+MULTIPLY = "--multiplicative" in sys.argv
+
+
+def scores(lex: np.ndarray, sem: np.ndarray, dt: np.ndarray, w: float, c: float) -> np.ndarray:
+    """Ranking scores of every pair (dt: distance as a share of the window)."""
+    sim = w * lex + (1 - w) * sem
+    if MULTIPLY:
+        return sim * (1 - c * np.minimum(dt, 1.0))
+    return np.maximum(sim, 0.0) + c * (1 - np.minimum(dt, 1.0))
+
+
 def evaluate(
     heads: list[Headline],
     lex: np.ndarray,
@@ -76,7 +88,7 @@ def evaluate(
     """P@1 and nP@3 over the headlines of ``subset`` (None: all) with a same-story neighbour."""
     size = Counter(h.story for h in heads)
     stories = np.array([h.story for h in heads])
-    score = (w * lex + (1 - w) * sem) * (1 - decay * np.minimum(dt, 1.0))
+    score = scores(lex, sem, dt, w, decay)
     inside = dt <= 1.0
     np.fill_diagonal(inside, False)
     if lexical_candidates:
@@ -119,7 +131,7 @@ def main() -> None:
         print(f"{label:40} " + "  ".join(f"{s or 'all'} {a:.3f}/{b:.3f}"
                                          for s, (a, b, _) in zip("AB ", r, strict=True)))
 
-    grid = [(w, d) for w in np.arange(0.0, 1.01, 0.1) for d in np.arange(0.0, 1.01, 0.1)]
+    grid = [(w, d) for w in np.arange(0.0, 0.61, 0.1) for d in np.arange(0.0, 0.51, 0.05)]
     tuned = []
     for w, d in grid:
         p1a, np3a, _ = evaluate(heads, lex, sem, dt, w, d, "A")
@@ -130,20 +142,22 @@ def main() -> None:
         p1b, np3b, _ = evaluate(heads, lex, sem, dt, w, d, "B")
         p1x, np3x, _ = evaluate(heads, lex, sem, dt, w, d, None)
         p1c, np3c, _ = evaluate(heads, lex, sem, dt, w, d, None, lexical_candidates=True)
-        print(f"  w_lex {w:.1f} decay {d:.1f}: A {p1a:.3f}/{np3a:.3f}  B {p1b:.3f}/{np3b:.3f}  "
-              f"all {p1x:.3f}/{np3x:.3f}  all, lexical candidates only {p1c:.3f}/{np3c:.3f}")
+        print(f"  w_lex {w:.1f} closeness {d:.2f}: A {p1a:.3f}/{np3a:.3f}  "
+              f"B {p1b:.3f}/{np3b:.3f}  all {p1x:.3f}/{np3x:.3f}  "
+              f"all, lexical candidates only {p1c:.3f}/{np3c:.3f}")
 
-    for _, w, d, *_ in tuned[:1] + [(0, 0.2, 0.8), (0, 0.2, 0.7), (0, 0.3, 0.8)]:
+    for _, w, d, *_ in [*tuned[:1], (0, 0.3, 0.2)]:
         floor_table(heads, lex, sem, dt, w, d)
 
 
 def floor_table(heads: list[Headline], lex: np.ndarray, sem: np.ndarray, dt: np.ndarray,
                 w: float, d: float) -> None:
-    print(f"\nboxes of 3 at w_lex {w:.1f}, decay {d:.1f} under a floor on the similarity before the time factor (all headlines; a link "
-          "is right when same story; singletons: headlines with no same-story neighbour)")
+    print(f"\nboxes of 3 at w_lex {w:.1f}, closeness {d:.2f} under a floor on the similarity "
+          "(all headlines; a link is right when same story; singletons: headlines with no "
+          "same-story neighbour)")
     print(f"{'floor':>6} {'P@1':>6} {'nP@3':>6} {'link prec':>9} {'links/head':>10} "
           f"{'singletons w/ link':>18}")
-    for floor in (0.0, 0.2, 0.25, 0.3, 0.35, 0.4):
+    for floor in (0.0, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25, 0.3):
         print(f"{floor:6.2f} " + boxes_at(heads, lex, sem, dt, w, d, floor))
 
 
@@ -153,7 +167,7 @@ def boxes_at(heads: list[Headline], lex: np.ndarray, sem: np.ndarray, dt: np.nda
     size = Counter(h.story for h in heads)
     stories = np.array([h.story for h in heads])
     sim = w * lex + (1 - w) * sem
-    score = np.round(sim * (1 - decay * np.minimum(dt, 1.0)), 6)
+    score = np.round(scores(lex, sem, dt, w, decay), 6)
     inside = (dt <= 1.0) & (np.round(sim, 6) >= floor)
     np.fill_diagonal(inside, False)
     p1 = np3 = 0.0

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from feedhub.related import semantic
-from feedhub.related.score import Parts, combine, floor_for, time_penalty
+from feedhub.related.score import Parts, combine, floor_for, time_bonus
 from feedhub.store import related as db
 from feedhub.store import vectors as vdb
 from feedhub.store.pace import Pacer
@@ -118,7 +118,7 @@ def scored_pairs(
         p = combine(
             lexical[other][1] if other in lexical else 0.0,
             sems.get(other, 0.0),
-            0.0 if when is None else time_penalty(published, when, window, closeness),
+            0.0 if when is None else time_bonus(published, when, window, closeness),
             floor_for(mine.words, words.get(other, mine.words)) if use_floor else 0.0,
         )
         if p.related:
@@ -128,6 +128,6 @@ def scored_pairs(
     result = []
     for other, info in infos.items():
         p = parts[other]
-        penalty = time_penalty(published, info.published, window, closeness)
-        result.append((info, combine(p.lexical, p.semantic, penalty, p.floor)))
+        bonus = time_bonus(published, info.published, window, closeness)
+        result.append((info, combine(p.lexical, p.semantic, bonus, p.floor)))
     return result
