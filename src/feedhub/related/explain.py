@@ -46,7 +46,7 @@ def explain(conn: Connection, article_id: int, window: timedelta) -> list[Explai
         a, b = vecs.get(article_id), vecs.get(link.related_id)
         sem = None
         floor = 0.0
-        if a is not None and b is not None:
+        if a is not None and b is not None and a.words and b.words:
             sem = semantic.cosines(semantic.from_blob(a.vec), semantic.from_blobs([b.vec]))[0]
             floor = floor_for(a.words, b.words)
         bonus = 0.0

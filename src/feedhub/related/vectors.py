@@ -42,9 +42,9 @@ def ensure(conn: Connection, docs: Iterable[db.ArticleText], refresh: Iterable[i
         if d.id in have:
             continue
         made = semantic.embed_article(d.title, body_text(d))
-        if made is not None:
-            vec, words = made
-            rows.append((d.id, d.published, words, semantic.to_blob(vec)))
+        # A text with no tokens gets an empty row (0 words), so it is not computed again.
+        vec, words = made if made is not None else (None, 0)
+        rows.append((d.id, d.published, words, b"" if vec is None else semantic.to_blob(vec)))
     vdb.write_vectors(conn, model, semantic.DIMENSION, rows)
     return len(rows)
 
