@@ -3,6 +3,7 @@ the package, stored and reused vectors, the relevance floor and the closeness bo
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,12 +12,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import create_engine, func, select, update
 
 from feedhub.related import related_for, semantic, update_related
 from feedhub.related.score import time_bonus
 from feedhub.related.update import Settings, recompute_boxes
 from feedhub.related.vectors import backfill
+from feedhub.store.related import related_docs
 from feedhub.store.vectors import related_vectors, stale_ids
 from tests.test_related_support import DATA, add_article, make_engine, read_story
 
@@ -172,3 +174,41 @@ def test_a_store_without_vectors_gets_them_on_backfill(tmp_path: Path) -> None:
         assert models == {semantic.MODEL_ID}
         after = {i: [x.article_id for x in related_for(conn, i)] for i in ids.values()}
     assert after == before
+
+
+@needs_model
+def test_fetch_computes_vectors_and_publish_reuses_them(tmp_path: Path) -> None:
+    samples = Path(__file__).resolve().parents[1] / "config" / "samples"
+    cfg = {
+        "site": {"title": "t", "base_url": "http://127.0.0.1:8080/", "author": "a"},
+        "store": str(tmp_path / "store.db"),
+        "output": {"dir": str(tmp_path / "out")},
+        "sources": [{"name": "wire", "url": str(samples / "wire.xml")},
+                    {"name": "courier", "url": str(samples / "courier.atom")}],
+        "topics": [{"name": "all", "title": "All", "keywords": ["the"]}],
+    }
+    (tmp_path / "feedhub.json").write_text(json.dumps(cfg), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(SRC), "HF_HUB_OFFLINE": "1"}
+
+    def feedhub(command: str) -> None:
+        config = str(tmp_path / "feedhub.json")
+        subprocess.run([sys.executable, "-m", "feedhub", "-q", "-c", config, command],
+                       env=env, check=True, timeout=300)
+
+    def stored() -> tuple[dict[int, bytes], int]:
+        engine = create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+        with engine.connect() as conn:
+            v = related_vectors.c
+            vecs = {r.article_id: r.vec for r in conn.execute(select(v.article_id, v.vec))}
+            indexed = conn.scalar(select(func.count()).select_from(related_docs))
+        engine.dispose()
+        return vecs, indexed
+
+    feedhub("fetch")
+    after_fetch, indexed = stored()
+    assert indexed == 0 and len(after_fetch) > 5  # computed by ingest, before any indexing
+    assert all(len(v) == 512 for v in after_fetch.values())
+    feedhub("publish")
+    after_publish, indexed = stored()
+    assert indexed == len(after_fetch)
+    assert after_publish == after_fetch  # the same rows: reused, not recomputed differently

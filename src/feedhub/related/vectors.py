@@ -1,9 +1,10 @@
 """Text vectors in the store: computed once per article, reused, recomputed on a model change.
 
-The edge between `semantic` (the model) and `feedhub.store.vectors` (the rows). Indexing
-calls `ensure` for the articles it indexes; `backfill` gives a store written before vectors
-existed (or by another model) its vectors in paced transactions on the first publish, and
-recomputes the boxes of the articles it touched.
+The edge between `semantic` (the model) and `feedhub.store.vectors` (the rows). The parse
+workers compute each new or changed article's vector (`article_vector`) and ingest stores it
+(`store_prepared`); indexing calls `ensure` for any article still without one; `backfill`
+gives a store written before vectors existed (or by another model) its vectors in paced
+transactions on the first publish, and recomputes the boxes of the articles it touched.
 """
 
 from __future__ import annotations
@@ -25,8 +26,37 @@ Begin = Callable[[], AbstractContextManager[Connection]]
 
 
 def body_text(doc: db.ArticleText) -> str:
-    """The plain text embedded after the title: content, or the summary when there is none."""
+    """The plain text embedded after the title: content, or the summary when there is none
+    (as `article_vector` computes it in the parse workers)."""
     return html_to_text(doc.content) or html_to_text(doc.summary)
+
+
+def article_vector(title: str, summary: str, content: str) -> tuple[int, bytes] | None:
+    """(token count, blob) of an article as stored, for the parse workers; None when the
+    model package is not installed (checked quietly: the publisher gives the one warning)."""
+    if not _installed() or not semantic.available():
+        return None
+    made = semantic.embed_article(title, html_to_text(content) or html_to_text(summary))
+    return (0, b"") if made is None else (made[1], semantic.to_blob(made[0]))
+
+
+def _installed() -> bool:
+    from importlib.util import find_spec
+
+    try:
+        return find_spec("wordllama") is not None
+    except ValueError:  # a None in sys.modules: the import is blocked
+        return False
+
+
+def store_prepared(conn: Connection, prepared: dict[int, tuple[int, bytes]]) -> None:
+    """Store vectors the parse workers computed, by article id (ingest's write transaction)."""
+    model = semantic.model_id()
+    if model is None or not prepared:
+        return
+    when = vdb.published_of(conn, prepared.keys())
+    rows = [(i, when[i], w, blob) for i, (w, blob) in prepared.items() if i in when]
+    vdb.write_vectors(conn, model, semantic.DIMENSION, rows)
 
 
 def ensure(conn: Connection, docs: Iterable[db.ArticleText], refresh: Iterable[int] = ()) -> int:

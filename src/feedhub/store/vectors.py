@@ -118,3 +118,13 @@ def stale_ids(conn: Connection, model: str) -> list[int]:
             .order_by(articles.c.id)
         )
     )
+
+
+def published_of(conn: Connection, ids: Iterable[int]) -> dict[int, datetime]:
+    """The stored ``published`` of the given articles."""
+    a = articles.c
+    found: dict[int, datetime] = {}
+    for chunk in chunks(list(ids)):
+        rows = conn.execute(select(a.id, a.published).where(a.id.in_(chunk)))
+        found.update((r.id, r.published) for r in rows)
+    return found
