@@ -43,7 +43,7 @@ from typing import Any
 
 from sqlalchemy import Connection, create_engine, insert, select, text
 
-from feedhub.related import Settings, refresh_boxes, related_for, update_related
+from feedhub.related import Settings, refresh_boxes, related_for, update_related, vectors
 from feedhub.related.text import STOPWORDS, document_terms
 from feedhub.related.vector import term_vector
 from feedhub.store import fulltext
@@ -287,10 +287,14 @@ def bulk_index(conn: Connection, ids: list[int], rows: list[tuple[str, str, date
         t, b = document_terms(title, "", body)
         df.update(t.keys() | b.keys())
     db.write_frequencies(conn, df, len(rows))
+    docs = []
     for article_id, (title, body, when) in zip(ids, rows, strict=True):
         t, b = document_terms(title, "", body)
         doc = db.ArticleText(article_id, title, "", body, when, article_id)
         db.put_doc(conn, doc, sorted(t.keys() | b.keys()), term_vector(t, b, df, len(rows)))
+        docs.append(doc)
+    for i in range(0, len(docs), 1000):  # text vectors, as the parse workers store them
+        vectors.ensure(conn, docs[i : i + 1000])
 
 
 def speed(

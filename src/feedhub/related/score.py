@@ -42,6 +42,10 @@ FLOOR_SHORT = 0.15
 FLOOR_LONG = 0.485
 SHORT_WORDS = 20
 LONG_WORDS = 80
+# Lexical cosines below this are not fetched from the term index (they count as 0): they
+# move a similarity by < 0.006, and on full articles nearly every pair shares some word,
+# so fetching them all read ~90 % of the window's postings per new article.
+LEXICAL_MIN = 0.02
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 
 from feedhub.related import semantic, vectors
 from feedhub.related.rank import SCORE_DIGITS, Candidate, merge_into, top_related
-from feedhub.related.score import CLOSENESS
+from feedhub.related.score import CLOSENESS, LEXICAL_MIN
 from feedhub.related.text import document_terms
 from feedhub.related.vector import DEFAULT_PARAMS, VectorParams, term_vector
 from feedhub.store import related as db
@@ -237,8 +237,9 @@ def _candidates(
 
     Also returns what the index knows of each (box size and floor, for offering).
     """
+    lexical_min = LEXICAL_MIN if semantic.available() else s.min_score
     found = db.score_candidates(
-        conn, vector, published - s.window, published + s.window, box_floor(s)
+        conn, vector, published - s.window, published + s.window, lexical_min
     )
     pairs = vectors.scored_pairs(
         conn, article_id, published, {h.doc.article_id: (h.doc, h.score) for h in found},
