@@ -525,14 +525,15 @@ def _why_json(e: Any) -> dict[str, object]:
             "time_bonus": p.time_bonus, "floor": p.floor, "shared_terms": list(e.shared)}
 
 
-def _why_cells(e: Any) -> tuple[str, ...]:
-    """A link's lexical and semantic parts, time bonus, floor and shared terms as cells."""
+def _why_note(e: Any) -> tuple[str, ...]:
+    """A link's lexical and semantic parts, time bonus, floor and shared terms, as a note
+    under its row (as columns they would not fit 80 characters)."""
     if e is None:
-        return ("-", "-", "-", "-", "")
+        return ()
     p = e.parts
     sem = "-" if p.semantic is None else f"{p.semantic:.3f}"
-    return (f"{p.lexical:.3f}", sem, f"+{p.time_bonus:.3f}", f"{p.floor:.3f}",
-            ", ".join(e.shared))
+    return (f"lexical {p.lexical:.3f}, semantic {sem}, time +{p.time_bonus:.3f}, "
+            f"floor {p.floor:.3f}; shared: {', '.join(e.shared) or '-'}",)
 
 
 def _show_related(
@@ -562,14 +563,11 @@ def _show_related(
     from feedhub.textable import Row
 
     rows = [
-        Row((f"{i.score:.3f}", *_why_cells(why.get(i.article_id)), str(i.article_id),
-             f"{i.published:%b %d, %Y}", i.title),
-            urls=(i.url,) if i.url else ())
+        Row((f"{i.score:.3f}", str(i.article_id), f"{i.published:%b %d, %Y}", i.title),
+            urls=(i.url,) if i.url else (), notes=_why_note(why.get(i.article_id)))
         for i in items
     ]
-    headers = ("score", "lexical", "semantic", "time", "floor", "shared terms", "id", "date",
-               "title")
-    _print_table(headers, rows, wrap=(5, 8), right=(6,))
+    _print_table(("score", "id", "date", "title"), rows, wrap=(3,), right=(1,))
 
 
 @cli.command()

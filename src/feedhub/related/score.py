@@ -2,7 +2,8 @@
 
 ``similarity = W_LEX·lexical + (1 − W_LEX)·semantic`` (term-vector cosine and text-vector
 cosine). A pair below the relevance floor is not related at all; related pairs rank by
-``similarity + CLOSENESS·(1 − min(|Δt| / CLOSE_SPAN, 1))``. Everything is symmetric in the
+``(similarity + CLOSENESS·(1 − min(|Δt| / CLOSE_SPAN, 1))) / (1 + CLOSENESS)`` (divided so a
+score stays within 0–1). Everything is symmetric in the
 two articles, so a pair's score is the same whichever of them asks (what incremental box
 updates rely on).
 
@@ -57,7 +58,7 @@ class Parts:
     similarity: float
     time_bonus: float
     floor: float
-    score: float  # similarity + time bonus, rounded; what boxes rank by
+    score: float  # (similarity + time bonus) / (1 + CLOSENESS), rounded; what boxes rank by
 
     @property
     def related(self) -> bool:
@@ -84,5 +85,5 @@ def combine(lexical: float, semantic: float | None, bonus: float, floor: float) 
     """A pair's parts; ``semantic`` None scores by the lexical cosine alone."""
     sim = lexical if semantic is None else W_LEX * lexical + (1.0 - W_LEX) * semantic
     sim = round(sim, SCORE_DIGITS)
-    score = round(max(sim, 0.0) + bonus, SCORE_DIGITS)
+    score = round((max(sim, 0.0) + bonus) / (1.0 + CLOSENESS), SCORE_DIGITS)
     return Parts(lexical, semantic, sim, bonus, floor, score)
