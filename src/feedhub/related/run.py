@@ -22,6 +22,7 @@ from feedhub.related.update import (
     refreeze_ahead,
 )
 from feedhub.related.vectors import backfill as backfill_vectors
+from feedhub.related.window import window_index
 from feedhub.store import Store
 from feedhub.store.batch import chunks
 from feedhub.store.pace import Pacer
@@ -50,7 +51,12 @@ def update_pending_related(
     beside a busy service the queue never empties, and a publish that chased it never
     got to writing a single feed. Later ones wait for the next publish.
     """
-    s = settings
+    # The run's text vectors in memory: each box's ±window is a mask and a matmul then.
+    with window_index():
+        return _update_pending(store, settings, budget, pause)
+
+
+def _update_pending(store: Store, s: Settings, budget: float, pause: float) -> int:
     pacer = Pacer(budget, pause, max_batch=RELATED_MAX_BATCH)
     with store.read() as conn:
         upto = queue_top(conn)

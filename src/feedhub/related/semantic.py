@@ -120,18 +120,29 @@ def to_blob(vector: NDArray[np.float32]) -> bytes:
 
 def from_blob(blob: bytes) -> NDArray[np.float32]:
     """A stored vector back as float32 (re-normalized: float16 rounding moves the length)."""
-    v = np.frombuffer(blob, dtype="<f2").astype(np.float32)
-    n = float(np.linalg.norm(v))
-    return v / n if n else v
+    return from_blobs([blob])[0]
 
 
 def from_blobs(blobs: list[bytes]) -> NDArray[np.float32]:
-    """Stored vectors as the rows of one matrix (each re-normalized as in `from_blob`)."""
-    m = np.frombuffer(b"".join(blobs), dtype="<f2").astype(np.float32).reshape(len(blobs), -1)
+    """Stored vectors as the rows of one matrix, each re-normalized (float16 rounding moves
+    the length); an empty row (a text without tokens) is zeros, so its cosines are 0."""
+    empty = bytes(2 * DIMENSION)
+    joined = b"".join(b or empty for b in blobs)
+    m = np.frombuffer(joined, dtype="<f2").astype(np.float32).reshape(len(blobs), DIMENSION)
     norms = np.linalg.norm(m, axis=1, keepdims=True)
     return m / np.where(norms == 0, 1.0, norms)
 
 
+def raw_cosines(query: NDArray[np.float32], rows: NDArray[np.float32]) -> NDArray[np.float64]:
+    """Cosine of ``query`` with every row, unrounded (for a cheap filter before `cosine`)."""
+    return rows.astype(np.float64) @ query.astype(np.float64)
+
+
+def cosine(raw: float) -> float:
+    """A raw cosine rounded so both backends compare equal values."""
+    return round(float(raw), 6)
+
+
 def cosines(query: NDArray[np.float32], rows: NDArray[np.float32]) -> list[float]:
     """Cosine of ``query`` with every row, rounded so both backends compare equal values."""
-    return [round(float(x), 6) for x in rows.astype(np.float64) @ query.astype(np.float64)]
+    return [cosine(x) for x in raw_cosines(query, rows)]

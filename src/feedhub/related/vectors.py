@@ -12,15 +12,30 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
+import numpy as np
 from sqlalchemy import Connection
 
-from feedhub.related import semantic
-from feedhub.related.score import Parts, combine, floor_for, time_bonus
+from feedhub.related import semantic, window
+from feedhub.related.score import (
+    FLOOR_LONG,
+    FLOOR_SHORT,
+    LONG_WORDS,
+    SHORT_WORDS,
+    W_LEX,
+    Parts,
+    combine,
+    floor_for,
+    time_bonus,
+)
 from feedhub.store import related as db
 from feedhub.store import vectors as vdb
 from feedhub.store.pace import Pacer
 from feedhub.topics import html_to_text
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 Begin = Callable[[], AbstractContextManager[Connection]]
 
@@ -56,7 +71,13 @@ def store_prepared(conn: Connection, prepared: dict[int, tuple[int, bytes]]) -> 
         return
     when = vdb.published_of(conn, prepared.keys())
     rows = [(i, when[i], w, blob) for i, (w, blob) in prepared.items() if i in when]
+    _write(conn, model, rows)
+
+
+def _write(conn: Connection, model: str, rows: list[tuple[int, datetime, int, bytes]]) -> None:
+    """Store vectors, and keep the related run's window index (if any) current."""
     vdb.write_vectors(conn, model, semantic.DIMENSION, rows)
+    window.written(rows)
 
 
 def ensure(conn: Connection, docs: Iterable[db.ArticleText], refresh: Iterable[int] = ()) -> int:
@@ -75,7 +96,7 @@ def ensure(conn: Connection, docs: Iterable[db.ArticleText], refresh: Iterable[i
         # A text with no tokens gets an empty row (0 words), so it is not computed again.
         vec, words = made if made is not None else (None, 0)
         rows.append((d.id, d.published, words, b"" if vec is None else semantic.to_blob(vec)))
-    vdb.write_vectors(conn, model, semantic.DIMENSION, rows)
+    _write(conn, model, rows)
     return len(rows)
 
 
@@ -109,7 +130,7 @@ def scored_pairs(
     article_id: int,
     published: datetime,
     lexical: dict[int, tuple[db.DocInfo, float]],
-    window: timedelta,
+    window_: timedelta,
     closeness: float,
     use_floor: bool = True,
 ) -> list[tuple[db.DocInfo, Parts]] | None:
@@ -117,39 +138,30 @@ def scored_pairs(
     the window's vectors, searched exactly), or None when this article has no vector
     (no model): the caller then scores by shared words alone. ``use_floor`` False ranks
     every article in the window (the UCI protocol), however unrelated."""
-    model = semantic.model_id()
-    if model is None:
+    found = _window(conn, article_id, published, window_)
+    if found is None:
         return None
-    mine = vdb.read_vectors(conn, [article_id], model).get(article_id)
-    if mine is None:
-        return None
-    near = [
-        v
-        for v in vdb.vectors_between(conn, published - window, published + window, model)
-        if v.article_id != article_id
-    ]
-    sems = (
-        dict(
-            zip(
-                (v.article_id for v in near),
-                semantic.cosines(
-                    semantic.from_blob(mine.vec), semantic.from_blobs([v.vec for v in near])
-                ),
-                strict=True,
-            )
-        )
-        if near
-        else {}
-    )
-    words = {v.article_id: v.words for v in near}
+    mine_words, ids, counts, raw = found
+    if use_floor and len(ids):
+        # Most of a window is unrelated: drop rows whose similarity without shared words
+        # is clearly under the pair's floor before scoring each in Python (a margin keeps
+        # every row `combine` could let through; it decides).
+        shorter = np.minimum(counts, mine_words)
+        share = np.clip((shorter - SHORT_WORDS) / (LONG_WORDS - SHORT_WORDS), 0.0, 1.0)
+        floors = FLOOR_SHORT + share * (FLOOR_LONG - FLOOR_SHORT)
+        near = (1.0 - W_LEX) * raw >= floors - 1e-4
+        near |= np.isin(ids, np.fromiter(lexical, dtype=np.int64, count=len(lexical)))
+        ids, counts, raw = ids[near], counts[near], raw[near]
+    sems = dict(zip(ids.tolist(), (semantic.cosine(x) for x in raw.tolist()), strict=True))
+    words = dict(zip(ids.tolist(), counts.tolist(), strict=True))
     parts: dict[int, Parts] = {}
     for other in sems.keys() | lexical.keys():
         when = lexical[other][0].published if other in lexical else None
         p = combine(
             lexical[other][1] if other in lexical else 0.0,
             sems.get(other, 0.0),
-            0.0 if when is None else time_bonus(published, when, window, closeness),
-            floor_for(mine.words, words.get(other, mine.words)) if use_floor else 0.0,
+            0.0 if when is None else time_bonus(published, when, window_, closeness),
+            floor_for(mine_words, words.get(other, mine_words)) if use_floor else 0.0,
         )
         if p.related:
             parts[other] = p
@@ -158,6 +170,36 @@ def scored_pairs(
     result = []
     for other, info in infos.items():
         p = parts[other]
-        bonus = time_bonus(published, info.published, window, closeness)
+        bonus = time_bonus(published, info.published, window_, closeness)
         result.append((info, combine(p.lexical, p.semantic, bonus, p.floor)))
     return result
+
+
+def _window(
+    conn: Connection, article_id: int, published: datetime, span: timedelta
+) -> tuple[int, NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]] | None:
+    """The article's token count, and the ids, token counts and raw text-vector cosines of
+    the other articles with a vector in ±span (by id); None when the article has none.
+
+    From the related run's window index when one is active, else from the store: the
+    same rows in the same order either way, so the same cosines."""
+    index = window.active(conn)
+    if index is not None:
+        own = index.vector(article_id)
+        if own is None:
+            return None
+        query, mine_words = own
+        ids, counts, rows = index.between(published - span, published + span)
+    else:
+        model = semantic.model_id()
+        stored = None if model is None else vdb.read_vectors(conn, [article_id], model)
+        mine = None if stored is None or model is None else stored.get(article_id)
+        if mine is None:
+            return None
+        query, mine_words = semantic.from_blob(mine.vec), mine.words
+        near = vdb.vectors_between(conn, published - span, published + span, model)
+        ids = np.array([v.article_id for v in near], dtype=np.int64)
+        counts = np.array([v.words for v in near], dtype=np.int64)
+        rows = semantic.from_blobs([v.vec for v in near])
+    keep = ids != article_id
+    return mine_words, ids[keep], counts[keep], semantic.raw_cosines(query, rows[keep])

@@ -107,6 +107,22 @@ def vectors_between(
     return [StoredVector(*r) for r in rows]
 
 
+def all_vectors(conn: Connection, model: str) -> list[StoredVector]:
+    """Every ``model`` vector in the store, by article id (a run's window index loads them)."""
+    v = related_vectors.c
+    rows = conn.execute(
+        select(v.article_id, v.published, v.words, v.vec)
+        .where(v.model == model)
+        .order_by(v.article_id)
+    )
+    return [StoredVector(*r) for r in rows]
+
+
+def epoch(when: datetime) -> int:
+    """A date as the epoch seconds stored in ``published`` (the window's bounds too)."""
+    return _epoch(when)
+
+
 def stale_ids(conn: Connection, model: str) -> list[int]:
     """Articles with no vector of ``model`` (none yet, or one of another model), by id."""
     v = related_vectors.c
