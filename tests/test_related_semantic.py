@@ -126,7 +126,7 @@ def test_floor_leaves_unrelated_articles_without_links(tmp_path: Path) -> None:
             assert related_for(conn, ids[lonely]) == [], lonely
         assert related_for(conn, ids["box-1-withdrawal-kicks-off"])  # its thread is linked
         # With the floor off (min_score 0, the ranking protocol) the same box is filled.
-        update_related(conn, [ids["d10-ecb-rates"]], min_score=0.0)
+        update_related(conn, [ids["d10-ecb-rates"]], Settings(min_score=0.0))
         assert len(related_for(conn, ids["d10-ecb-rates"])) == 3
 
 

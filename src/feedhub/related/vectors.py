@@ -32,7 +32,7 @@ from feedhub.related.score import (
 from feedhub.store import related as db
 from feedhub.store import vectors as vdb
 from feedhub.store.pace import Pacer
-from feedhub.topics import html_to_text
+from feedhub.util.text import html_to_text
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
