@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import takewhile
 
 from sqlalchemy import Connection
 
@@ -45,7 +44,7 @@ DEFAULT_TIME_DECAY = 0.0
 # weights are noise (in a 5-article store "military" looks as rare as "Niger"), so every
 # vector is re-frozen each time the index doubles, up to 4096 articles: ~8k re-indexings
 # once per store, at deterministic points, so batch and incremental updates still agree.
-# A store's first indexing re-freezes over all its articles at once (`refreeze_ahead`).
+# The publisher's first run over a store re-freezes all it indexes at once (`refreeze_ahead`).
 REFREEZE_AT = frozenset(2**k for k in range(4, 13))
 
 
@@ -57,26 +56,18 @@ def refreeze_ahead(documents: int, new: int) -> int:
     A re-freeze rebuilds every vector and box from the articles alone, so indexing those one
     by one first (a candidate search and box offers each, then the re-freezes at every
     smaller size) is thrown away: the first publish of 2,500 articles spent most of its
-    time so. Handing them to the re-freeze directly gives the same index.
+    time so. Handing them to the re-freeze directly gives the same index — except on an
+    empty index, where the whole run is re-frozen at once by design (see below).
     """
     if documents == 0:
-        # A first indexing takes all its articles (up to the last size) into one re-freeze,
-        # with the weights of the whole set: otherwise which articles fall before a size,
-        # and so the frozen weights and the boxes, depend on the order concurrent fetches
-        # stored them in (the same feeds gave other boxes on SQLite and PostgreSQL).
+        # The publisher's first run takes all its articles (up to the largest size) into one
+        # re-freeze, the weights of the whole set: otherwise which articles fall before a
+        # size, and so the frozen weights and the boxes, depend on the order concurrent
+        # fetches stored them in (the same feeds gave other boxes on SQLite and PostgreSQL).
+        # `update_related` keeps its re-freeze points: several calls equal one call there.
         return min(new, max(REFREEZE_AT))
     points = [p for p in REFREEZE_AT if documents < p <= documents + new]
     return max(points) - documents if points else 0
-
-
-def first_indexing(conn: Connection, ids: Sequence[int]) -> list[int]:
-    """The head of ``ids`` (sorted) that an empty index takes in one re-freeze
-    (`refreeze_ahead`): the run of stored articles before a deleted one, if any."""
-    if db.documents(conn) > 0:
-        return []
-    present = set(db.article_ids(conn))
-    run = list(takewhile(lambda i: i in present, ids))
-    return run[: refreeze_ahead(0, len(run))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,10 +111,6 @@ def update_related(
     s = settings
     changed: set[int] = set()
     todo = sorted(set(article_ids))
-    first = first_indexing(conn, todo)
-    if first:  # as the publisher's `_skip_to_refreeze` does
-        changed |= _rebuild(conn, first, s)
-        todo = todo[len(first) :]
     while todo:
         step = index_until_refreeze(conn, todo, s)
         changed |= step.changed
