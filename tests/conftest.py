@@ -15,6 +15,8 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import OperationalError
 
 REPO = Path(__file__).resolve().parents[1]
+# Fixtures of the tests that run the service (feeds, start): one plugin, not a copy per module.
+pytest_plugins = ["tests.support.fixtures"]
 
 
 def run_cli(

@@ -12,7 +12,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from itertools import count
 from pathlib import Path
 
@@ -21,8 +21,7 @@ from lxml import etree
 
 from tests.conftest import REPO, run_cli
 from tests.support.httpserver import HttpServer, Reply, SeenRequest
-from tests.support.service import Service, free_port
-from tests.test_service import Feeds
+from tests.support.service import Feeds, Service, free_port
 
 pytestmark = pytest.mark.slow
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -44,24 +43,16 @@ def config_text(port: int, sources: dict[str, str], *extra: str, per_feed: int =
     ])
 
 
-@pytest.fixture
-def feeds() -> Iterator[Feeds]:
-    with HttpServer() as server:
-        yield Feeds(server)
-
-
-@pytest.fixture
-def start() -> Iterator[Callable[..., Service]]:
-    started: list[Service] = []
-
-    def _start(config: Path, port: int, *run_args: str) -> Service:
-        s = Service(config, port, *run_args)
-        started.append(s)
-        return s
-
-    yield _start
-    for s in started:
-        s.kill()
+def alpha_service(tmp_path: Path, feeds: Feeds, start: Callable[..., Service],
+                  *server_extra: str) -> Service:
+    """A ready service with one source, "alpha", holding one entry ("Alpha one")."""
+    port = free_port()
+    config = tmp_path / "feedhub.yaml"
+    config.write_text(config_text(port, {"alpha": feeds.add("alpha", "Alpha one")},
+                                  *server_extra))
+    svc = start(config, port)
+    svc.ready()
+    return svc
 
 
 def served(svc: Service, path: str, needle: bytes) -> Callable[[], bool]:
@@ -121,11 +112,8 @@ def raw_exchange(port: int, data: bytes) -> bytes:
 def test_malformed_requests_log_one_short_line_and_no_traceback(
     tmp_path: Path, feeds: Feeds, start: Callable[..., Service]
 ) -> None:
-    port = free_port()
-    config = tmp_path / "feedhub.yaml"
-    config.write_text(config_text(port, {"alpha": feeds.add("alpha", "Alpha one")}))
-    svc = start(config, port)
-    svc.ready()
+    svc = alpha_service(tmp_path, feeds, start)
+    port = svc.port
     before = svc.log().count("\n")
     for i in range(200):
         bad = [b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n", b"\x16\x03\x01garbage\r\n\r\n",
@@ -167,12 +155,8 @@ class SlowClient(threading.Thread):
 def test_slow_client_is_cut_off_while_healthy_clients_are_served(
     tmp_path: Path, feeds: Feeds, start: Callable[..., Service]
 ) -> None:
-    port = free_port()
-    config = tmp_path / "feedhub.yaml"
-    config.write_text(config_text(port, {"alpha": feeds.add("alpha", "Alpha one")},
-                                  "read_timeout: 2s"))
-    svc = start(config, port)
-    svc.ready()
+    svc = alpha_service(tmp_path, feeds, start, "read_timeout: 2s")
+    port = svc.port
     slow = [SlowClient(port) for _ in range(5)]
     for c in slow:
         c.start()
@@ -217,12 +201,8 @@ def closed_by_server(sock: socket.socket) -> bool:
 def test_at_the_connection_cap_idle_connections_make_room_for_healthy_ones(
     tmp_path: Path, feeds: Feeds, start: Callable[..., Service]
 ) -> None:
-    port = free_port()
-    config = tmp_path / "feedhub.yaml"
-    config.write_text(config_text(port, {"alpha": feeds.add("alpha", "Alpha one")},
-                                  "read_timeout: 60s", "max_connections: 4"))
-    svc = start(config, port)
-    svc.ready()
+    svc = alpha_service(tmp_path, feeds, start, "read_timeout: 60s", "max_connections: 4")
+    port = svc.port
     idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(4)]
     try:
         # A healthy request beyond the cap closes the oldest idle connection (once that is
@@ -329,11 +309,7 @@ def test_no_published_url_carries_userinfo(tmp_path: Path) -> None:
 def test_deleted_output_folder_is_rewritten_and_not_ready_meanwhile(
     tmp_path: Path, feeds: Feeds, start: Callable[..., Service]
 ) -> None:
-    port = free_port()
-    config = tmp_path / "feedhub.yaml"
-    config.write_text(config_text(port, {"alpha": feeds.add("alpha", "Alpha one")}))
-    svc = start(config, port)
-    svc.ready()
+    svc = alpha_service(tmp_path, feeds, start)
     svc.wait_for("entry served", served(svc, "/news.atom", b"Alpha one"))
     # That publish has ended (the start-up one, then the one with the entry): deleting
     # the folder under a running publish fails it, and a failed publish waits 30 s.

@@ -13,7 +13,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -21,47 +21,11 @@ import pytest
 
 from feedhub.service.gate import FifoLock, WriteGate
 from feedhub.service.logs import setup_logging
-from tests.support.httpserver import HttpServer, Reply, SeenRequest
-from tests.support.service import Service, free_port
+from tests.support.httpserver import Reply
+from tests.support.service import Feeds, Service, free_port, rss
 
 pytestmark = pytest.mark.slow
 T = TypeVar("T")
-
-
-def rss(title: str, items: list[str], body: Callable[[str], str] = "{} in full.".format) -> bytes:
-    """An RSS 2.0 feed of ``items`` (their titles); ``body`` makes each item's description."""
-    entries = "".join(
-        f"<item><title>{t}</title><link>https://example.org/{title}/{i}</link>"
-        f"<guid>https://example.org/{title}/{i}</guid>"
-        f"<pubDate>Mon, 0{1 + i % 9} Jan 2024 10:00:00 GMT</pubDate>"
-        f"<description>{body(t)}</description></item>"
-        for i, t in enumerate(items)
-    )
-    return (
-        f'<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>'
-        f"<link>https://example.org/{title}</link>{entries}</channel></rss>"
-    ).encode()
-
-
-class Feeds:
-    """Feeds on the test HTTP server whose items a test can change while the service runs."""
-
-    def __init__(self, server: HttpServer) -> None:
-        self.server = server
-        self.items: dict[str, list[str]] = {}
-
-    def add(self, name: str, *items: str) -> str:
-        self.items.setdefault(name, []).extend(items)
-
-        def reply(_: SeenRequest) -> Reply:
-            body = rss(name, self.items[name])
-            return Reply(body=body, headers={"Content-Type": "application/rss+xml"})
-
-        self.server.route(f"/{name}.xml", reply)
-        return self.server.url(f"/{name}.xml")
-
-    def count(self, name: str) -> int:
-        return self.server.count(f"/{name}.xml")
 
 
 def write_config(path: Path, port: int, sources: dict[str, str], interval: str = "1s") -> None:
@@ -78,26 +42,6 @@ def write_config(path: Path, port: int, sources: dict[str, str], interval: str =
         "  - {name: news, title: News, keywords: [nothing-matches-this]}",
     ]
     path.write_text("\n".join(lines) + "\n")
-
-
-@pytest.fixture
-def feeds() -> Iterator[Feeds]:
-    with HttpServer() as server:
-        yield Feeds(server)
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., Service]]:
-    started: list[Service] = []
-
-    def _start(config: Path, port: int, *run_args: str) -> Service:
-        s = Service(config, port, *run_args)
-        started.append(s)
-        return s
-
-    yield _start
-    for s in started:
-        s.kill()
 
 
 def test_run_fetches_publishes_serves_reloads_and_stops(

@@ -44,8 +44,7 @@ from feedhub.store.leases import (
 from feedhub.store.schema import articles, schema_info, sources
 from tests.conftest import pg_database
 from tests.support.httpserver import HttpServer, Reply, SeenRequest
-from tests.support.service import Service, free_port
-from tests.test_service import rss
+from tests.support.service import Service, free_port, rss, wait_for
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -366,21 +365,6 @@ def workers() -> Iterator[Callable[..., Service]]:
         svc.kill()
 
 
-def wait_until(what: str, check: Callable[[], object], procs: list[Service],
-               timeout: float) -> None:
-    """Poll ``check`` until truthy; fail with the workers' logs if one dies or time runs out."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        for p in procs:
-            if p.proc.poll() is not None:
-                pytest.fail(f"worker exited ({p.proc.returncode}) waiting for {what}:\n{p.log()}")
-        time.sleep(0.1)
-    logs = "\n".join(p.log()[-3000:] for p in procs)
-    pytest.fail(f"timed out waiting for {what}:\n{logs}")
-
-
 def pid_of(owner: str) -> int:
     return int(owner.split(":")[-2])  # host:pid:random
 
@@ -420,7 +404,7 @@ def test_three_workers_fetch_each_source_once_per_period_and_survive_a_kill(
                 return {r.name: (r.last_fetch, r.last_status, r.lease_owner) for r in rows}
 
         # Period 1: every source fetched and stored once, by the three workers together.
-        wait_until("the first period", lambda: (s := stored()) and len(s) == N_SOURCES and all(
+        wait_for("the first period", lambda: (s := stored()) and len(s) == N_SOURCES and all(
             v[1] == 200 for v in s.values()), procs, timeout=75)
         t_period1 = time.monotonic() - t_start
         times = feeds.requests()
@@ -435,7 +419,7 @@ def test_three_workers_fetch_each_source_once_per_period_and_survive_a_kill(
             return [len(re.findall(r"feedhub\.fetch: s\d{3}: updated", p.log())) for p in procs]
 
         # (A log line follows its commit by a moment.)
-        wait_until("fetch log lines", lambda: sum(fetched_by_each()) == N_SOURCES, procs, 10)
+        wait_for("fetch log lines", lambda: sum(fetched_by_each()) == N_SOURCES, procs, 10)
         per_worker = fetched_by_each()
         assert all(per_worker), per_worker  # all three did a share
 
@@ -445,7 +429,7 @@ def test_three_workers_fetch_each_source_once_per_period_and_survive_a_kill(
             return [p for p, t in feeds.requests().items()
                     if p in slow and len(t) == 2 and now - t[1] < SLOW_DELAY - 1.0]
 
-        wait_until("slow fetches in flight", lambda: len(slow_in_flight()) >= 3, procs,
+        wait_for("slow fetches in flight", lambda: len(slow_in_flight()) >= 3, procs,
                    timeout=INTERVAL + 30)
         in_flight = {p[1:-4] for p in slow_in_flight()}
         holders = Counter(v[2] for n, v in stored().items() if n in in_flight and v[2])
@@ -466,10 +450,10 @@ def test_three_workers_fetch_each_source_once_per_period_and_survive_a_kill(
             return all(s[n][2] != victim_owner and s[n][0] is not None and s[n][0] > killed_at
                        and s[n][1] == 200 for n in orphaned)
 
-        wait_until("takeover of the dead worker's sources", taken_over, survivors,
+        wait_for("takeover of the dead worker's sources", taken_over, survivors,
                    timeout=LEASE + 30)
         t_takeover = time.monotonic() - t_start
-        wait_until("the second period", lambda: all(
+        wait_for("the second period", lambda: all(
             len(t) >= 2 for t in feeds.requests().values()), survivors, timeout=90)
 
         times = feeds.requests()
@@ -540,7 +524,7 @@ def test_one_publisher_at_a_time_and_any_workers_change_is_published(
         def published(title: str) -> bool:
             return feed.exists() and title.encode() in feed.read_bytes()
 
-        wait_until("first stories published", lambda: all(
+        wait_for("first stories published", lambda: all(
             published(f"{n.title()} one") for n in urls), procs, timeout=60)
         # Nobody publishes while another holder (here: the test) has the publish lock...
         engine = create_engine(pg_url)
@@ -548,7 +532,7 @@ def test_one_publisher_at_a_time_and_any_workers_change_is_published(
         take = text("SELECT pg_try_advisory_lock(:k)").bindparams(k=PUBLISH_LOCK)
         # (A publish worker may be publishing the first stories a second time: they were
         # ingested while its first publish ran.)
-        wait_until("the publish lock", lambda: lock.execute(take).scalar(), procs, timeout=90)
+        wait_for("the publish lock", lambda: lock.execute(take).scalar(), procs, timeout=90)
         try:
             marks = [len(p.log()) for p in publishers]
             feeds.add("gamma", "Gamma two")
@@ -558,8 +542,8 @@ def test_one_publisher_at_a_time_and_any_workers_change_is_published(
                     return bool(conn.execute(select(func.count()).where(
                         articles.c.title == "Gamma two")).scalar())
 
-            wait_until("the change ingested by a fetch worker", ingested, procs, timeout=90)
-            wait_until("a publisher finding the lock taken", lambda: any(
+            wait_for("the change ingested by a fetch worker", ingested, procs, timeout=90)
+            wait_for("a publisher finding the lock taken", lambda: any(
                 "publish skipped: another worker holds the publish lock" in p.log()[m:]
                 for p, m in zip(publishers, marks, strict=True)), procs, timeout=90)
             time.sleep(3)  # more than one poll round: still nobody may publish
@@ -568,14 +552,14 @@ def test_one_publisher_at_a_time_and_any_workers_change_is_published(
             lock.execute(text("SELECT pg_advisory_unlock(:k)").bindparams(k=PUBLISH_LOCK))
             lock.close()
         # ...and once it is free, one of the publish workers publishes the fetched change.
-        wait_until("the change published", lambda: published("Gamma two"), procs, timeout=90)
+        wait_for("the change published", lambda: published("Gamma two"), procs, timeout=90)
         engine.dispose()
 
         def spans() -> list[tuple[float, float]]:
             return sorted(s for p in publishers for s in publish_intervals(p.log()))
 
         # The child writes the feed a moment before its worker logs the publish.
-        wait_until("the publishes logged", lambda: len(spans()) >= 2, procs, timeout=90)
+        wait_for("the publishes logged", lambda: len(spans()) >= 2, procs, timeout=90)
         done = spans()
         for (_, end), (start, _) in pairwise(done):
             # Never two at once. (A span is a bit wider than the lock's hold: the log line
@@ -628,12 +612,12 @@ def test_a_restart_on_sqlite_takes_back_a_killed_runs_leases(
         write_config(config, "sqlite:///data/feedhub.db", {"hang": url}, interval="1h",
                      lease="20m", timeout="10m")
         first = workers(config, "--role", "fetch")
-        wait_until("the fetch in flight", lambda: len(feeds.requests().get("/hang.xml", [])),
+        wait_for("the fetch in flight", lambda: len(feeds.requests().get("/hang.xml", [])),
                    [first], timeout=90)
         first.proc.send_signal(signal.SIGKILL)
         first.proc.wait(10)
         second = workers(config, "--role", "fetch")
-        wait_until("the source fetched again", lambda: len(feeds.requests()["/hang.xml"]) >= 2,
+        wait_for("the source fetched again", lambda: len(feeds.requests()["/hang.xml"]) >= 2,
                    [second], timeout=90)
         assert "took back 1 source leases" in second.log()
         assert second.stop() == 0

@@ -16,6 +16,7 @@ from typing import TypeVar
 import pytest
 
 from tests.conftest import REPO
+from tests.support.httpserver import HttpServer, Reply, SeenRequest
 
 T = TypeVar("T")
 STOP_TIMEOUT = 15.0  # generous bound on SIGTERM → exit; the service aims for < 10 s
@@ -30,6 +31,25 @@ def free_port() -> int:
 def service_command(config: Path, *run_args: str) -> list[str]:
     """``python -m feedhub -c CONFIG run ARGS``: exactly what an operator runs."""
     return [sys.executable, "-m", "feedhub", "-c", str(config), "run", *run_args]
+
+
+def wait_for(what: str, check: Callable[[], T | None], services: list[Service],
+             timeout: float = 90.0) -> T:
+    """Poll ``check`` until it returns something truthy; fail with the services' logs if one
+    of them exits or time runs out (a hang guard, not a speed limit)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        for svc in services:
+            if svc.proc.poll() is not None:
+                pytest.fail(f"service exited ({svc.proc.returncode}) waiting for {what}:\n"
+                            f"{svc.log()}")
+        time.sleep(0.1)
+    # Several busy workers log a lot: their tails say enough.
+    logs = "\n".join(svc.log()[-3000:] if len(services) > 1 else svc.log() for svc in services)
+    pytest.fail(f"timed out waiting for {what}:\n{logs}")
 
 
 class Service:
@@ -68,16 +88,7 @@ class Service:
 
     def wait_for(self, what: str, check: Callable[[], T | None], timeout: float = 90.0) -> T:
         """Poll ``check`` until it returns something truthy; fail with the log otherwise."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = check()
-            if value:
-                return value
-            if self.proc.poll() is not None:
-                pytest.fail(f"service exited ({self.proc.returncode}) waiting for {what}:\n"
-                            f"{self.log()}")
-            time.sleep(0.1)
-        pytest.fail(f"timed out waiting for {what}:\n{self.log()}")
+        return wait_for(what, check, [self], timeout)
 
     def ready(self) -> None:
         self.wait_for("/readyz", lambda: (r := self.get("/readyz")) is not None and r[0] == 200)
@@ -104,3 +115,37 @@ class Service:
             self.proc.wait(10)
 
 
+def rss(title: str, items: list[str], body: Callable[[str], str] = "{} in full.".format) -> bytes:
+    """An RSS 2.0 feed of ``items`` (their titles); ``body`` makes each item's description."""
+    entries = "".join(
+        f"<item><title>{t}</title><link>https://example.org/{title}/{i}</link>"
+        f"<guid>https://example.org/{title}/{i}</guid>"
+        f"<pubDate>Mon, 0{1 + i % 9} Jan 2024 10:00:00 GMT</pubDate>"
+        f"<description>{body(t)}</description></item>"
+        for i, t in enumerate(items)
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>'
+        f"<link>https://example.org/{title}</link>{entries}</channel></rss>"
+    ).encode()
+
+
+class Feeds:
+    """Feeds on the test HTTP server whose items a test can change while the service runs."""
+
+    def __init__(self, server: HttpServer) -> None:
+        self.server = server
+        self.items: dict[str, list[str]] = {}
+
+    def add(self, name: str, *items: str) -> str:
+        self.items.setdefault(name, []).extend(items)
+
+        def reply(_: SeenRequest) -> Reply:
+            body = rss(name, self.items[name])
+            return Reply(body=body, headers={"Content-Type": "application/rss+xml"})
+
+        self.server.route(f"/{name}.xml", reply)
+        return self.server.url(f"/{name}.xml")
+
+    def count(self, name: str) -> int:
+        return self.server.count(f"/{name}.xml")
