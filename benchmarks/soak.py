@@ -96,6 +96,7 @@ class Sample:
     fds_main: int
     fds_children: int
     cpu_s: float  # utime+stime of the tree (children alive now, plus reaped ones)
+    cpu_service_s: float = 0.0  # the main process and its parse workers, no publish child
     rss_publish_kb: int = 0  # the publish child, when one runs (not in rss_children_kb)
 
 
@@ -192,6 +193,8 @@ def sample_tree(pid: int, t: float) -> Sample:
         fds_children=sum(fd_count(k) for k in workers),
         cpu_s=cpu_seconds(pid, with_reaped=True)
         + sum(cpu_seconds(k, with_reaped=False) for k in kids),
+        cpu_service_s=cpu_seconds(pid, with_reaped=False)
+        + sum(cpu_seconds(k, with_reaped=False) for k in workers),
     )
 
 
@@ -709,6 +712,10 @@ def run(
     print(f"feedhub CPU: {cpu_tree:.1f}s until SIGTERM (process + workers, /proc), "
           f"{f1(ru_cpu)}s total by wait4 rusage incl. shutdown "
           f"= {cpu_tree / max(1e-9, end_elapsed):.2f} cores on average")
+    # The publish children's share depends on how many publishes the load let complete;
+    # fetching and storing (the service and its parse workers) compare across runs.
+    print(f"  of which the service and its parse workers (no publish child): "
+          f"{last.cpu_service_s:.1f}s = {last.cpu_service_s / max(1e-9, end_elapsed):.2f} cores")
     gap, unanswered = sweep_gaps(scraped, end_elapsed)
     publishes = metric.get('feedhub_publishes_total{outcome="ok"}', 0)
     print(f"sweeps completed: {sweeps} (≈ {end_elapsed / 5:.0f} if one every 5 s); longest "
