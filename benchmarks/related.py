@@ -28,6 +28,7 @@ import os
 import random
 import re
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,9 +43,10 @@ from typing import Any
 
 from sqlalchemy import Connection, create_engine, insert, select, text
 
-from feedhub.related import Settings, refresh_boxes, related_for, update_related
+from feedhub.related import Settings, refresh_boxes, related_for, update_related, vectors
 from feedhub.related.text import STOPWORDS, document_terms
 from feedhub.related.vector import term_vector
+from feedhub.related.window import window_index
 from feedhub.store import fulltext
 from feedhub.store import related as db
 from feedhub.store.db import create_store_engine, migrate
@@ -286,10 +288,14 @@ def bulk_index(conn: Connection, ids: list[int], rows: list[tuple[str, str, date
         t, b = document_terms(title, "", body)
         df.update(t.keys() | b.keys())
     db.write_frequencies(conn, df, len(rows))
+    docs = []
     for article_id, (title, body, when) in zip(ids, rows, strict=True):
         t, b = document_terms(title, "", body)
         doc = db.ArticleText(article_id, title, "", body, when, article_id)
         db.put_doc(conn, doc, sorted(t.keys() | b.keys()), term_vector(t, b, df, len(rows)))
+        docs.append(doc)
+    for i in range(0, len(docs), 1000):  # text vectors, as the parse workers store them
+        vectors.ensure(conn, docs[i : i + 1000])
 
 
 def speed(
@@ -314,10 +320,11 @@ def speed(
     new_ids = insert_articles(conn, fresh)
     times = []
     changed = 0
-    for article_id in new_ids:
-        t = time.perf_counter()
-        changed += len(update_related(conn, [article_id]))
-        times.append(time.perf_counter() - t)
+    with window_index():  # one run, as a publish holds the vectors in memory
+        for article_id in new_ids:
+            t = time.perf_counter()
+            changed += len(update_related(conn, [article_id]))
+            times.append(time.perf_counter() - t)
     conn.commit()
     if backend.server is None:
         file_mb = (workdir / f"speed-{size}-{backend.candidates}-{backend.limit}-"
@@ -369,6 +376,7 @@ def main() -> None:
                              "matches by ts_rank (comma-separated Ns; not exact)")
     parser.add_argument("--no-speed", action="store_true", help="quality only")
     parser.add_argument("--no-quality", action="store_true", help="speed only")
+    parser.add_argument("--quality-row", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still drop the databases
     try:
@@ -388,6 +396,10 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
 def quality(args: argparse.Namespace, workdir: Path) -> None:
     heads = load_uci()
     window = timedelta(days=3)
+    if args.quality_row:  # for previous_scorer: one line, SQLite only
+        p1, np3, n, secs, _ = feedhub_quality(heads, window, workdir)
+        print(p1, np3, n, secs)
+        return
     print(f"UCI News Aggregator sample, titles only, ±3 days ({len(heads)} headlines)")
     print(f"{'method':56} {'P@1':>6} {'nP@3':>6} {'n':>5} {'time':>8} {'same boxes':>10}")
     t = time.perf_counter()
@@ -402,15 +414,29 @@ def quality(args: argparse.Namespace, workdir: Path) -> None:
         p1, np3, n, secs, boxes = feedhub_quality(heads, window, workdir, backend)
         reference = boxes if reference is None else reference
         same = sum(boxes.get(i) == b for i, b in reference.items()) / max(len(reference), 1)
-        label = f"feedhub update_related, {backend.label}"
+        label = f"feedhub words + vectors + closeness, {backend.label}"
         print(f"{label:56} {p1:6.3f} {np3:6.3f} {n:5d} {secs:7.1f}s {same:10.1%}")
-    p1, np3, n, secs, _ = feedhub_quality(heads, window, workdir, time_decay=0.2)
-    print(
-        f"{'  same on SQLite, time_decay=0.2 (option, not default)':56} {p1:6.3f} {np3:6.3f} "
-        f"{n:5d} {secs:7.1f}s"
-    )
+    p1, np3, n, secs = previous_scorer()
+    print(f"{'previous scorer: lexical only (wordllama import blocked)':56} {p1:6.3f} "
+          f"{np3:6.3f} {n:5d} {secs:7.1f}s")
     print("(same boxes: share of boxes identical to the SQLite run's, by headline)")
     print()
+
+
+def previous_scorer() -> tuple[float, float, int, float]:
+    """The SQLite row in a child process where ``import wordllama`` fails (a sitecustomize
+    puts None in sys.modules): the lexical scorer this change falls back to, as before."""
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "sitecustomize.py").write_text(
+            "import sys; sys.modules['wordllama'] = None\n", encoding="utf-8"
+        )
+        env = {**os.environ, "PYTHONPATH": f"{tmp}:{Path(__file__).parents[1] / 'src'}"}
+        out = subprocess.run(
+            [sys.executable, "-W", "ignore", __file__, "--no-speed", "--quality-row"],
+            env=env, check=True, capture_output=True, text=True,
+        ).stdout
+    p1, np3, n, secs = out.split()
+    return float(p1), float(np3), int(n), float(secs)
 
 
 def speed_table(args: argparse.Namespace, workdir: Path) -> None:

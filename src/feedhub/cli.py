@@ -506,19 +506,50 @@ def related(ctx: Context, article: str, as_json: bool) -> None:
         if row is None:
             fail(f"no stored article with id or URL {article!r}", 2)
         items = related_items(conn, row.id)
-    _show_related(row.id, row.title, row.published, items, as_json)
+        why = _explained(conn, row.id, ctx.config.file.related.window)
+    _show_related(row.id, row.title, row.published, items, as_json, why)
+
+
+def _explained(conn: Any, article_id: int, window: Any) -> dict[int, Any]:
+    """Each box link's score parts by related id (`feedhub.related.explain`)."""
+    from feedhub.related.explain import explain
+
+    return {e.related_id: e for e in explain(conn, article_id, window)}
+
+
+def _why_json(e: Any) -> dict[str, object]:
+    """A link's score parts for ``--json`` (empty when they cannot be recomputed)."""
+    if e is None:
+        return {}
+    p = e.parts
+    return {"lexical": p.lexical, "semantic": p.semantic, "similarity": p.similarity,
+            "time_bonus": p.time_bonus, "floor": p.floor, "shared_terms": list(e.shared)}
+
+
+def _why_note(e: Any) -> tuple[str, ...]:
+    """A link's lexical and semantic parts, time bonus, floor and shared terms, as a note
+    under its row (as columns they would not fit 80 characters)."""
+    if e is None:
+        return ()
+    p = e.parts
+    sem = "-" if p.semantic is None else f"{p.semantic:.3f}"
+    return (f"lexical {p.lexical:.3f}, semantic {sem}, time +{p.time_bonus:.3f}, "
+            f"floor {p.floor:.3f}; shared: {', '.join(e.shared) or '-'}",)
 
 
 def _show_related(
-    article_id: int, title: str, published: datetime, items: list[RelatedItem], as_json: bool
+    article_id: int, title: str, published: datetime, items: list[RelatedItem], as_json: bool,
+    why: dict[int, Any] | None = None,
 ) -> None:
-    """An article's Related News box as a table (each URL on its own line) or JSON."""
+    """An article's Related News box as a table (each URL on its own line) or JSON, with each
+    link's score taken apart (``why``, from `_explained`)."""
+    why = why or {}
     if as_json:
         _print_json({
             "id": article_id, "title": title, "published": published,
             "related": [
                 {"id": i.article_id, "score": round(i.score, 6), "published": i.published,
-                 "title": i.title, "url": i.url}
+                 "title": i.title, "url": i.url, **_why_json(why.get(i.article_id))}
                 for i in items
             ],
         })
@@ -528,13 +559,13 @@ def _show_related(
     heading = wrapped(f"{article_id}  {title}  ({published:%b %d, %Y})", terminal_width())
     sys.stdout.write("\n".join(heading) + "\n")
     if not items:
-        out.print("no related articles above the minimum score", markup=False)
+        out.print("no related articles above the relevance floor", markup=False)
         return
     from feedhub.textable import Row
 
     rows = [
         Row((f"{i.score:.3f}", str(i.article_id), f"{i.published:%b %d, %Y}", i.title),
-            urls=(i.url,) if i.url else ())
+            urls=(i.url,) if i.url else (), notes=_why_note(why.get(i.article_id)))
         for i in items
     ]
     _print_table(("score", "id", "date", "title"), rows, wrap=(3,), right=(1,))

@@ -454,6 +454,9 @@ class Ingester:
             conn, touched, self.filing.rules, self.filing.forced,
             topics=_by_id(by_id, pre.topics), new=set(applied.new_ids),
         )
+        from feedhub.related.vectors import store_prepared
+
+        store_prepared(conn, _by_id(by_id, pre.vectors))  # computed in the parse workers
         return changes, applied, merged
 
 

@@ -68,6 +68,7 @@ class Prepared:
     hashes: dict[str, str] = field(default_factory=dict)  # article_hash
     features: dict[str, Features] = field(default_factory=dict)  # ids/published: dummies
     topics: dict[str, frozenset[str]] = field(default_factory=dict)
+    vectors: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # related text vectors
 
 
 def prepare_articles(
@@ -77,6 +78,7 @@ def prepare_articles(
     URL and content hash (as the store computes them), dedupe features and topics."""
     from feedhub.dedupe.features import extract
     from feedhub.dedupe.urls import article_canonical_url
+    from feedhub.related.vectors import article_vector
 
     out = Prepared()
     seen: set[str] = set()
@@ -99,6 +101,9 @@ def prepare_articles(
                 canon, canonical=True,
             )
         out.topics[a.guid] = spec.rules.match(a, source_name, spec.forced)
+        vector = article_vector(a.title, a.summary, a.content)
+        if vector is not None:
+            out.vectors[a.guid] = vector
     return out
 
 

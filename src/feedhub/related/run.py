@@ -8,12 +8,21 @@ service's publish child) runs it under the output folder's lock, before renderin
 from __future__ import annotations
 
 import time
+from functools import partial
 from itertools import takewhile
 
 from sqlalchemy import Connection
 
 from feedhub.related.refreeze import mark, refreeze
-from feedhub.related.update import REFREEZE_AT, Settings, index_until_refreeze, refreeze_ahead
+from feedhub.related.update import (
+    REFREEZE_AT,
+    Settings,
+    index_until_refreeze,
+    recompute_boxes,
+    refreeze_ahead,
+)
+from feedhub.related.vectors import backfill as backfill_vectors
+from feedhub.related.window import window_index
 from feedhub.store import Store
 from feedhub.store.batch import chunks
 from feedhub.store.pace import Pacer
@@ -42,11 +51,18 @@ def update_pending_related(
     beside a busy service the queue never empties, and a publish that chased it never
     got to writing a single feed. Later ones wait for the next publish.
     """
-    s = settings
+    # The run's text vectors in memory: each box's ±window is a mask and a matmul then.
+    with window_index():
+        return _update_pending(store, settings, budget, pause)
+
+
+def _update_pending(store: Store, s: Settings, budget: float, pause: float) -> int:
     pacer = Pacer(budget, pause, max_batch=RELATED_MAX_BATCH)
     with store.read() as conn:
         upto = queue_top(conn)
     refreeze(store.read, store.write, s, budget, pause)  # one a dead publish left marked
+    # Text vectors for articles stored before them (or by another model), then their boxes.
+    backfill_vectors(store.read, store.write, partial(recompute_boxes, s=s), budget, pause)
     with store.write() as conn:
         done = _skip_to_refreeze(conn, upto)
     if done:

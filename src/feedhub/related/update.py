@@ -16,7 +16,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
+from feedhub.related import semantic, vectors
 from feedhub.related.rank import SCORE_DIGITS, Candidate, merge_into, top_related
+from feedhub.related.score import CLOSENESS, LEXICAL_MIN
 from feedhub.related.text import document_terms
 from feedhub.related.vector import DEFAULT_PARAMS, VectorParams, term_vector
 from feedhub.store import related as db
@@ -29,6 +31,9 @@ DEFAULT_WINDOW = timedelta(days=90)
 # Full articles spread weight over 64 terms, so related stories score lower than headlines
 # do: 0.08 rather than 0.10 keeps a developing story's later coverage in the box.
 DEFAULT_MIN_SCORE = 0.08
+# With text vectors the floor is `feedhub.related.score.floor_for` (min_score > 0 keeps it
+# on; 0 ranks everything in the window, as the UCI protocol does) and min_score is the
+# lexical-only floor used when the model package is missing.
 # Share of the score lost at the window's edge (linear in distance). Off by default: the
 # brief is "closer in time at equal similarity" (the tie-break in `rank`), and a story's
 # coverage weeks later belongs in the box (the reference article's box is 5–9 weeks newer).
@@ -39,18 +44,28 @@ DEFAULT_TIME_DECAY = 0.0
 # weights are noise (in a 5-article store "military" looks as rare as "Niger"), so every
 # vector is re-frozen each time the index doubles, up to 4096 articles: ~8k re-indexings
 # once per store, at deterministic points, so batch and incremental updates still agree.
+# The publisher's first run over a store re-freezes all it indexes at once (`refreeze_ahead`).
 REFREEZE_AT = frozenset(2**k for k in range(4, 13))
 
 
 def refreeze_ahead(documents: int, new: int) -> int:
     """How many of the next ``new`` articles, none of them indexed yet, a coming re-freeze
-    re-weights anyway: those up to the last REFREEZE_AT size they bring the index to.
+    re-weights anyway: those up to the last REFREEZE_AT size they bring the index to (all
+    of them, up to the largest size, when the index is empty).
 
     A re-freeze rebuilds every vector and box from the articles alone, so indexing those one
     by one first (a candidate search and box offers each, then the re-freezes at every
     smaller size) is thrown away: the first publish of 2,500 articles spent most of its
-    time so. Handing them to the re-freeze directly gives the same index.
+    time so. Handing them to the re-freeze directly gives the same index — except on an
+    empty index, where the whole run is re-frozen at once by design (see below).
     """
+    if documents == 0:
+        # The publisher's first run takes all its articles (up to the largest size) into one
+        # re-freeze, the weights of the whole set: otherwise which articles fall before a
+        # size, and so the frozen weights and the boxes, depend on the order concurrent
+        # fetches stored them in (the same feeds gave other boxes on SQLite and PostgreSQL).
+        # `update_related` keeps its re-freeze points: several calls equal one call there.
+        return min(new, max(REFREEZE_AT))
     points = [p for p in REFREEZE_AT if documents < p <= documents + new]
     return max(points) - documents if points else 0
 
@@ -63,10 +78,17 @@ class Settings:
     window: timedelta = DEFAULT_WINDOW
     min_score: float = DEFAULT_MIN_SCORE
     time_decay: float = DEFAULT_TIME_DECAY
+    closeness: float = CLOSENESS  # see feedhub.related.score (with text vectors only)
     vector: VectorParams = field(default_factory=lambda: DEFAULT_PARAMS)
 
 
 DEFAULT_SETTINGS = Settings()
+
+
+def box_floor(s: Settings) -> float:
+    """The score a box entry must reach: with text vectors the relevance floor is applied to
+    each pair's similarity already (`feedhub.related.score`), the time factor only ranks."""
+    return 0.0 if semantic.available() else s.min_score
 
 
 def decayed(score: float, a: datetime, b: datetime, s: Settings) -> float:
@@ -118,6 +140,7 @@ def index_until_refreeze(conn: Connection, article_ids: Sequence[int], s: Settin
     ids = sorted(set(article_ids))
     changed: set[int] = set()
     texts = db.read_articles(conn, ids)
+    vectors.ensure(conn, texts.values(), refresh=db.read_docs(conn, ids).keys())
     gone = [i for i in ids if i not in texts]
     if gone:
         changed |= _remove(conn, gone, s)
@@ -180,7 +203,7 @@ def _index_one(conn: Connection, doc: db.ArticleText, s: Settings) -> set[int]:
 
     changed: set[int] = set()
     candidates, docs = _candidates(conn, doc.id, doc.published, doc.cluster_key, vector, s)
-    box = top_related(candidates, doc.published, s.count, s.min_score)
+    box = top_related(candidates, doc.published, s.count, box_floor(s))
     _write(conn, doc.id, box, s)
     if [c.article_id for c in box] != old_box:
         changed.add(doc.id)
@@ -205,7 +228,7 @@ def _index_one(conn: Connection, doc: db.ArticleText, s: Settings) -> set[int]:
             Candidate(x.related_id, x.score, x.published, x.cluster_key)
             for x in boxes[c.article_id]
         ]
-        merged = merge_into(current, mine, c.published, s.count, s.min_score)
+        merged = merge_into(current, mine, c.published, s.count, box_floor(s))
         if merged is not None:
             _write(conn, c.article_id, merged, s)
             changed.add(c.article_id)
@@ -224,18 +247,27 @@ def _candidates(
 
     Also returns what the index knows of each (box size and floor, for offering).
     """
+    lexical_min = LEXICAL_MIN if semantic.available() else s.min_score
     found = db.score_candidates(
-        conn, vector, published - s.window, published + s.window, s.min_score
+        conn, vector, published - s.window, published + s.window, lexical_min
+    )
+    pairs = vectors.scored_pairs(
+        conn, article_id, published, {h.doc.article_id: (h.doc, h.score) for h in found},
+        s.window, s.closeness, use_floor=s.min_score > 0,
+    )
+    scored = (
+        [(h.doc, h.score) for h in found if round(h.score, SCORE_DIGITS) >= s.min_score]
+        if pairs is None
+        else [(d, p.score) for d, p in pairs]
     )
     excluded = db.cluster_members(conn, cluster_key) | {article_id}
     result = []
     docs = {}
-    for hit in found:
-        d = hit.doc
+    for d, raw in scored:
         if d.article_id in excluded or d.cluster_key == cluster_key:
             continue
-        score = decayed(hit.score, published, d.published, s)
-        if score >= s.min_score:
+        score = decayed(raw, published, d.published, s)
+        if score >= box_floor(s):
             result.append(Candidate(d.article_id, score, d.published, d.cluster_key))
             docs[d.article_id] = d
     return result, docs
@@ -250,7 +282,7 @@ def _recompute(conn: Connection, article_id: int, s: Settings) -> bool:
     # changed, and cluster_members() also reads the live cluster of the others.
     vector = db.read_vector(conn, article_id)
     candidates, _ = _candidates(conn, article_id, doc.published, doc.cluster_key, vector, s)
-    box = top_related(candidates, doc.published, s.count, s.min_score)
+    box = top_related(candidates, doc.published, s.count, box_floor(s))
     old = [
         Candidate(x.related_id, x.score, x.published, x.cluster_key)
         for x in db.read_boxes(conn, [article_id])[article_id]
@@ -332,6 +364,7 @@ def reindex(
     """
     for chunk in chunks(ids, 1000):
         texts = db.read_articles(conn, chunk)
+        vectors.ensure(conn, texts.values())
         for article_id in chunk:
             if replace:
                 db.delete_doc(conn, article_id)

@@ -1,0 +1,148 @@
+"""Text vectors for Related News from the static embedding model bundled with ``wordllama``.
+
+wordllama 0.4.0.post1 ships ``l2_supercat`` (256 dimensions) and its tokenizer inside its
+wheel. Its loader looks for the tokenizer in ``wordllama/tokenizer/`` (the folder is
+``tokenizers/``) and then downloads from Hugging Face; passing the package folder as
+``cache_dir`` makes its cache lookup find both files, and ``disable_download`` turns any miss
+into an error instead of a download. Without the package, scoring is lexical only (one warning).
+
+Vectors are the mean of the token embeddings of the title and the start of the body (the
+reference box needed the body: title-only vectors of full articles ranked distractors above
+its Sahel story), unit length, stored as float16 (512 bytes).
+Tokens are pooled here, one text at a time, so a vector never depends on its batch-mates.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+log = logging.getLogger(__name__)
+
+MODEL_CONFIG = "l2_supercat"
+DIMENSION = 256
+# Stored beside every vector: a store whose vectors name another model recomputes them.
+MODEL_ID = f"wordllama-0.4.0.post1/{MODEL_CONFIG}/{DIMENSION}"
+# Body characters embedded after the title: the lead paragraphs carry the story; the rest
+# of a long article drifts and only costs tokenizing time.
+BODY_CHARS = 3000
+
+
+class _Missing:
+    """Marks a model that could not be loaded (cached, so the warning is given once)."""
+
+
+@lru_cache(maxsize=1)
+def _load() -> Any:
+    """The bundled model, or a `_Missing` after one warning when it cannot be loaded."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        import wordllama
+        from wordllama import WordLlama
+    except ImportError as exc:
+        warnings.warn(
+            f"Related News: the wordllama package is not installed ({exc}); "
+            "scoring by shared words only",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return _Missing()
+    finally:
+        # `import wordllama` calls logging.basicConfig(level=INFO): undo it, logging is ours.
+        root.handlers[:], root.level = handlers, level
+    from pathlib import Path
+
+    folder = Path(wordllama.__file__).parent
+    try:
+        return WordLlama.load(
+            config=MODEL_CONFIG, dim=DIMENSION, cache_dir=folder, disable_download=True
+        )
+    except (OSError, ValueError) as exc:
+        warnings.warn(
+            f"Related News: cannot load the model bundled in {folder} ({exc}); "
+            "scoring by shared words only",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return _Missing()
+
+
+def available() -> bool:
+    """Whether text vectors can be computed here (the model package is installed and loads)."""
+    return not isinstance(_load(), _Missing)
+
+
+def model_id() -> str | None:
+    """The id stored with vectors computed here, or None when there is no model."""
+    return MODEL_ID if available() else None
+
+
+def embed_text(text: str) -> tuple[NDArray[np.float32], int] | None:
+    """Unit vector of ``text`` and its token count (None without a model or tokens)."""
+    model = _load()
+    if isinstance(model, _Missing):
+        return None
+    ids = model.tokenizer.encode(text, add_special_tokens=False).ids
+    if not ids:
+        return None
+    table = model.embedding
+    tokens = table[np.clip(np.asarray(ids, dtype=np.int64), 0, table.shape[0] - 1)]
+    mean = tokens.astype(np.float64).mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    if norm == 0.0:
+        return None
+    return (mean / norm).astype(np.float32), len(ids)
+
+
+def article_text(title: str, body_text: str) -> str:
+    """What is embedded for an article: the title, then the start of the plain-text body."""
+    return f"{title.strip()}\n{body_text.strip()[:BODY_CHARS]}".strip()
+
+
+def embed_article(title: str, body_text: str) -> tuple[NDArray[np.float32], int] | None:
+    """An article's vector and token count from its title and plain-text body."""
+    text = article_text(title, body_text)
+    return embed_text(text) if text else None
+
+
+def to_blob(vector: NDArray[np.float32]) -> bytes:
+    """Compact storage form: little-endian float16 (512 bytes at 256 dimensions)."""
+    return vector.astype("<f2").tobytes()
+
+
+def from_blob(blob: bytes) -> NDArray[np.float32]:
+    """A stored vector back as float32 (re-normalized: float16 rounding moves the length)."""
+    return from_blobs([blob])[0]
+
+
+def from_blobs(blobs: list[bytes]) -> NDArray[np.float32]:
+    """Stored vectors as the rows of one matrix, each re-normalized (float16 rounding moves
+    the length); an empty row (a text without tokens) is zeros, so its cosines are 0."""
+    empty = bytes(2 * DIMENSION)
+    joined = b"".join(b or empty for b in blobs)
+    m = np.frombuffer(joined, dtype="<f2").astype(np.float32).reshape(len(blobs), DIMENSION)
+    norms = np.linalg.norm(m, axis=1, keepdims=True)
+    return m / np.where(norms == 0, 1.0, norms)
+
+
+def raw_cosines(query: NDArray[np.float32], rows: NDArray[np.float32]) -> NDArray[np.float64]:
+    """Cosine of ``query`` with every row, unrounded (for a cheap filter before `cosine`)."""
+    return rows.astype(np.float64) @ query.astype(np.float64)
+
+
+def cosine(raw: float) -> float:
+    """A raw cosine rounded so both backends compare equal values."""
+    return round(float(raw), 6)
+
+
+def cosines(query: NDArray[np.float32], rows: NDArray[np.float32]) -> list[float]:
+    """Cosine of ``query`` with every row, rounded so both backends compare equal values."""
+    return [cosine(x) for x in raw_cosines(query, rows)]
