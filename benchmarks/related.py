@@ -353,6 +353,8 @@ def backends(args: argparse.Namespace) -> list[Backend]:
         return [SQLITE]
     server = args.store.rstrip("/")
     limits = [int(x) for x in args.fulltext_limits.split(",") if x]
+    if args.pg_default_only:
+        return [SQLITE, Backend("PostgreSQL, full-text candidates (default)", server, "fulltext")]
     return [
         SQLITE,
         Backend("PostgreSQL, full-text candidates (default)", server, "fulltext"),
@@ -374,6 +376,11 @@ def main() -> None:
     parser.add_argument("--fulltext-limits", default="",
                         help="also measure PostgreSQL keeping only the N best full-text "
                              "matches by ts_rank (comma-separated Ns; not exact)")
+    parser.add_argument("--pg-default-only", action="store_true",
+                        help="on PostgreSQL, only its default (full-text) candidates")
+    parser.add_argument("--compare", action="append", default=[], metavar="LABEL=SRC",
+                        help="also the quality row of another tree's src/ (e.g. the scorer "
+                             "before a change, from `git archive`), in a child process")
     parser.add_argument("--no-speed", action="store_true", help="quality only")
     parser.add_argument("--no-quality", action="store_true", help="speed only")
     parser.add_argument("--quality-row", action="store_true", help=argparse.SUPPRESS)
@@ -416,21 +423,30 @@ def quality(args: argparse.Namespace, workdir: Path) -> None:
         same = sum(boxes.get(i) == b for i, b in reference.items()) / max(len(reference), 1)
         label = f"feedhub words + vectors + closeness, {backend.label}"
         print(f"{label:56} {p1:6.3f} {np3:6.3f} {n:5d} {secs:7.1f}s {same:10.1%}")
+    for spec in args.compare:
+        label, src = spec.split("=", 1)
+        p1, np3, n, secs = previous_scorer(src, block_wordllama=False)
+        print(f"{label:56} {p1:6.3f} {np3:6.3f} {n:5d} {secs:7.1f}s")
     p1, np3, n, secs = previous_scorer()
-    print(f"{'previous scorer: lexical only (wordllama import blocked)':56} {p1:6.3f} "
+    print(f"{'lexical only (wordllama import blocked)':56} {p1:6.3f} "
           f"{np3:6.3f} {n:5d} {secs:7.1f}s")
     print("(same boxes: share of boxes identical to the SQLite run's, by headline)")
     print()
 
 
-def previous_scorer() -> tuple[float, float, int, float]:
-    """The SQLite row in a child process where ``import wordllama`` fails (a sitecustomize
-    puts None in sys.modules): the lexical scorer this change falls back to, as before."""
+def previous_scorer(
+    src: str | None = None, block_wordllama: bool = True
+) -> tuple[float, float, int, float]:
+    """The SQLite row in a child process: by default one where ``import wordllama`` fails
+    (a sitecustomize puts None in sys.modules), the lexical scorer this change falls back
+    to; with ``src``, the code of that src/ folder instead of this tree's."""
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "sitecustomize.py").write_text(
-            "import sys; sys.modules['wordllama'] = None\n", encoding="utf-8"
+            "import sys; sys.modules['wordllama'] = None\n" if block_wordllama else "",
+            encoding="utf-8",
         )
-        env = {**os.environ, "PYTHONPATH": f"{tmp}:{Path(__file__).parents[1] / 'src'}"}
+        src = src or str(Path(__file__).parents[1] / "src")
+        env = {**os.environ, "PYTHONPATH": f"{tmp}:{src}"}
         out = subprocess.run(
             [sys.executable, "-W", "ignore", __file__, "--no-speed", "--quality-row"],
             env=env, check=True, capture_output=True, text=True,

@@ -1,6 +1,6 @@
 """Related News precision on a labelled corpus of full articles with unrelated singletons.
 
-Run: PYTHONPATH=src .venv/bin/python benchmarks/related_corpus.py
+Run: PYTHONPATH=src .venv/bin/python benchmarks/related_corpus.py [--compare LABEL=SRC]
 
 The corpus: tests/data/related (the reference article, the three stories of its Related News
 box, fourteen distractors) plus benchmarks/data/related (follow-ups that make some
@@ -87,13 +87,17 @@ def main() -> None:
     print("Labelled corpus (tests/data/related + benchmarks/data/related), 3 links, ±90 days")
     print(f"{'scorer':36} {'order':8} {'links':>5} {'precision':>9} {'singletons linked':>17} "
           f"{'recall':>6} {'reference box':>13}")
+    # --compare LABEL=SRC: also the rows of another tree's src/ (e.g. the scorer before a change)
+    compare = [a.split("=", 1) for a in sys.argv[1:] if "=" in a]
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "sitecustomize.py").write_text(
             "import sys; sys.modules['wordllama'] = None\n", encoding="utf-8")
-        for label, path in (("words + vectors + closeness, floor", ""),
-                            ("lexical only (wordllama blocked)", tmp)):
+        rows = [("words + vectors + closeness, floor", "", str(ROOT / "src"))]
+        rows += [(label, "", src) for label, src in compare]
+        rows.append(("lexical only (wordllama blocked)", tmp, str(ROOT / "src")))
+        for label, path, src in rows:
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-                filter(None, [path, str(ROOT / "src"), str(ROOT)]))}
+                filter(None, [path, src, str(ROOT)]))}
             out = subprocess.run([sys.executable, "-W", "ignore", __file__, "--row"], env=env,
                                  check=True, capture_output=True, text=True).stdout
             for line in out.splitlines():

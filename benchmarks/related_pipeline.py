@@ -1,14 +1,14 @@
 """Related News through the whole pipeline on the UCI headlines: fetch + publish, then score.
 
-Run: PYTHONPATH=src .venv/bin/python benchmarks/related_pipeline.py [--lexical]
+Run: PYTHONPATH=src .venv/bin/python benchmarks/related_pipeline.py [--compare LABEL=SRC]
 
 The UCI sample (F. Gasparetti, 2016, UCI ML Repository, CC BY 4.0) is split into four RSS
 files by publisher (the same publisher always in the same file), fed to `feedhub fetch` and
 `feedhub publish` with ``dedupe.enabled: false`` and ``related: {count: 3, window: 3d}``;
 the published entries' ``rel="related"`` links are then scored as a set: P@1 is not
 defined for a set, so nP@3 (same-story links / min(3, same-story headlines − 1)) over the
-headlines with a same-story neighbour, and the link precision. ``--lexical`` runs the
-publish with the wordllama import blocked (the lexical fallback, i.e. the previous scorer).
+headlines with a same-story neighbour, and the link precision. The first row runs with the
+wordllama import blocked (the lexical fallback); ``--compare`` adds another tree's scorer.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def published_links(output: Path) -> dict[str, set[str]]:
     return found
 
 
-def run(lexical: bool) -> tuple[float, float, float, int, float]:
+def run(lexical: bool, src: Path = ROOT / "src") -> tuple[float, float, float, int, float]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         stories = write_feeds(folder)
@@ -94,7 +94,7 @@ def run(lexical: bool) -> tuple[float, float, float, int, float]:
             "topics": [{"name": "all", "title": "All"}],
         }
         (folder / "feedhub.json").write_text(json.dumps(cfg), encoding="utf-8")
-        env = {"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
+        env = {"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
         if lexical:
             (folder / "block").mkdir()
             (folder / "block" / "sitecustomize.py").write_text(BLOCK, encoding="utf-8")
@@ -122,13 +122,19 @@ def run(lexical: bool) -> tuple[float, float, float, int, float]:
 
 
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--compare", action="append", default=[], metavar="LABEL=SRC",
+                    help="also another tree's src/ (e.g. the scorer before a change)")
+    args = ap.parse_args()
     print("UCI headlines through fetch + publish (4 RSS sources, dedupe off, count 3, window 3d)")
     print(f"{'scorer':44} {'nP@3':>6} {'link prec':>9} {'singletons linked':>17} {'n':>5} "
           f"{'time':>7}")
-    for label, lexical in (("lexical only (previous scorer, wordllama blocked)", True),
-                           ("words + text vectors + closeness, floor", False)):
-        np3, prec, lonely, n, secs = run(lexical)
+    rows = [("lexical only (wordllama blocked)", True, ROOT / "src")]
+    rows += [(label, False, Path(src)) for label, src in
+             (spec.split("=", 1) for spec in args.compare)]
+    rows.append(("words + text vectors + closeness, floor", False, ROOT / "src"))
+    for label, lexical, src in rows:
+        np3, prec, lonely, n, secs = run(lexical, src)
         print(f"{label:44} {np3:6.3f} {prec:9.3f} {lonely:17.3f} {n:5d} {secs:6.1f}s")
 
 

@@ -11,6 +11,7 @@ import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import create_engine, func, select, update
 
@@ -128,6 +129,26 @@ def test_floor_leaves_unrelated_articles_without_links(tmp_path: Path) -> None:
         # With the floor off (min_score 0, the ranking protocol) the same box is filled.
         update_related(conn, [ids["d10-ecb-rates"]], Settings(min_score=0.0))
         assert len(related_for(conn, ids["d10-ecb-rates"])) == 3
+
+
+@needs_model
+def test_word_by_word_vectors_are_those_of_the_whole_text() -> None:
+    """`embed_text` tokenizes each distinct word once (a per-process cache); the ids must be
+    those the tokenizer gives the whole whitespace-collapsed text, counted as often as the
+    words occur: the vector is the mean of the same token rows."""
+    model = semantic._load()
+    texts = [read_story(p)[2] for p in sorted(DATA.glob("[bd]*.txt"))]
+    texts += ["Niger  Niger\n\tjunta's \"decision\" — 1,100 troops (U.S.) Niamey Niger", "é"]
+    for text in texts:
+        collapsed = " ".join(text.split())
+        ids = model.tokenizer.encode(collapsed, add_special_tokens=False).ids
+        mean = model.embedding[ids].astype(np.float64).mean(axis=0)
+        made = semantic.embed_text(text)
+        assert made is not None
+        vec, words = made
+        assert words == len(ids)
+        assert float(vec.astype(np.float64) @ (mean / np.linalg.norm(mean))) > 1 - 1e-6
+    assert semantic.embed_text(" \n ") is None
 
 
 def test_time_bonus_prefers_closer_within_a_news_cycle() -> None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+import numpy as np
 from sqlalchemy import Connection
 
 from feedhub.related import semantic
-from feedhub.related.score import Parts, combine, floor_for, time_bonus
+from feedhub.related.score import Parts, combine, floor_for, rounded, time_bonus
 from feedhub.related.vector import similarity
 from feedhub.store import related as db
 from feedhub.store import vectors as vdb
@@ -42,12 +43,16 @@ def explain(conn: Connection, article_id: int, window: timedelta) -> list[Explai
     result = []
     for link in links:
         theirs = db.read_vector(conn, link.related_id)
-        lexical = round(similarity(mine_terms, theirs), 6)
+        # Rounded as `vectors.related_pairs` rounds them before combining.
+        lexical = float(rounded(np.array([similarity(mine_terms, theirs)]))[0])
         a, b = vecs.get(article_id), vecs.get(link.related_id)
         sem = None
         floor = 0.0
         if a is not None and b is not None and a.words and b.words:
-            sem = semantic.cosines(semantic.from_blob(a.vec), semantic.from_blobs([b.vec]))[0]
+            raw = semantic.from_blobs([b.vec]).astype(np.float64) @ semantic.from_blob(
+                a.vec
+            ).astype(np.float64)
+            sem = float(rounded(raw)[0])
             floor = floor_for(a.words, b.words)
         bonus = 0.0
         if sem is not None and article_id in docs and link.related_id in docs:

@@ -16,8 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from feedhub.related.rank import SCORE_DIGITS
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 # Share of the lexical cosine. On UCI headlines 0.3–0.6 are within 0.01 of each other; on
 # full articles the text vectors separate the reference thread from its distractors better
@@ -67,23 +73,64 @@ class Parts:
 
 def floor_for(words_a: int, words_b: int) -> float:
     """The relevance floor of a pair whose texts have these token counts."""
-    shorter = min(words_a, words_b)
-    share = min(max((shorter - SHORT_WORDS) / (LONG_WORDS - SHORT_WORDS), 0.0), 1.0)
-    return round(FLOOR_SHORT + share * (FLOOR_LONG - FLOOR_SHORT), SCORE_DIGITS)
+    return float(floors(words_a, np.array([words_b]))[0])
 
 
 def time_bonus(
     a: datetime, b: datetime, window: timedelta, closeness: float = CLOSENESS
 ) -> float:
-    """What two dates' closeness adds to a pair's score (``closeness`` at the same moment)."""
-    span = min(window, CLOSE_SPAN).total_seconds()
-    share = min(abs((a - b).total_seconds()) / span, 1.0) if span > 0 else 1.0
-    return round(closeness * (1.0 - share), SCORE_DIGITS)
+    """What two dates' closeness adds to a pair's score (``closeness`` at the same moment).
+
+    Dates count in whole seconds, as the index stores them."""
+    apart = np.array([abs(int(a.timestamp()) - int(b.timestamp()))])
+    return float(bonuses(apart, window, closeness)[0])
 
 
 def combine(lexical: float, semantic: float | None, bonus: float, floor: float) -> Parts:
     """A pair's parts; ``semantic`` None scores by the lexical cosine alone."""
+    sim, score = combine_many(
+        np.array([lexical]),
+        None if semantic is None else np.array([semantic]),
+        np.array([bonus]),
+    )
+    return Parts(lexical, semantic, float(sim[0]), bonus, floor, float(score[0]))
+
+
+# The same rules over arrays: a box scores every article of its window at once. The scalar
+# functions above call these, so a pair scores the same in a box, in `feedhub related` and
+# in any other caller, to the last digit.
+
+
+def rounded(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Scores rounded to SCORE_DIGITS (numpy's rounding: used on every scoring path)."""
+    return np.round(x, SCORE_DIGITS)
+
+
+def floors(words: int, others: NDArray[np.int64]) -> NDArray[np.float64]:
+    """The relevance floors of one text of ``words`` tokens paired with texts of ``others``."""
+    shorter = np.minimum(others, words).astype(np.float64)
+    share = np.clip((shorter - SHORT_WORDS) / (LONG_WORDS - SHORT_WORDS), 0.0, 1.0)
+    return rounded(FLOOR_SHORT + share * (FLOOR_LONG - FLOOR_SHORT))
+
+
+def bonuses(
+    seconds_apart: NDArray[np.int64], window: timedelta, closeness: float = CLOSENESS
+) -> NDArray[np.float64]:
+    """`time_bonus` of pairs that lie ``seconds_apart`` (whole seconds, ≥ 0)."""
+    span = min(window, CLOSE_SPAN).total_seconds()
+    if span <= 0:
+        return np.zeros(len(seconds_apart))
+    share = np.minimum(seconds_apart / span, 1.0)
+    return rounded(closeness * (1.0 - share))
+
+
+def combine_many(
+    lexical: NDArray[np.float64],
+    semantic: NDArray[np.float64] | None,
+    bonus: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Similarities and scores of pairs (`combine`'s rules); ``semantic`` None: lexical only.
+    A pair is related when its similarity is at or above its floor."""
     sim = lexical if semantic is None else W_LEX * lexical + (1.0 - W_LEX) * semantic
-    sim = round(sim, SCORE_DIGITS)
-    score = round((max(sim, 0.0) + bonus) / (1.0 + CLOSENESS), SCORE_DIGITS)
-    return Parts(lexical, semantic, sim, bonus, floor, score)
+    sim = rounded(sim)
+    return sim, rounded((np.maximum(sim, 0.0) + bonus) / (1.0 + CLOSENESS))

@@ -23,6 +23,7 @@ from feedhub.related.text import document_terms
 from feedhub.related.vector import DEFAULT_PARAMS, VectorParams, term_vector
 from feedhub.store import related as db
 from feedhub.store.batch import chunks
+from feedhub.store.vectors import epoch
 
 DEFAULT_COUNT = 3
 DEFAULT_WINDOW = timedelta(days=90)
@@ -242,34 +243,59 @@ def _candidates(
     cluster_key: int,
     vector: dict[str, float],
     s: Settings,
+    offers: bool = True,
 ) -> tuple[list[Candidate], dict[int, db.DocInfo]]:
     """Other indexed articles within the window, scored, without the article's own cluster.
 
     Also returns what the index knows of each (box size and floor, for offering).
+    ``offers`` False (a box recomputed, offered to no one) returns only as many of the best
+    as the box needs: with text vectors hundreds of articles may clear the floor, and
+    reading each one's row cost more than scoring them all.
     """
     lexical_min = LEXICAL_MIN if semantic.available() else s.min_score
     found = db.score_candidates(
         conn, vector, published - s.window, published + s.window, lexical_min
     )
-    pairs = vectors.scored_pairs(
-        conn, article_id, published, {h.doc.article_id: (h.doc, h.score) for h in found},
+    pairs = vectors.related_pairs(
+        conn, article_id, published,
+        {h.doc.article_id: (h.score, epoch(h.doc.published)) for h in found},
         s.window, s.closeness, use_floor=s.min_score > 0,
     )
-    scored = (
-        [(h.doc, h.score) for h in found if round(h.score, SCORE_DIGITS) >= s.min_score]
-        if pairs is None
-        else [(d, p.score) for d, p in pairs]
-    )
     excluded = db.cluster_members(conn, cluster_key) | {article_id}
-    result = []
-    docs = {}
-    for d, raw in scored:
-        if d.article_id in excluded or d.cluster_key == cluster_key:
-            continue
-        score = decayed(raw, published, d.published, s)
-        if score >= box_floor(s):
-            result.append(Candidate(d.article_id, score, d.published, d.cluster_key))
-            docs[d.article_id] = d
+    result: list[Candidate] = []
+    docs: dict[int, db.DocInfo] = {}
+
+    def take(scored: Iterable[tuple[db.DocInfo, float]]) -> None:
+        for d, raw in scored:
+            if d.article_id in excluded or d.cluster_key == cluster_key:
+                continue
+            score = decayed(raw, published, d.published, s)
+            if score >= box_floor(s):
+                result.append(Candidate(d.article_id, score, d.published, d.cluster_key))
+                docs[d.article_id] = d
+
+    if pairs is None:
+        take((h.doc, h.score) for h in found if round(h.score, SCORE_DIGITS) >= s.min_score)
+        return result, docs
+    known = {h.doc.article_id: h.doc for h in found}
+    ids, scores = pairs.ids.tolist(), pairs.scores.tolist()
+    # Best first: read the rows of a growing prefix until the box is full. A prefix ends
+    # between two different scores, so what follows scores lower than all of it and cannot
+    # change the box; with a time decay the order changes, so all are read.
+    step = len(ids) if offers or s.time_decay else 4 * s.count
+    start = 0
+    while start < len(ids):
+        end = min(start + step, len(ids))
+        while end < len(ids) and scores[end] == scores[end - 1]:
+            end += 1
+        part = ids[start:end]
+        unknown = [i for i in part if i not in known]
+        infos = db.read_docs(conn, unknown) if unknown else {}  # indexed only
+        infos.update((i, known[i]) for i in part if i in known)
+        take((infos[i], sc) for i, sc in zip(part, scores[start:end], strict=True) if i in infos)
+        start, step = end, 2 * step
+        if start < len(ids) and len(top_related(result, published, s.count, 0.0)) == s.count:
+            break
     return result, docs
 
 
@@ -281,7 +307,9 @@ def _recompute(conn: Connection, article_id: int, s: Settings) -> bool:
     # The cluster key as last indexed: update_related re-indexes an article whose cluster
     # changed, and cluster_members() also reads the live cluster of the others.
     vector = db.read_vector(conn, article_id)
-    candidates, _ = _candidates(conn, article_id, doc.published, doc.cluster_key, vector, s)
+    candidates, _ = _candidates(
+        conn, article_id, doc.published, doc.cluster_key, vector, s, offers=False
+    )
     box = top_related(candidates, doc.published, s.count, box_floor(s))
     old = [
         Candidate(x.related_id, x.score, x.published, x.cluster_key)

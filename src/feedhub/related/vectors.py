@@ -9,8 +9,9 @@ transactions on the first publish, and recomputes the boxes of the articles it t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -18,17 +19,7 @@ import numpy as np
 from sqlalchemy import Connection
 
 from feedhub.related import semantic, window
-from feedhub.related.score import (
-    FLOOR_LONG,
-    FLOOR_SHORT,
-    LONG_WORDS,
-    SHORT_WORDS,
-    W_LEX,
-    Parts,
-    combine,
-    floor_for,
-    time_bonus,
-)
+from feedhub.related.score import W_LEX, bonuses, combine_many, floors, rounded
 from feedhub.store import related as db
 from feedhub.store import vectors as vdb
 from feedhub.store.pace import Pacer
@@ -65,13 +56,15 @@ def _installed() -> bool:
 
 
 def store_prepared(conn: Connection, prepared: dict[int, tuple[int, bytes]]) -> None:
-    """Store vectors the parse workers computed, by article id (ingest's write transaction)."""
-    model = semantic.model_id()
-    if model is None or not prepared:
+    """Store vectors the parse workers computed, by article id (ingest's write transaction).
+
+    Only a worker with the model makes vectors, so they are of `semantic.MODEL_ID`: the
+    writer does not load the model itself (~1 s of CPU per `fetch`)."""
+    if not prepared:
         return
     when = vdb.published_of(conn, prepared.keys())
     rows = [(i, when[i], w, blob) for i, (w, blob) in prepared.items() if i in when]
-    _write(conn, model, rows)
+    _write(conn, semantic.MODEL_ID, rows)
 
 
 def _write(conn: Connection, model: str, rows: list[tuple[int, datetime, int, bytes]]) -> None:
@@ -125,81 +118,115 @@ def backfill(
     return len(ids)
 
 
-def scored_pairs(
+@dataclass(frozen=True, slots=True)
+class Pairs:
+    """The articles related to one article (over its floor), best first: aligned arrays of
+    ids, scores and dates (epoch s). Not yet filtered to indexed articles."""
+
+    ids: NDArray[np.int64]
+    scores: NDArray[np.float64]
+    published: NDArray[np.int64]
+
+
+# A row is scored exactly (float64) when its float32 estimate is within this of its floor:
+# a float32 dot product of unit 256-dimension vectors is off by < 2e-5.
+_ESTIMATE_MARGIN = 1e-3
+
+
+def related_pairs(
     conn: Connection,
     article_id: int,
     published: datetime,
-    lexical: dict[int, tuple[db.DocInfo, float]],
+    lexical: Mapping[int, tuple[float, int]],
     window_: timedelta,
     closeness: float,
     use_floor: bool = True,
-) -> list[tuple[db.DocInfo, Parts]] | None:
-    """Every indexed article in ±window scored against ``article_id`` (lexical hits plus
-    the window's vectors, searched exactly), or None when this article has no vector
-    (no model): the caller then scores by shared words alone. ``use_floor`` False ranks
-    every article in the window (the UCI protocol), however unrelated."""
+) -> Pairs | None:
+    """Every article in ±window related to ``article_id``, scored (`score.combine_many`)
+    from ``lexical`` (id → (term-vector cosine, date in epoch s), the term index's hits)
+    and the window's text vectors, best first (score, then closeness, then id); None when
+    this article has no vector (no model): the caller then scores by shared words alone.
+    ``use_floor`` False keeps every pair of similarity ≥ 0 (the UCI protocol).
+
+    The window's cosines come from one float32 product; only the rows that may clear
+    their floor are scored, from float64 cosines, so a pair's score is the same on every
+    path and from either side.
+    """
     found = _window(conn, article_id, published, window_)
     if found is None:
         return None
-    mine_words, ids, counts, raw = found
-    if use_floor and len(ids):
-        # Most of a window is unrelated: drop rows whose similarity without shared words
-        # is clearly under the pair's floor before scoring each in Python (a margin keeps
-        # every row `combine` could let through; it decides).
-        shorter = np.minimum(counts, mine_words)
-        share = np.clip((shorter - SHORT_WORDS) / (LONG_WORDS - SHORT_WORDS), 0.0, 1.0)
-        floors = FLOOR_SHORT + share * (FLOOR_LONG - FLOOR_SHORT)
-        near = (1.0 - W_LEX) * raw >= floors - 1e-4
-        near |= np.isin(ids, np.fromiter(lexical, dtype=np.int64, count=len(lexical)))
-        ids, counts, raw = ids[near], counts[near], raw[near]
-    sems = dict(zip(ids.tolist(), (semantic.cosine(x) for x in raw.tolist()), strict=True))
-    words = dict(zip(ids.tolist(), counts.tolist(), strict=True))
-    parts: dict[int, Parts] = {}
-    for other in sems.keys() | lexical.keys():
-        when = lexical[other][0].published if other in lexical else None
-        p = combine(
-            lexical[other][1] if other in lexical else 0.0,
-            sems.get(other, 0.0),
-            0.0 if when is None else time_bonus(published, when, window_, closeness),
-            floor_for(mine_words, words.get(other, mine_words)) if use_floor else 0.0,
-        )
-        if p.related:
-            parts[other] = p
-    infos = {i: lexical[i][0] for i in parts if i in lexical}
-    infos.update(db.read_docs(conn, [i for i in parts if i not in infos]))  # indexed only
-    result = []
-    for other, info in infos.items():
-        p = parts[other]
-        bonus = time_bonus(published, info.published, window_, closeness)
-        result.append((info, combine(p.lexical, p.semantic, bonus, p.floor)))
-    return result
+    query, mine_words, blocks = found
+    ids = np.concatenate([b.ids for b in blocks])
+    words = np.concatenate([b.words for b in blocks])
+    dates = np.concatenate([b.published for b in blocks])
+    estimate = np.concatenate([b.rows @ query for b in blocks]).astype(np.float64)
+    lex = np.zeros(len(ids))
+    others = {i: v for i, v in lexical.items() if i != article_id}
+    if others:
+        hit_ids = np.fromiter(others, dtype=np.int64, count=len(others))
+        scores = np.array([v[0] for v in others.values()])
+        # Each window row's hit, if any (searching the hits: the window is the larger).
+        by_id = np.argsort(hit_ids)
+        pos = np.minimum(np.searchsorted(hit_ids[by_id], ids), len(hit_ids) - 1)
+        is_hit = hit_ids[by_id][pos] == ids
+        lex[is_hit] = scores[by_id][pos[is_hit]]
+        # A lexical hit without a vector: semantic 0, the floor of two equal lengths.
+        missing = np.ones(len(hit_ids), dtype=bool)
+        missing[by_id[pos[is_hit]]] = False
+        if missing.any():
+            ids = np.concatenate([ids, hit_ids[missing]])
+            words = np.concatenate([words, np.full(int(missing.sum()), mine_words)])
+            dates = np.concatenate(
+                [dates, np.array([v[1] for v in others.values()], dtype=np.int64)[missing]]
+            )
+            estimate = np.concatenate([estimate, np.zeros(int(missing.sum()))])
+            lex = np.concatenate([lex, scores[missing]])
+    keep = np.flatnonzero(ids != article_id)
+    floor = floors(mine_words, words) if use_floor else np.zeros(len(ids))
+    if use_floor:
+        near = W_LEX * lex + (1.0 - W_LEX) * estimate >= floor - _ESTIMATE_MARGIN
+        keep = keep[near[keep]]
+    # Exact cosines of the kept rows (no vector: 0).
+    exact = np.zeros(len(keep))
+    sizes = np.cumsum([0, *(len(b.ids) for b in blocks)])
+    q64 = query.astype(np.float64)
+    for b, lo, hi in zip(blocks, sizes[:-1], sizes[1:], strict=True):
+        inside = (keep >= lo) & (keep < hi)
+        exact[inside] = b.rows[keep[inside] - lo].astype(np.float64) @ q64
+    bonus = bonuses(np.abs(dates[keep] - vdb.epoch(published)), window_, closeness)
+    sim, score = combine_many(rounded(lex[keep]), rounded(exact), bonus)
+    related = sim >= floor[keep]
+    keep, score = keep[related], score[related]
+    apart = np.abs(dates[keep] - vdb.epoch(published))
+    order = np.lexsort((ids[keep], apart, -score))
+    return Pairs(ids[keep][order], score[order], dates[keep][order])
 
 
 def _window(
     conn: Connection, article_id: int, published: datetime, span: timedelta
-) -> tuple[int, NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]] | None:
-    """The article's token count, and the ids, token counts and raw text-vector cosines of
-    the other articles with a vector in ±span (by id); None when the article has none.
+) -> tuple[NDArray[np.float32], int, list[window.Block]] | None:
+    """The article's vector and token count, and the rows of the articles with a vector in
+    ±span (the article itself among them); None when the article has none.
 
-    From the related run's window index when one is active, else from the store: the
-    same rows in the same order either way, so the same cosines."""
+    From the related run's window index when one is active, else from the store: the same
+    rows either way (in another order), so the same scores."""
     index = window.active(conn)
     if index is not None:
         own = index.vector(article_id)
         if own is None:
             return None
         query, mine_words = own
-        ids, counts, rows = index.between(published - span, published + span)
-    else:
-        model = semantic.model_id()
-        stored = None if model is None else vdb.read_vectors(conn, [article_id], model)
-        mine = None if stored is None or model is None else stored.get(article_id)
-        if mine is None:
-            return None
-        query, mine_words = semantic.from_blob(mine.vec), mine.words
-        near = vdb.vectors_between(conn, published - span, published + span, model)
-        ids = np.array([v.article_id for v in near], dtype=np.int64)
-        counts = np.array([v.words for v in near], dtype=np.int64)
-        rows = semantic.from_blobs([v.vec for v in near])
-    keep = ids != article_id
-    return mine_words, ids[keep], counts[keep], semantic.raw_cosines(query, rows[keep])
+        return query, mine_words, index.between(published - span, published + span)
+    model = semantic.model_id()
+    stored = None if model is None else vdb.read_vectors(conn, [article_id], model)
+    mine = None if stored is None or model is None else stored.get(article_id)
+    if mine is None:
+        return None
+    near = vdb.vectors_between(conn, published - span, published + span, model)
+    block = window.Block(
+        np.array([v.article_id for v in near], dtype=np.int64),
+        np.array([v.words for v in near], dtype=np.int64),
+        np.array([v.published for v in near], dtype=np.int64),
+        semantic.from_blobs([v.vec for v in near]),
+    )
+    return semantic.from_blob(mine.vec), mine.words, [block]

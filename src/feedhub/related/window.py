@@ -1,4 +1,4 @@
-"""A related run's text vectors in memory, so a box's ±window is one mask and one matmul.
+"""A related run's text vectors in memory, so a box's ±window is one slice and one matmul.
 
 Reading the window's vectors from SQL for every box read ~10k blobs per article at 10k
 stored articles (a first publish of 10k did not finish in 30 minutes). A run — the
@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -29,19 +30,34 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 
+@dataclass(frozen=True, slots=True)
+class Block:
+    """Rows of a window: ids, token counts, dates (epoch s) and unit vectors (float32),
+    aligned. ``rows`` may be a view into the index (not copied)."""
+
+    ids: NDArray[np.int64]
+    words: NDArray[np.int64]
+    published: NDArray[np.int64]
+    rows: NDArray[np.float32]
+
+
 class WindowIndex:
-    """Every vector of one model: ids, dates (epoch s), token counts and a float32 matrix
-    of unit rows (as `semantic.from_blobs` makes them), grown by doubling."""
+    """Every vector of one model, in two blocks: the main one sorted by date, so that a
+    box's ±window is a slice of it (a view: at 100k articles copying a 90-day window's
+    rows cost more than the product), and a tail of the vectors written since the last
+    sort, scanned whole. Past TAIL_SHARE of the main block the tail is sorted in."""
+
+    TAIL_MIN = 1024
+    TAIL_SHARE = 8
 
     def __init__(self, model: str) -> None:
         self.model = model
         self.loaded = False
-        self._pos: dict[int, int] = {}
-        self._size = 0
-        self._ids = np.zeros(0, dtype=np.int64)
-        self._published = np.zeros(0, dtype=np.int64)
-        self._words = np.zeros(0, dtype=np.int64)
-        self._matrix = np.zeros((0, semantic.DIMENSION), dtype=np.float32)
+        # article id → row: ≥ 0 in the main block, < 0 the tail's row ~value
+        self._where: dict[int, int] = {}
+        self._main = _Rows()
+        self._alive = np.zeros(0, dtype=bool)  # main rows not replaced by a later write
+        self._tail = _Rows()
 
     def load(self, conn: Connection) -> None:
         """Read every vector of the model (once; later writes arrive through `put`)."""
@@ -49,52 +65,114 @@ class WindowIndex:
             self.loaded = True
             self._put([(v.article_id, v.published, v.words, v.vec)
                        for v in vdb.all_vectors(conn, self.model)])
+            self._sort()
 
     def put(self, rows: Sequence[tuple[int, datetime, int, bytes]]) -> None:
         """Vectors just written to the store (ignored until loaded: the load reads them)."""
         if self.loaded:
             self._put([(i, vdb.epoch(p), w, blob) for i, p, w, blob in rows])
+            if self._tail.size > max(self.TAIL_MIN, self._main.size // self.TAIL_SHARE):
+                self._sort()
 
     def _put(self, rows: Sequence[tuple[int, int, int, bytes]]) -> None:
         if not rows:
             return
         matrix = semantic.from_blobs([r[3] for r in rows])
-        fresh = [i for i, r in enumerate(rows) if r[0] not in self._pos]
-        self._grow(self._size + len(fresh))
         for k, (article_id, published, words, _) in enumerate(rows):
-            at = self._pos.get(article_id)
+            at = self._where.get(article_id)
+            if at is not None and at >= 0:
+                self._alive[at] = False  # replaced: the new version goes to the tail
+                at = None
             if at is None:
-                at = self._pos[article_id] = self._size
-                self._size += 1
-            self._ids[at], self._published[at], self._words[at] = article_id, published, words
-            self._matrix[at] = matrix[k]
+                at = self._where[article_id] = ~self._tail.append()
+            self._tail.set(~at, article_id, published, words, matrix[k])
 
-    def _grow(self, need: int) -> None:
-        if need <= len(self._ids):
-            return
-        cap = max(need, 2 * len(self._ids), 1024)
-        n = self._size
-        for name in ("_ids", "_published", "_words", "_matrix"):
-            old = getattr(self, name)
-            new = np.zeros((cap, *old.shape[1:]), dtype=old.dtype)
-            new[:n] = old[:n]
-            setattr(self, name, new)
+    def _sort(self) -> None:
+        """Merge the tail into the main block, by date then id."""
+        main, tail = self._main, self._tail
+        keep = np.flatnonzero(self._alive[: main.size])
+        ids = np.concatenate([main.ids[keep], tail.ids[: tail.size]])
+        published = np.concatenate([main.published[keep], tail.published[: tail.size]])
+        order = np.lexsort((ids, published))
+        merged = _Rows()
+        merged.extend(
+            ids[order],
+            np.concatenate([main.words[keep], tail.words[: tail.size]])[order],
+            published[order],
+            np.concatenate([main.matrix[keep], tail.matrix[: tail.size]])[order],
+        )
+        self._main, self._tail = merged, _Rows()
+        self._alive = np.ones(merged.size, dtype=bool)
+        self._where = dict(zip(merged.ids[: merged.size].tolist(), range(merged.size),
+                               strict=True))
 
     def vector(self, article_id: int) -> tuple[NDArray[np.float32], int] | None:
         """An article's unit vector and token count, or None when it has none."""
-        at = self._pos.get(article_id)
-        return None if at is None else (self._matrix[at], int(self._words[at]))
+        at = self._where.get(article_id)
+        if at is None:
+            return None
+        block, row = (self._main, at) if at >= 0 else (self._tail, ~at)
+        return block.matrix[row], int(block.words[row])
 
-    def between(
-        self, start: datetime, end: datetime
-    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
-        """Ids, token counts and rows of the articles published in [start, end], by id
-        (the order `vdb.vectors_between` reads them in, so the matmul is the same)."""
-        n = self._size
-        published = self._published[:n]
-        hit = np.flatnonzero((published >= vdb.epoch(start)) & (published <= vdb.epoch(end)))
-        hit = hit[np.argsort(self._ids[hit], kind="stable")]
-        return self._ids[hit], self._words[hit], self._matrix[hit]
+    def between(self, start: datetime, end: datetime) -> list[Block]:
+        """The articles published in [start, end]: the main block's slice (a view, with the
+        replaced rows left out) and the tail's rows in the window."""
+        lo_at, hi_at = vdb.epoch(start), vdb.epoch(end)
+        main, tail = self._main, self._tail
+        dates = main.published[: main.size]
+        lo = int(np.searchsorted(dates, lo_at, side="left"))
+        hi = int(np.searchsorted(dates, hi_at, side="right"))
+        blocks = [Block(main.ids[lo:hi], main.words[lo:hi], dates[lo:hi], main.matrix[lo:hi])]
+        alive = self._alive[lo:hi]
+        if not alive.all():
+            keep = np.flatnonzero(alive)
+            b = blocks[0]
+            blocks[0] = Block(b.ids[keep], b.words[keep], b.published[keep], b.rows[keep])
+        if tail.size:
+            dates = tail.published[: tail.size]
+            hit = np.flatnonzero((dates >= lo_at) & (dates <= hi_at))
+            blocks.append(Block(tail.ids[hit], tail.words[hit], dates[hit], tail.matrix[hit]))
+        return blocks
+
+
+class _Rows:
+    """Growable aligned arrays (capacity doubles)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.published = np.zeros(0, dtype=np.int64)
+        self.words = np.zeros(0, dtype=np.int64)
+        self.matrix = np.zeros((0, semantic.DIMENSION), dtype=np.float32)
+
+    def _grow(self, need: int) -> None:
+        if need <= len(self.ids):
+            return
+        cap = max(need, 2 * len(self.ids), 1024)
+        for name in ("ids", "published", "words", "matrix"):
+            old = getattr(self, name)
+            new = np.zeros((cap, *old.shape[1:]), dtype=old.dtype)
+            new[: self.size] = old[: self.size]
+            setattr(self, name, new)
+
+    def append(self) -> int:
+        self._grow(self.size + 1)
+        self.size += 1
+        return self.size - 1
+
+    def set(self, row: int, article_id: int, published: int, words: int,
+            vec: NDArray[np.float32]) -> None:
+        self.ids[row], self.published[row], self.words[row] = article_id, published, words
+        self.matrix[row] = vec
+
+    def extend(self, ids: NDArray[np.int64], words: NDArray[np.int64],
+               published: NDArray[np.int64], matrix: NDArray[np.float32]) -> None:
+        n = len(ids)
+        self._grow(self.size + n)
+        at = slice(self.size, self.size + n)
+        self.ids[at], self.words[at], self.published[at], self.matrix[at] = (
+            ids, words, published, matrix)
+        self.size += n
 
 
 _current: ContextVar[WindowIndex | None] = ContextVar("related_window_index", default=None)
