@@ -49,9 +49,7 @@ def explain(conn: Connection, article_id: int, window: timedelta) -> list[Explai
         sem = None
         floor = 0.0
         if a is not None and b is not None and a.words and b.words:
-            raw = semantic.from_blobs([b.vec]).astype(np.float64) @ semantic.from_blob(
-                a.vec
-            ).astype(np.float64)
+            raw = semantic.raw_cosines(semantic.from_blob(a.vec), semantic.from_blobs([b.vec]))
             sem = float(rounded(raw)[0])
             floor = floor_for(a.words, b.words)
         bonus = 0.0

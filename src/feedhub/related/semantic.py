@@ -113,7 +113,7 @@ def embed_text(text: str) -> tuple[NDArray[np.float32], int] | None:
     if not ids:
         return None
     # The sum of the token rows, each word's counted as often as the word occurs.
-    total = np.asarray(weights, dtype=np.float32) @ model.embedding[np.asarray(ids)]
+    total = dots(model.embedding[np.asarray(ids)].T, np.asarray(weights, dtype=np.float32))
     total = total.astype(np.float64)
     norm = float(np.linalg.norm(total))
     if norm == 0.0:
@@ -167,9 +167,16 @@ def from_blobs(blobs: list[bytes]) -> NDArray[np.float32]:
     return m / np.where(norms == 0, 1.0, norms)
 
 
+def dots(rows: NDArray[np.floating], query: NDArray[np.floating]) -> NDArray[np.floating]:
+    """``rows @ query`` on this thread. numpy's BLAS spreads a large product over threads
+    that spin waiting for each other: on 2 busy cores a 5,000-row product took 1.7 ms of
+    CPU that way and 0.4 ms here."""
+    return np.einsum("ij,j->i", rows, query)
+
+
 def raw_cosines(query: NDArray[np.float32], rows: NDArray[np.float32]) -> NDArray[np.float64]:
     """Cosine of ``query`` with every row, unrounded (for a cheap filter before `cosine`)."""
-    return rows.astype(np.float64) @ query.astype(np.float64)
+    return dots(rows.astype(np.float64), query.astype(np.float64))
 
 
 def cosine(raw: float) -> float:

@@ -23,7 +23,6 @@ from feedhub.related.text import document_terms
 from feedhub.related.vector import DEFAULT_PARAMS, VectorParams, term_vector
 from feedhub.store import related as db
 from feedhub.store.batch import chunks
-from feedhub.store.vectors import epoch
 
 DEFAULT_COUNT = 3
 DEFAULT_WINDOW = timedelta(days=90)
@@ -252,15 +251,14 @@ def _candidates(
     as the box needs: with text vectors hundreds of articles may clear the floor, and
     reading each one's row cost more than scoring them all.
     """
-    lexical_min = LEXICAL_MIN if semantic.available() else s.min_score
-    found = db.score_candidates(
-        conn, vector, published - s.window, published + s.window, lexical_min
-    )
-    pairs = vectors.related_pairs(
-        conn, article_id, published,
-        {h.doc.article_id: (h.score, epoch(h.doc.published)) for h in found},
-        s.window, s.closeness, use_floor=s.min_score > 0,
-    )
+    start_, end_ = published - s.window, published + s.window
+    pairs = None
+    if semantic.available():
+        lex_ids, lex_scores = db.lexical_scores(conn, vector, start_, end_, LEXICAL_MIN)
+        pairs = vectors.related_pairs(
+            conn, article_id, published, lex_ids, lex_scores,
+            s.window, s.closeness, use_floor=s.min_score > 0,
+        )
     excluded = db.cluster_members(conn, cluster_key) | {article_id}
     result: list[Candidate] = []
     docs: dict[int, db.DocInfo] = {}
@@ -274,10 +272,10 @@ def _candidates(
                 result.append(Candidate(d.article_id, score, d.published, d.cluster_key))
                 docs[d.article_id] = d
 
-    if pairs is None:
+    if pairs is None:  # no model, or no vector for this article: shared words alone
+        found = db.score_candidates(conn, vector, start_, end_, s.min_score)
         take((h.doc, h.score) for h in found if round(h.score, SCORE_DIGITS) >= s.min_score)
         return result, docs
-    known = {h.doc.article_id: h.doc for h in found}
     ids, scores = pairs.ids.tolist(), pairs.scores.tolist()
     # Best first: read the rows of a growing prefix until the box is full. A prefix ends
     # between two different scores, so what follows scores lower than all of it and cannot
@@ -289,9 +287,7 @@ def _candidates(
         while end < len(ids) and scores[end] == scores[end - 1]:
             end += 1
         part = ids[start:end]
-        unknown = [i for i in part if i not in known]
-        infos = db.read_docs(conn, unknown) if unknown else {}  # indexed only
-        infos.update((i, known[i]) for i in part if i in known)
+        infos = db.read_docs(conn, part)  # indexed only
         take((infos[i], sc) for i, sc in zip(part, scores[start:end], strict=True) if i in infos)
         start, step = end, 2 * step
         if start < len(ids) and len(top_related(result, published, s.count, 0.0)) == s.count:

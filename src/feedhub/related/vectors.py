@@ -9,7 +9,7 @@ transactions on the first publish, and recomputes the boxes of the articles it t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -137,14 +137,15 @@ def related_pairs(
     conn: Connection,
     article_id: int,
     published: datetime,
-    lexical: Mapping[int, tuple[float, int]],
+    lexical_ids: Sequence[int],
+    lexical_scores: Sequence[float],
     window_: timedelta,
     closeness: float,
     use_floor: bool = True,
 ) -> Pairs | None:
     """Every article in ±window related to ``article_id``, scored (`score.combine_many`)
-    from ``lexical`` (id → (term-vector cosine, date in epoch s), the term index's hits)
-    and the window's text vectors, best first (score, then closeness, then id); None when
+    from the term index's hits (``lexical_ids`` with their term-vector cosines) and the
+    window's text vectors, best first (score, then closeness, then id); None when
     this article has no vector (no model): the caller then scores by shared words alone.
     ``use_floor`` False keeps every pair of similarity ≥ 0 (the UCI protocol).
 
@@ -159,12 +160,11 @@ def related_pairs(
     ids = np.concatenate([b.ids for b in blocks])
     words = np.concatenate([b.words for b in blocks])
     dates = np.concatenate([b.published for b in blocks])
-    estimate = np.concatenate([b.rows @ query for b in blocks]).astype(np.float64)
+    estimate = np.concatenate([semantic.dots(b.rows, query) for b in blocks]).astype(np.float64)
     lex = np.zeros(len(ids))
-    others = {i: v for i, v in lexical.items() if i != article_id}
-    if others:
-        hit_ids = np.fromiter(others, dtype=np.int64, count=len(others))
-        scores = np.array([v[0] for v in others.values()])
+    if len(lexical_ids):
+        hit_ids = np.asarray(lexical_ids, dtype=np.int64)
+        scores = np.asarray(lexical_scores, dtype=np.float64)
         # Each window row's hit, if any (searching the hits: the window is the larger).
         by_id = np.argsort(hit_ids)
         pos = np.minimum(np.searchsorted(hit_ids[by_id], ids), len(hit_ids) - 1)
@@ -173,12 +173,16 @@ def related_pairs(
         # A lexical hit without a vector: semantic 0, the floor of two equal lengths.
         missing = np.ones(len(hit_ids), dtype=bool)
         missing[by_id[pos[is_hit]]] = False
+        missing &= hit_ids != article_id
         if missing.any():
-            ids = np.concatenate([ids, hit_ids[missing]])
-            words = np.concatenate([words, np.full(int(missing.sum()), mine_words)])
-            dates = np.concatenate(
-                [dates, np.array([v[1] for v in others.values()], dtype=np.int64)[missing]]
-            )
+            extra = hit_ids[missing]
+            known = db.read_docs(conn, extra.tolist())
+            ids = np.concatenate([ids, extra])
+            words = np.concatenate([words, np.full(len(extra), mine_words)])
+            dates = np.concatenate([dates, np.array(
+                [vdb.epoch(known[i].published) if i in known else 0 for i in extra.tolist()],
+                dtype=np.int64,
+            )])
             estimate = np.concatenate([estimate, np.zeros(int(missing.sum()))])
             lex = np.concatenate([lex, scores[missing]])
     keep = np.flatnonzero(ids != article_id)
@@ -192,7 +196,7 @@ def related_pairs(
     q64 = query.astype(np.float64)
     for b, lo, hi in zip(blocks, sizes[:-1], sizes[1:], strict=True):
         inside = (keep >= lo) & (keep < hi)
-        exact[inside] = b.rows[keep[inside] - lo].astype(np.float64) @ q64
+        exact[inside] = semantic.dots(b.rows[keep[inside] - lo].astype(np.float64), q64)
     bonus = bonuses(np.abs(dates[keep] - vdb.epoch(published)), window_, closeness)
     sim, score = combine_many(rounded(lex[keep]), rounded(exact), bonus)
     related = sim >= floor[keep]

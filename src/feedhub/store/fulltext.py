@@ -95,20 +95,27 @@ WITH q AS (
     WHERE t.published BETWEEN :start AND :end AND t.article_id IN (SELECT article_id FROM hits)
     GROUP BY t.article_id
 )
-SELECT d.article_id, d.published, d.cluster_key, d.box_size, d.floor, s.score
-FROM scores s JOIN related_docs d ON d.article_id = s.article_id
+{select}
 WHERE s.score >= :min_score
 """
+_DOCS = """SELECT d.article_id, d.published, d.cluster_key, d.box_size, d.floor, s.score
+FROM scores s JOIN related_docs d ON d.article_id = s.article_id"""
+_SCORES = "SELECT s.article_id, s.score FROM scores s"
+_RANKING = (
+    f"ORDER BY ts_rank({TSV_COLUMN}, CAST(:query AS tsquery)) DESC, article_id LIMIT :limit"
+)
 # The GIN index's matches within the window, scored exactly from their postings (the
 # scores of the articles sharing a vector term; a match on other terms only scores nothing).
-CANDIDATES: TextClause = text(_CANDIDATES.format(column=TSV_COLUMN, ranking=""))
+CANDIDATES: TextClause = text(_CANDIDATES.format(column=TSV_COLUMN, ranking="", select=_DOCS))
 # The same over the ``:limit`` best matches by ts_rank only (LIMIT_OPTION; not exact).
 RANKED_CANDIDATES: TextClause = text(
-    _CANDIDATES.format(
-        column=TSV_COLUMN,
-        ranking=f"ORDER BY ts_rank({TSV_COLUMN}, CAST(:query AS tsquery)) DESC, article_id "
-        "LIMIT :limit",
-    )
+    _CANDIDATES.format(column=TSV_COLUMN, ranking=_RANKING, select=_DOCS)
+)
+# Only (article id, score) of the same matches: the text-vector path reads the rows of the
+# few it keeps (`feedhub.store.related.lexical_scores`).
+SCORES: TextClause = text(_CANDIDATES.format(column=TSV_COLUMN, ranking="", select=_SCORES))
+RANKED_SCORES: TextClause = text(
+    _CANDIDATES.format(column=TSV_COLUMN, ranking=_RANKING, select=_SCORES)
 )
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    Subquery,
     Table,
     Text,
     bindparam,
@@ -190,12 +191,15 @@ def cluster_members(conn: Connection, key: int) -> set[int]:
 
 def read_docs(conn: Connection, ids: Iterable[int]) -> dict[int, DocInfo]:
     d = related_docs.c
-    rows = conn.execute(
-        select(d.article_id, d.published, d.cluster_key, d.box_size, d.floor).where(
-            d.article_id.in_(list(ids))
+    found: dict[int, DocInfo] = {}
+    for chunk in chunks(list(ids)):
+        rows = conn.execute(
+            select(d.article_id, d.published, d.cluster_key, d.box_size, d.floor).where(
+                d.article_id.in_(chunk)
+            )
         )
-    )
-    return {r.article_id: DocInfo(r[0], _when(r[1]), *r[2:]) for r in rows}
+        found.update((r.article_id, DocInfo(r[0], _when(r[1]), *r[2:])) for r in rows)
+    return found
 
 
 def read_doc_terms(conn: Connection, article_id: int) -> list[str] | None:
@@ -288,14 +292,8 @@ def delete_doc(conn: Connection, article_id: int) -> None:
     conn.execute(delete(related_docs).where(related_docs.c.article_id == article_id))
 
 
-@lru_cache(maxsize=128)
-def _candidates_query(terms: int) -> Select[tuple[int, int, int, int, float, float]]:
-    """The candidate query for a vector of ``terms`` terms, built and compiled once per length.
-
-    One index range scan per term, each scaled by that term's query weight (a UNION ALL of
-    per-term scans): a single scan with a CASE over the terms evaluated ~terms/2 string
-    comparisons per posting and was 2–3× slower on SQLite.
-    """
+def _sums(terms: int) -> Subquery:
+    """(article_id, score ≥ :min_score) over the postings of ``terms`` query terms."""
     t = related_terms.c
     parts = [
         select(t.article_id, (t.weight * bindparam(f"w{i}", type_=Float)).label("part")).where(
@@ -306,12 +304,23 @@ def _candidates_query(terms: int) -> Select[tuple[int, int, int, int, float, flo
         for i in range(terms)
     ]
     scans = union_all(*parts).subquery()
-    sums = (
+    return (
         select(scans.c.article_id, func.sum(scans.c.part).label("score"))
         .group_by(scans.c.article_id)
         .having(func.sum(scans.c.part) >= bindparam("min_score", type_=Float))
         .subquery()
     )
+
+
+@lru_cache(maxsize=128)
+def _candidates_query(terms: int) -> Select[tuple[int, int, int, int, float, float]]:
+    """The candidate query for a vector of ``terms`` terms, built and compiled once per length.
+
+    One index range scan per term, each scaled by that term's query weight (a UNION ALL of
+    per-term scans): a single scan with a CASE over the terms evaluated ~terms/2 string
+    comparisons per posting and was 2–3× slower on SQLite.
+    """
+    sums = _sums(terms)
     d = related_docs.c
     return select(d.article_id, d.published, d.cluster_key, d.box_size, d.floor, sums.c.score).join(
         sums, sums.c.article_id == d.article_id
@@ -353,6 +362,47 @@ def score_candidates(
         params[f"w{i}"] = weight
     rows = conn.execute(_candidates_query(len(vector)), params)
     return [Scored(DocInfo(r[0], _when(r[1]), *r[2:5]), r.score) for r in rows]
+
+
+def lexical_scores(
+    conn: Connection,
+    vector: Mapping[str, float],
+    start: datetime,
+    end: datetime,
+    min_score: float,
+) -> tuple[list[int], list[float]]:
+    """`score_candidates` as two lists, article ids and scores, without each article's row:
+    with full articles thousands share a word with a new one, and building their rows cost
+    more than the query."""
+    if not vector:
+        return [], []
+    options = conn.get_execution_options()
+    if conn.dialect.name == "postgresql" and (
+        options.get(fulltext.CANDIDATES_OPTION, fulltext.DEFAULT_CANDIDATES) == "fulltext"
+    ):
+        limit = options.get(fulltext.LIMIT_OPTION)
+        rows = conn.execute(
+            fulltext.SCORES if limit is None else fulltext.RANKED_SCORES,
+            fulltext.candidate_params(dict(vector), _epoch(start), _epoch(end), min_score, limit),
+        ).all()
+    else:
+        params: dict[str, object] = {
+            "start": _epoch(start),
+            "end": _epoch(end),
+            "min_score": min_score,
+        }
+        for i, (term, weight) in enumerate(vector.items()):
+            params[f"t{i}"] = term
+            params[f"w{i}"] = weight
+        rows = conn.execute(_scores_query(len(vector)), params).all()
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
+@lru_cache(maxsize=128)
+def _scores_query(terms: int) -> Select[tuple[int, float]]:
+    """`_candidates_query` without the join to each article's row."""
+    sums = _sums(terms)
+    return select(sums.c.article_id, sums.c.score)
 
 
 def read_boxes(conn: Connection, ids: Iterable[int]) -> dict[int, list[Link]]:
