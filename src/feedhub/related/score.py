@@ -50,9 +50,11 @@ FLOOR_LONG = 0.485
 SHORT_WORDS = 20
 LONG_WORDS = 80
 # Lexical cosines below this are not fetched from the term index (they count as 0): they
-# move a similarity by < 0.006, and on full articles nearly every pair shares some word,
-# so fetching them all read ~90 % of the window's postings per new article.
-LEXICAL_MIN = 0.02
+# move a similarity by < 0.015. On full articles nearly every pair shares some word: on the
+# generated news of benchmarks/related_publish.py a box's query returned ~1,030 rows at
+# 0.02 and ~160 at 0.05, the rows costing more than the rest of the box; the labelled
+# corpus (benchmarks/related_corpus.py) gives the same boxes at 0.02 and 0.05.
+LEXICAL_MIN = 0.05
 
 
 @dataclass(frozen=True, slots=True)

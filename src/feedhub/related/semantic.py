@@ -11,7 +11,7 @@ reference box needed the body: title-only vectors of full articles ranked distra
 its Sahel story), whitespace collapsed, unit length, stored as float16 (512 bytes).
 Tokens are pooled here, one text at a time, so a vector never depends on its batch-mates.
 
-The text is tokenized word by word, each distinct word once per process (`_word_ids`). The
+The text is tokenized word by word, each distinct word once per process (`_Words`). The
 tokenizer (Llama BPE without a pre-tokenizer) otherwise runs over the whole text as one
 sequence: 0.75 ms per generated article of 1,500 characters, most of the cost of ingest's
 vectors. Its merges never cross the "▁" a space becomes, so word by word gives the ids of the
@@ -43,9 +43,9 @@ BODY_CHARS = 3000
 # Stored beside every vector: a store whose vectors name another model (or another text
 # rule: "words" is the whitespace-collapsed text, BODY_CHARS of body) recomputes them.
 MODEL_ID = f"wordllama-0.4.0.post1/{MODEL_CONFIG}/{DIMENSION}/words-{BODY_CHARS}"
-# Distinct words whose token ids a process keeps (~100 bytes each); past it the cache
-# starts again (a parse worker of a long-running service sees an open vocabulary).
-WORD_CACHE = 200_000
+# Distinct words a process keeps (~1 KB each, see `_Words`); past it the cache starts
+# again (a parse worker of a long-running service sees an open vocabulary).
+WORD_CACHE = 30_000
 
 
 class _Missing:
@@ -104,36 +104,61 @@ def embed_text(text: str) -> tuple[NDArray[np.float32], int] | None:
     model = _load()
     if isinstance(model, _Missing):
         return None
-    ids: list[int] = []
-    weights: list[int] = []
-    for word, count in Counter(text.split()).items():
-        own = _word_ids(model, word)
-        ids += own
-        weights += (count,) * len(own)
-    if not ids:
+    counts = Counter(text.split())
+    if not counts:
         return None
-    # The sum of the token rows, each word's counted as often as the word occurs.
-    total = dots(model.embedding[np.asarray(ids)].T, np.asarray(weights, dtype=np.float32))
-    total = total.astype(np.float64)
+    words = _Words.of(model, room=len(counts))
+    rows = np.fromiter((words.row(w) for w in counts), dtype=np.intp, count=len(counts))
+    weights = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+    tokens = int(weights @ words.tokens[rows])
+    if tokens == 0:
+        return None
+    # The sum of the token rows: each word's sum, counted as often as the word occurs.
+    total = dots(words.sums[rows].T, weights).astype(np.float64)
     norm = float(np.linalg.norm(total))
     if norm == 0.0:
         return None
-    return (total / norm).astype(np.float32), sum(weights)
+    return (total / norm).astype(np.float32), tokens
 
 
-_WORDS: dict[str, tuple[int, ...]] = {}
+class _Words:
+    """Each distinct word seen in this process: its token count and the sum of its tokens'
+    embedding rows (float32), so an article gathers one row per distinct word rather than
+    one per token. At most WORD_CACHE words (~1 KB each); then it starts again."""
 
+    _current: _Words | None = None
 
-def _word_ids(model: Any, word: str) -> tuple[int, ...]:
-    """The token ids of one word as it reads after a space (cached per process)."""
-    known = _WORDS.get(word)
-    if known is None:
-        if len(_WORDS) >= WORD_CACHE:
-            _WORDS.clear()
-        last = model.embedding.shape[0] - 1
-        ids = model.tokenizer.encode(word, add_special_tokens=False).ids
-        known = _WORDS[word] = tuple(min(max(i, 0), last) for i in ids)
-    return known
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.index: dict[str, int] = {}
+        self.sums = np.zeros((1024, DIMENSION), dtype=np.float32)
+        self.tokens = np.zeros(1024, dtype=np.float32)
+
+    @classmethod
+    def of(cls, model: Any, room: int) -> _Words:
+        """The cache, with room for ``room`` more words (rows stay valid for one text)."""
+        if (
+            cls._current is None
+            or cls._current.model is not model
+            or len(cls._current.index) + room > WORD_CACHE
+        ):
+            cls._current = cls(model)
+        return cls._current
+
+    def row(self, word: str) -> int:
+        at = self.index.get(word)
+        if at is not None:
+            return at
+        at = self.index[word] = len(self.index)
+        if at >= len(self.tokens):
+            self.sums = np.concatenate([self.sums, np.zeros_like(self.sums)])
+            self.tokens = np.concatenate([self.tokens, np.zeros_like(self.tokens)])
+        table = self.model.embedding
+        ids = np.clip(np.asarray(self.model.tokenizer.encode(word, add_special_tokens=False).ids,
+                                 dtype=np.intp), 0, table.shape[0] - 1)
+        self.sums[at] = table[ids].sum(axis=0, dtype=np.float32) if len(ids) else 0.0
+        self.tokens[at] = len(ids)
+        return at
 
 
 def article_text(title: str, body_text: str) -> str:
