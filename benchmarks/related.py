@@ -313,7 +313,8 @@ def speed(
     bulk_index(conn, ids, background)
     cutoff = fresh[0][2] - timedelta(days=90)
     recent = [i for i, r in zip(ids, background, strict=True) if r[2] >= cutoff]
-    refresh_boxes(conn, recent)  # realistic floors for boxes a new article may enter
+    with window_index():  # the vectors in memory, as a publish computes boxes
+        refresh_boxes(conn, recent)  # realistic floors for boxes a new article may enter
     conn.commit()
     conn.begin()
     build = time.perf_counter() - t0
