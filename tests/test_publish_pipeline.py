@@ -219,7 +219,9 @@ def test_index_pages(site: Path) -> None:
     opml = etree.parse(str(site / "index.opml")).getroot()
     outlines = opml.findall(".//outline")
     assert {o.get("xmlUrl") for o in outlines} == {
-        f"{BASE}{s}.atom" for s in ("sahel", "niger", "humanitarian", "tech")
+        f"{BASE}{top}{s}.atom"
+        for s in ("sahel", "niger", "humanitarian", "tech")
+        for top in ("", "top/")  # issue 16: each topic's top stories beside it
     }
     assert all(o.get("type") == "rss" and o.get("text") for o in outlines)
 

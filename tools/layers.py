@@ -6,7 +6,7 @@
 
 Layers, outermost first (docs/architecture.md): entry points (cli, service) → runners
 (pipeline, wiring, ingest, retention: they wire stages) → stages (config, schedule, fetch,
-parse, dedupe, topics, related, publish, opml) → base (model, store, util, process). An
+parse, dedupe, topics, related, stories, publish, opml) → base (model, store, util, process). An
 import may only point inward or stay in its layer; the base imports nothing outside it;
 publish reads what it renders through the store and imports, of the other stages, only the
 config and dedupe's URL identity.
@@ -27,7 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent / "src"
 ENTRY = frozenset({"cli", "__main__", "service", "textable"})  # textable: the CLI's tables
 RUNNERS = frozenset({"pipeline", "wiring", "ingest", "retention"})
 STAGES = frozenset(
-    {"config", "schedule", "fetch", "parse", "dedupe", "topics", "related", "publish", "opml"}
+    {
+        "config", "schedule", "fetch", "parse", "dedupe", "topics", "related", "stories",
+        "publish", "opml",
+    }
 )
 BASE = frozenset({"model", "store", "util", "process", ""})  # "": feedhub/__init__.py (version)
 LAYERS = (ENTRY, RUNNERS, STAGES, BASE)
@@ -37,6 +40,9 @@ STAGE_IMPORTS = {
     # (public_url); URL identity could move to util/ when a third stage needs it.
     "publish": {"config", "feedhub.dedupe.urls"},
     "opml": {"config"},
+    # Stories are formed by the Related News similarity (its pure scoring and the text
+    # vectors' model), read through the store; nothing else of related.
+    "stories": {"feedhub.related.score", "feedhub.related.semantic"},
 }
 
 # SQLAlchemy names that build or run SQL; outside store/ only Connection/Engine (types) and

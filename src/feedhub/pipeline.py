@@ -1,4 +1,4 @@
-"""The stages after ingest, in their order: topics re-filed, related lists, publish.
+"""The stages after ingest, in their order: topics re-filed, related lists, stories, publish.
 
 Wiring only, for the CLI's ``publish`` and ``fetch --publish`` (the service publishes
 through that command in a child process): each stage runs itself.
@@ -13,7 +13,8 @@ from feedhub.config import Config
 from feedhub.publish.run import PublishReport, publishing, write_site
 from feedhub.related.run import update_pending_related
 from feedhub.store import Store
-from feedhub.wiring import filing, refile_topics, related_settings
+from feedhub.stories.run import update_stories
+from feedhub.wiring import filing, refile_topics, related_settings, stories_settings
 
 BACKGROUND_PAUSE = 0.1  # `publish --background`: gap between related write batches, seconds
 
@@ -25,8 +26,8 @@ def publish(
     pause: float = 0.0,
     on_wait: Callable[[], None] | None = None,
 ) -> PublishReport:
-    """Bring topics and related lists up to date, then render and write every document,
-    all under the output folder's lock (one publisher at a time).
+    """Bring topics, related lists and stories up to date, then render and write every
+    document, all under the output folder's lock (one publisher at a time).
 
     ``pause`` seconds between related-update transactions let other writers (a running
     service's fetches) take the store in between. ``on_wait`` is called if another
@@ -37,4 +38,6 @@ def publish(
         with store.write() as conn:
             refile_topics(conn, filing(config))
         update_pending_related(store, related_settings(config), pause=pause)
+        # After related: stories are formed from the vectors it indexed.
+        update_stories(store, stories_settings(config), pause=pause)
         return write_site(config, store, started=started)

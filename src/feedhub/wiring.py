@@ -23,6 +23,7 @@ from feedhub.topics import CompiledRules, TopicRule, rules_digest
 
 if TYPE_CHECKING:
     from feedhub.related.update import Settings as RelatedSettings
+    from feedhub.stories import Settings as StoriesSettings
 
 USER_AGENT = f"feedhub/{__version__} (+https://github.com/feedhub/feedhub)"
 
@@ -93,3 +94,11 @@ def related_settings(config: Config) -> RelatedSettings:
 
     r = config.file.related
     return RelatedSettings(count=r.count, window=r.window)
+
+
+def stories_settings(config: Config) -> StoriesSettings:
+    """The stories stage's settings: its window and the top stories' span from the config."""
+    from feedhub.stories import Settings as StoriesSettings
+
+    st = config.file.stories
+    return StoriesSettings(window=st.window, top_window=st.top_window, top_count=st.top_count)

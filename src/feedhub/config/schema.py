@@ -97,6 +97,22 @@ class RelatedConfig(Strict):
     window: Duration = timedelta(days=90)
 
 
+class StoriesConfig(Strict):
+    """Stories (issue 16): ``window`` — how long a story stays open after its latest
+    articles; ``top_window`` — the span over which top stories count their sources."""
+
+    window: Duration = timedelta(days=3)
+    top_window: Duration = timedelta(hours=24)
+    top_count: int = Field(20, ge=1, le=500)
+
+    @field_validator("window", "top_window")
+    @classmethod
+    def _span(cls, v: timedelta) -> timedelta:
+        if not timedelta(hours=1) <= v <= timedelta(days=365):
+            raise ValueError(f"must be between 1h and 365d, got {v}")
+        return v
+
+
 class DedupeConfig(Strict):
     enabled: bool = True
     window: Duration = timedelta(days=7)
@@ -168,6 +184,7 @@ class ConfigFile(Strict):
     fetch: FetchConfig = FetchConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     related: RelatedConfig = RelatedConfig()
+    stories: StoriesConfig = StoriesConfig()
     dedupe: DedupeConfig = DedupeConfig()
     server: ServerConfig = ServerConfig()
     retention: RetentionConfig = RetentionConfig()

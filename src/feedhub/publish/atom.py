@@ -29,7 +29,9 @@ from feedhub.publish.views import (
     RelatedLink,
     SiteInfo,
     SourceRef,
+    StoryInfo,
     TopicInfo,
+    TopStory,
 )
 
 FH_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
@@ -50,6 +52,28 @@ _SCRIPT_SCHEMES = ("javascript:", "vbscript:", "data:")
 def feed_url(site: SiteInfo, topic: TopicInfo) -> str:
     """URL of a topic's subscription document; also its atom:id (unique per installation)."""
     return f"{site.base_url}{topic.slug}.atom"
+
+
+STORIES_DIR = "stories"  # story feeds: stories/<id>.atom under the output folder
+FOLLOW_TITLE = "Follow this story"
+
+
+def story_path(story_id: str) -> str:
+    """A story feed's path relative to the output folder."""
+    return f"{STORIES_DIR}/{story_id}.atom"
+
+
+def story_feed_url(site: SiteInfo, story_id: str) -> str:
+    """URL of a story's feed; also its atom:id."""
+    return site.base_url + story_path(story_id)
+
+
+def follow_html(site: SiteInfo, story_id: str | None) -> str:
+    """The "Follow this story" link in an entry's content (readers ignore rel="related")."""
+    if story_id is None:
+        return ""
+    href = html.escape(story_feed_url(site, story_id))
+    return f'<p><a href="{href}" type="application/atom+xml">{FOLLOW_TITLE}</a></p>'
 
 
 def entry_id(view: EntryView) -> str:
@@ -138,11 +162,13 @@ def copies_html(copies: Sequence[CopyRef]) -> str:
     return f"<p>Also reported by: {', '.join(parts)}</p>"
 
 
-def _content_html(view: EntryView, related: Sequence[RelatedLink]) -> str:
+def _content_html(view: EntryView, related: Sequence[RelatedLink], site: SiteInfo) -> str:
     a = view.article
     # Content and summary arrive sanitized from the parse stage: embed them as they are.
     body = a.content or a.summary or f"<p>{html.escape(a.title)}</p>"
-    return body + related_html(related) + copies_html(view.copies)
+    return (
+        body + related_html(related) + copies_html(view.copies) + follow_html(site, view.story_id)
+    )
 
 
 class _EntryExtras(BaseEntryExtension):
@@ -209,12 +235,17 @@ def _entry(view: EntryView, site: SiteInfo, max_related: int) -> FeedEntry:
     if a.summary and a.content:
         fe.summary(xml_safe(a.summary), type="html")
     related = chosen_related(view, max_related)
-    fe.content(xml_safe(_content_html(view, related)), type="html")
+    fe.content(xml_safe(_content_html(view, related, site)), type="html")
     link = public_url(a.url, a.canonical_url)
     if is_web_url(link):
         extras.links.append({"rel": "alternate", "type": "text/html", "href": link or ""})
     for r in related:
         extras.links.append({"rel": "related", "href": r.url, "title": r.title})
+    if view.story_id is not None:
+        extras.links.append({
+            "rel": "related", "type": "application/atom+xml", "title": FOLLOW_TITLE,
+            "href": story_feed_url(site, view.story_id),
+        })
     extras.source = view.source
     return fe
 
@@ -265,5 +296,77 @@ def render_topic_feed(
     for view in views:
         # order="append": feedgen's add_entry() prepends by default.
         fg.add_entry(_entry(view, site, max_related), order="append")
+    document = fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    return with_stylesheet(document, stylesheet_href(site))
+
+
+TOP_DIR = "top"  # top stories: top/<topic>.atom under the output folder
+
+
+def top_path(slug: str) -> str:
+    """A topic's top-stories feed, relative to the output folder."""
+    return f"{TOP_DIR}/{slug}.atom"
+
+
+def top_feed_url(site: SiteInfo, topic: TopicInfo) -> str:
+    """URL of a topic's top-stories feed; also its atom:id."""
+    return site.base_url + top_path(topic.slug)
+
+
+def render_story_feed(
+    site: SiteInfo,
+    story: StoryInfo,
+    entries: Sequence[EntryView],
+    *,
+    max_related: int = DEFAULT_MAX_RELATED,
+) -> bytes:
+    """A story's feed: its articles (one entry per dedupe cluster), newest first, titled
+    by the story; ``rel="self"`` is ``stories/<id>.atom``."""
+    topic = TopicInfo(
+        story_path(story.id).removesuffix(".atom"),
+        story.title or "(untitled story)",
+        "Every article of this story, newest first",
+    )
+    return render_topic_feed(site, topic, entries, max_related=max_related)
+
+
+def sources_html(item: TopStory) -> str:
+    """"N sources: A, B" of a top story."""
+    n = len(item.sources)
+    names = ", ".join(html.escape(t) for t in item.sources)
+    return f"<p><strong>{n} source{'s' if n != 1 else ''}</strong>: {names}</p>"
+
+
+def render_top_feed(
+    site: SiteInfo,
+    topic: TopicInfo,
+    items: Sequence[TopStory],
+    *,
+    max_related: int = DEFAULT_MAX_RELATED,
+    empty_updated: datetime = EPOCH,
+) -> bytes:
+    """A topic's top stories, in the order given (most outlets first): one entry per story
+    showing its representative article, how many outlets covered it and its feed.
+
+    The entry keeps the representative's atom:id (one article, one id in every feed:
+    issue 18), so a reader who read it in the topic feed does not get it twice."""
+    fg = FeedGenerator()
+    fg.id(top_feed_url(site, topic))
+    fg.title(xml_safe(f"Top stories: {topic.title}"))
+    fg.subtitle(xml_safe(f"The stories of {topic.title} covered by the most outlets lately"))
+    fg.author(name=xml_safe(site.author))
+    fg.generator("feedhub", version=__version__)
+    dates = [max(utc(i.view.article.updated), utc(i.view.article.published)) for i in items]
+    fg.updated(max(dates) if dates else utc(empty_updated))
+    fg.link(href=top_feed_url(site, topic), rel="self", type="application/atom+xml")
+    fg.link(href=site.base_url, rel="alternate", type="text/html")
+    for item in items:
+        view = replace(item.view, story_id=item.story_id if item.followable else None)
+        fe = _entry(view, site, max_related)
+        related = chosen_related(view, max_related)
+        fe.content(
+            xml_safe(sources_html(item) + _content_html(view, related, site)), type="html"
+        )
+        fg.add_entry(fe, order="append")
     document = fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
     return with_stylesheet(document, stylesheet_href(site))

@@ -14,7 +14,7 @@ from email.utils import format_datetime
 from lxml import etree
 
 from feedhub import __version__
-from feedhub.publish.atom import feed_url
+from feedhub.publish.atom import feed_url, top_feed_url
 from feedhub.publish.style import CSS
 from feedhub.publish.text import EPOCH, format_day, is_web_url, utc, xml_safe
 from feedhub.publish.views import Headline, SiteInfo, TopicInfo, TopicListing
@@ -23,7 +23,8 @@ DEFAULT_MAX_HEADLINES = 10
 
 
 def render_opml(site: SiteInfo, topics: Sequence[TopicInfo], *, created: datetime = EPOCH) -> bytes:
-    """OPML 2.0 subscription list: one ``type="rss"`` outline per topic feed.
+    """OPML 2.0 subscription list: one ``type="rss"`` outline per topic feed, each followed
+    by one for the topic's top stories (``top/<topic>.atom``).
 
     ``created`` is passed in (no clock) so the same topics always give the same bytes.
     """
@@ -46,6 +47,14 @@ def render_opml(site: SiteInfo, topics: Sequence[TopicInfo], *, created: datetim
         if topic.subtitle:
             attrs["description"] = xml_safe(topic.subtitle)
         etree.SubElement(body, "outline", attrs)
+        top = f"Top stories: {topic.title}"
+        etree.SubElement(body, "outline", {
+            "type": "rss",
+            "text": xml_safe(top),
+            "title": xml_safe(top),
+            "xmlUrl": top_feed_url(site, topic),
+            "htmlUrl": f"{site.base_url}#{topic.slug}",
+        })
     return etree.tostring(root, pretty_print=True, encoding="UTF-8", xml_declaration=True)
 
 
@@ -62,12 +71,14 @@ def _headline(h: Headline) -> str:
 def _section(site: SiteInfo, listing: TopicListing, max_headlines: int) -> str:
     t = listing.topic
     href = html.escape(feed_url(site, t))
+    top = html.escape(top_feed_url(site, t))
     heads = sorted(listing.headlines, key=lambda h: utc(h.published), reverse=True)
     items = "\n".join(_headline(h) for h in heads[:max_headlines])
     parts = [
         f'<section class="topic" id="{html.escape(t.slug)}">',
         f"<h2><span>{html.escape(xml_safe(t.title))}</span>"
-        f'<a class="feed" href="{href}" type="application/atom+xml">Atom feed</a></h2>',
+        f'<a class="feed" href="{href}" type="application/atom+xml">Atom feed</a>'
+        f'<a class="feed" href="{top}" type="application/atom+xml">Top stories</a></h2>',
     ]
     if t.subtitle:
         parts.append(f'<p class="subtitle">{html.escape(xml_safe(t.subtitle))}</p>')
@@ -87,9 +98,13 @@ def render_index_html(
     title = html.escape(xml_safe(site.title))
     discovery = "\n".join(
         f'<link rel="alternate" type="application/atom+xml" '
-        f'title="{html.escape(xml_safe(li.topic.title))}" '
-        f'href="{html.escape(feed_url(site, li.topic))}">'
+        f'title="{html.escape(xml_safe(title))}" '
+        f'href="{html.escape(url)}">'
         for li in listings
+        for title, url in (
+            (li.topic.title, feed_url(site, li.topic)),
+            (f"Top stories: {li.topic.title}", top_feed_url(site, li.topic)),
+        )
     )
     sections = "\n".join(_section(site, li, max_headlines) for li in listings)
     page = f"""<!DOCTYPE html>

@@ -17,9 +17,13 @@ INDEX_FILES = ("index.html", "index.opml")
 
 
 def expected_files(config: Config) -> list[str]:
-    """Paths (relative to the output folder) every publish writes: the indexes and one
-    subscription document per topic."""
-    return [*INDEX_FILES, *(f"{t.name}.atom" for t in config.file.topics)]
+    """Paths (relative to the output folder) every publish writes: the indexes, one
+    subscription document and one top-stories feed per topic."""
+    return [
+        *INDEX_FILES,
+        *(f"{t.name}.atom" for t in config.file.topics),
+        *(f"top/{t.name}.atom" for t in config.file.topics),
+    ]
 
 
 def missing_files(config: Config) -> list[str]:

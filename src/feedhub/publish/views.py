@@ -73,6 +73,29 @@ class EntryView:
     source: SourceRef
     related: tuple[RelatedLink, ...] = ()  # relevance order, most relevant first
     copies: tuple[CopyRef, ...] = ()
+    # The story (news event) it belongs to, when that story has a feed of its own (two or
+    # more articles after dedupe): the entry links to it, "Follow this story".
+    story_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoryInfo:
+    """A story with a feed of its own: ``{base_url}stories/{id}.atom``."""
+
+    id: str
+    title: str  # plain text: the headline of its earliest article
+
+
+@dataclass(frozen=True, slots=True)
+class TopStory:
+    """One entry of a topic's top stories: the story, its representative article and the
+    outlets that covered it in the window (each counted once)."""
+
+    story_id: str
+    view: EntryView  # the representative article (with its copies)
+    sources: tuple[str, ...]  # titles of the outlets, sorted
+    latest: datetime  # its newest article in the window
+    followable: bool  # the story has a feed (two or more articles after dedupe)
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,3 +155,33 @@ pending_related = Table(
     metadata,
     Column("article_id", Id, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
 )
+
+# Stories: the articles about one news event, over outlets and days (issue 16;
+# `feedhub.store.stories` reads and writes them, `feedhub.stories` decides).
+STORY_ID_LENGTH = 16  # hex digits of a story id (feedhub.stories.ids)
+
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", String(STORY_ID_LENGTH), primary_key=True),
+    # The article that started it (its id is derived from that article's identity); it
+    # may expire while the story goes on, so no foreign key.
+    Column("founder_id", Id, nullable=False),
+    Column("started", UTCDateTime, nullable=False),  # the founder's date
+    # What the story's feed was last written from (`feed_states`), so a publish rewrites
+    # only the stories that changed since; None: never written.
+    Column("published_sig", String(64)),
+)
+
+story_articles = Table(
+    "story_articles",
+    metadata,
+    Column("article_id", Id, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "story_id",
+        String(STORY_ID_LENGTH),
+        ForeignKey("stories.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Index("ix_story_articles_story", "story_id"),
+)

@@ -1,0 +1,120 @@
+"""Which story a new article joins (pure): online, average-link, within a time window.
+
+Articles are placed one at a time, oldest first. A new article is compared with the placed
+articles within ``window`` of its date (its neighbours), by the Related News similarity
+(`feedhub.related.score`: words and text vectors, with its relevance floor) plus a bonus for
+closeness in time. A story is a candidate when at least one of its neighbours is related
+(passes the floor); its link is the mean pair score over all of its neighbours (average
+link: one similar headline does not pull an article into a broad story whose other recent
+articles are about something else). The article joins the candidate with the best link if
+that reaches ``join``, else it starts a story. Dedupe copies never get here: they join their
+cluster's story (`feedhub.stories.run`).
+
+A story stays open as long as articles keep arriving within ``window`` of its latest ones,
+so it can run for weeks; placed articles never move (story ids and feeds stay stable).
+
+Tuned on the UCI headlines' STORY labels (benchmarks/stories.py: weights searched on half
+of the stories, checked on the other half); figures in benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from feedhub.related.score import combine, floor_for, time_bonus
+
+SCORE_DIGITS = 6
+DEFAULT_WINDOW = timedelta(days=3)
+DEFAULT_TOP_WINDOW = timedelta(hours=24)
+DEFAULT_TOP_COUNT = 20
+# The closeness bonus for stories: a story's burst of coverage lies within days, so time
+# says more here than for a Related News box (benchmarks/stories.py: 0.3–0.5 within 0.01 on
+# half A; 0.4 best). Falls to 0 at related's CLOSE_SPAN (or the window, if shorter).
+CLOSENESS = 0.4
+# The link a story needs for the article to join it (mean pair score, 0–1).
+JOIN = 0.475
+# Without text vectors (the model package missing) a pair is related from this lexical
+# cosine (related's lexical-only floor, not tuned for stories).
+LEXICAL_FLOOR = 0.08
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How stories are formed and ranked; changing ``window``, ``join`` or ``closeness``
+    needs `feedhub stories --rebuild` to apply to placed articles."""
+
+    window: timedelta = DEFAULT_WINDOW  # from a story's articles: how long it stays open
+    top_window: timedelta = DEFAULT_TOP_WINDOW  # top stories: coverage counted over this span
+    top_count: int = DEFAULT_TOP_COUNT  # entries of a top-stories feed
+    join: float = JOIN
+    closeness: float = CLOSENESS
+
+
+DEFAULT_SETTINGS = Settings()
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    """A placed article within the window of the new one, and how alike the two are."""
+
+    article_id: int
+    story_id: str
+    published: datetime
+    words: int  # its text's token count (the floor depends on the shorter text)
+    lexical: float  # term-vector cosine (0 when below the index's cut)
+    semantic: float | None  # text-vector cosine; None: no vectors (lexical only)
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A candidate story as seen from the new article."""
+
+    story_id: str
+    score: float  # mean pair score over the story's neighbours
+    related: int  # how many of them pass the relevance floor
+    nearest: float  # seconds to its closest neighbour (tie-break)
+
+
+def pair_score(
+    published: datetime, words: int, n: Neighbour, s: Settings
+) -> tuple[float, bool]:
+    """(score 0–1, related?) of the new article and one neighbour."""
+    if n.semantic is None:
+        sim = round(n.lexical, SCORE_DIGITS)
+        related = sim >= LEXICAL_FLOOR
+    else:
+        parts = combine(n.lexical, n.semantic, 0.0, floor_for(words, n.words))
+        sim, related = parts.similarity, parts.related
+    bonus = time_bonus(published, n.published, s.window, s.closeness)
+    return round((max(sim, 0.0) + bonus) / (1.0 + s.closeness), SCORE_DIGITS), related
+
+
+def links(
+    published: datetime, words: int, neighbours: Iterable[Neighbour], s: Settings
+) -> list[Link]:
+    """Every candidate story (one related neighbour at least), best first."""
+    scores: dict[str, list[float]] = {}
+    related: dict[str, int] = {}
+    nearest: dict[str, float] = {}
+    for n in neighbours:
+        score, is_related = pair_score(published, words, n, s)
+        scores.setdefault(n.story_id, []).append(score)
+        related[n.story_id] = related.get(n.story_id, 0) + is_related
+        gap = abs((n.published - published).total_seconds())
+        nearest[n.story_id] = min(nearest.get(n.story_id, gap), gap)
+    out = [
+        Link(sid, round(sum(v) / len(v), SCORE_DIGITS), related[sid], nearest[sid])
+        for sid, v in scores.items()
+        if related[sid]
+    ]
+    return sorted(out, key=lambda x: (-x.score, x.nearest, x.story_id))
+
+
+def choose(
+    published: datetime, words: int, neighbours: Iterable[Neighbour], s: Settings
+) -> str | None:
+    """The story the new article joins, or None: it starts one."""
+    best = links(published, words, neighbours, s)
+    return best[0].story_id if best and best[0].score >= s.join else None
