@@ -666,6 +666,93 @@ def _print_json(data: object) -> None:
 
 
 @cli.command()
+@click.option("-t", "--topic", metavar="TOPIC", help="Only stories with an article filed under "
+              "this topic.")
+@click.option("-n", "--limit", type=click.IntRange(1, 1_000_000), default=50, show_default=True,
+              help="At most this many, latest article first.")
+@click.option("--rebuild", is_flag=True, help="Place every article into stories again (after "
+              "a change of the stories settings), in paced transactions.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@pass_ctx
+def stories(ctx: Context, topic: str | None, limit: int, rebuild: bool, as_json: bool) -> None:
+    """List stories (news events over outlets and days): size, sources, first/last date."""
+    from feedhub.store.stories import summaries
+
+    cfg = ctx.config
+    if topic is not None and topic not in {t.name for t in cfg.file.topics}:
+        fail(f"no topic named {topic!r} in {cfg.path}", 2)
+    with ctx.store() as store:
+        if rebuild:
+            from feedhub.pipeline import rebuild as rebuild_stories
+
+            def waiting() -> None:
+                if not ctx.quiet:
+                    err.print("another publish is running; waiting for it", markup=False)
+
+            report = rebuild_stories(cfg, store, on_wait=waiting)
+            out.print(f"placed {report.placed} articles in {report.started} stories", markup=False)
+            return
+        with store.read() as conn:
+            found = summaries(conn, topic=topic)[:limit]
+    base = cfg.file.site.base_url
+    feed = {s.id: f"{base}stories/{s.id}.atom" for s in found if s.clusters >= 2}
+    if as_json:
+        import dataclasses
+
+        _print_json([{**dataclasses.asdict(s), "feed": feed.get(s.id)} for s in found])
+        return
+    if not found:
+        out.print("no stories yet (they are formed at publish)", markup=False)
+        return
+    from feedhub.textable import Row
+
+    rows = [
+        Row((s.id, str(s.articles), str(s.sources), f"{s.first:%Y-%m-%d}", f"{s.last:%Y-%m-%d}",
+             s.title), urls=(feed[s.id],) if s.id in feed else ())
+        for s in found
+    ]
+    _print_table(("story", "arts", "srcs", "first", "last", "title"), rows, wrap=(5,),
+                 right=(1, 2))
+
+
+@cli.command()
+@click.argument("story_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@pass_ctx
+def story(ctx: Context, story_id: str, as_json: bool) -> None:
+    """Show a story's articles, oldest first."""
+    from feedhub.store.articles import stored_articles
+    from feedhub.store.stories import story_members, summaries
+
+    with ctx.store() as store, store.read() as conn:
+        found = summaries(conn, ids=[story_id])
+        if not found:
+            fail(f"no story with id {story_id!r} (`feedhub stories` lists them)", 2)
+        members = stored_articles(conn, story_members(conn, story_id))
+    members.sort(key=lambda a: (a.published, a.id))
+    s = found[0]
+    if as_json:
+        _print_json({
+            "id": s.id, "title": s.title, "articles": [
+                {"id": a.id, "published": a.published, "source": a.source, "title": a.title,
+                 "url": a.url, "copy_of": a.cluster_id if a.cluster_id not in (None, a.id)
+                 else None}
+                for a in members
+            ],
+        })
+        return
+    out.print(f"story {s.id}: {s.title} ({s.articles} articles, {s.sources} sources)",
+              markup=False)
+    from feedhub.textable import Row
+
+    rows = [
+        Row((str(a.id), _minute(a.published), a.source, a.title), urls=(a.url,) if a.url else ())
+        for a in members
+    ]
+    _print_table(("id", "published", "source", "title"), rows, wrap=(3,), right=(0,))
+
+
+@cli.command()
 @click.option("--rebuild", is_flag=True, required=True, help="Recompute every cluster.")
 @pass_ctx
 def dedupe(ctx: Context, rebuild: bool) -> None:

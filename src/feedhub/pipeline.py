@@ -13,7 +13,7 @@ from feedhub.config import Config
 from feedhub.publish.run import PublishReport, publishing, write_site
 from feedhub.related.run import update_pending_related
 from feedhub.store import Store
-from feedhub.stories.run import update_stories
+from feedhub.stories.run import StoriesReport, rebuild_stories, update_stories
 from feedhub.wiring import filing, refile_topics, related_settings, stories_settings
 
 BACKGROUND_PAUSE = 0.1  # `publish --background`: gap between related write batches, seconds
@@ -41,3 +41,21 @@ def publish(
         # After related: stories are formed from the vectors it indexed.
         update_stories(store, stories_settings(config), pause=pause)
         return write_site(config, store, started=started)
+
+
+def rebuild(
+    config: Config,
+    store: Store,
+    *,
+    pause: float = BACKGROUND_PAUSE,
+    on_wait: Callable[[], None] | None = None,
+) -> StoriesReport:
+    """`feedhub stories --rebuild`: place every article into stories again (after a change
+    of the stories settings), under the output folder's lock so no publish reads a half
+    rebuilt set, in paced transactions with ``pause`` seconds between them (a running
+    service's fetches commit in between, as during the related re-freeze)."""
+    with publishing(config.output_dir, on_wait=on_wait):
+        with store.write() as conn:
+            refile_topics(conn, filing(config))
+        update_pending_related(store, related_settings(config), pause=pause)
+        return rebuild_stories(store, stories_settings(config), pause=pause)

@@ -245,7 +245,8 @@ def _earliest_titles(conn: Connection, story_ids: Sequence[str]) -> dict[str, st
             .where(s.story_id.in_(chunk))
             .order_by(s.story_id, a.published.desc(), a.id.desc())
         )
-        out.update((sid, title) for sid, title in conn.execute(q))  # the last row of each story wins: its earliest
+        # The last row of each story wins: its earliest article.
+        out.update((sid, title) for sid, title in conn.execute(q))
     return out
 
 
