@@ -16,6 +16,7 @@ from feedhub.dedupe.cluster import remove_articles as dedupe_remove
 from feedhub.related import remove_articles as related_remove
 from feedhub.store import Store
 from feedhub.store.articles import delete_articles, expired
+from feedhub.store.stories import drop_empty
 from feedhub.wiring import related_settings
 
 BATCH = 500
@@ -39,4 +40,7 @@ def prune(config: Config, store: Store, now: datetime) -> int:
                 by_source[r.source_id].append(r.guid)
             for source_id, guids in by_source.items():
                 delete_articles(conn, source_id, guids, now)
+            # Stories whose articles all expired go with them (their feeds at the next
+            # publish); the others keep their ids and shrink.
+            drop_empty(conn)
             total += len(rows)
