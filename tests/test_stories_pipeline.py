@@ -349,3 +349,31 @@ def test_retention_removes_stories_with_their_articles(tmp_path: Path) -> None:
         assert db.execute("SELECT count(*) FROM stories").fetchone() == (0,)
     assert cli(tmp_path, "publish").returncode == 0
     assert not list((tmp_path / "out" / "stories").glob("*.atom"))
+
+
+@pytest.mark.postgres
+def test_postgresql_forms_the_same_stories_and_feeds(site: Path, tmp_path: Path) -> None:
+    """The same feeds on PostgreSQL: the same stories under the same ids, and the same
+    story feed bytes as on SQLite."""
+    from tests.conftest import pg_database
+
+    write_feeds(tmp_path)
+    with pg_database("feedhub_test_16") as url:
+        text = CONFIG.format(base=BASE).replace("store: data/feedhub.db",
+                                                f'store: {{url: "{url}"}}')
+        (tmp_path / "feedhub.yaml").write_text(text, encoding="utf-8")
+        r = cli(tmp_path, "fetch", "--publish")
+        assert r.returncode == 0, r.stderr
+        r = cli(tmp_path, "stories", "-n", "1000", "--json")
+        assert r.returncode == 0, r.stderr
+        on_pg = {s["id"]: (s["articles"], s["clusters"], s["first"], s["last"], s["title"])
+                 for s in json.loads(r.stdout)}
+    r = cli(site, "stories", "-n", "1000", "--json")
+    on_sqlite = {s["id"]: (s["articles"], s["clusters"], s["first"], s["last"], s["title"])
+                 for s in json.loads(r.stdout)}
+    assert on_pg == on_sqlite
+    feeds = sorted(p.name for p in (site / "out" / "stories").glob("*.atom"))
+    assert feeds == sorted(p.name for p in (tmp_path / "out" / "stories").glob("*.atom"))
+    for name in feeds:
+        assert (tmp_path / "out" / "stories" / name).read_bytes() == (
+            site / "out" / "stories" / name).read_bytes()
