@@ -127,8 +127,8 @@ def in_memory(tune: bool) -> None:
     if not tune:
         return
     grid = []
-    for closeness in (0.2, 0.3, 0.4, 0.5):
-        for join in (0.4, 0.425, 0.45, 0.475, 0.5, 0.525):
+    for closeness in (0.3, 0.4, 0.5, 0.6, 1.0):
+        for join in (0.45, 0.475, 0.5, 0.525, 0.55, 0.6):
             s = replace(DEFAULT_SETTINGS, closeness=closeness, join=join)
             pred = sample.cluster(s)
             grid.append((bcubed(pred, gold, "A")[2], closeness, join, pred))
