@@ -120,7 +120,7 @@ def write_site(config: Config, store: Store, *, started: float | None = None) ->
     with store.read() as conn:
         refs = source_refs(conn, config)
         states = feed_states(conn)
-        followable = {st.id for st in states if st.clusters >= 2}
+        followable = {st.id for st in states}  # the stories with a feed
         for topic in topics:
             views = topic_stories(conn, topic.slug, refs)
             plan = plan_archives(site, topic.slug, views, config.file.output.entries_per_feed)

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     Connection,
+    String,
     and_,
     delete,
     distinct,
@@ -251,31 +252,34 @@ def _earliest_titles(conn: Connection, story_ids: Sequence[str]) -> dict[str, st
 
 
 def feed_states(conn: Connection) -> list[FeedState]:
-    """Every story with its size after dedupe and a digest of what its feed is made of:
-    the members, their dedupe clusters and the last time any of them changed."""
+    """Every story with two or more articles after dedupe (those that have a feed), with a
+    digest of what its feed is made of: the members, their dedupe clusters and the last
+    time any of them changed. One grouped query; at 100k articles it is most of what a
+    publish of an unchanged store costs, so the rows stay raw (no date conversion)."""
     a, s = articles.c, story_articles.c
     key = func.coalesce(a.cluster_id, a.id)
+    clusters = func.count(distinct(key))
     q = (
         select(
             s.story_id,
             func.count().label("n"),
-            func.count(distinct(key)).label("clusters"),
+            clusters.label("clusters"),
             func.sum(a.id).label("ids"),
             func.sum(key).label("keys"),
-            func.max(a.changed).label("changed"),
+            # As stored (text on SQLite): a digest needs the value, not a datetime.
+            func.max(a.changed, type_=String).label("changed"),
             stories.c.published_sig,
         )
         .join(articles, a.id == s.article_id)
         .join(stories, stories.c.id == s.story_id)
         .group_by(s.story_id, stories.c.published_sig)
+        .having(clusters >= 2)
         .order_by(s.story_id)
     )
-    out = []
-    for r in conn.execute(q):
-        changed = _aware(r.changed)
-        sig = f"{r.n}:{r.ids}:{r.keys}:{changed.isoformat()}"
-        out.append(FeedState(r.story_id, r.clusters, sig, r.published_sig))
-    return out
+    return [
+        FeedState(r.story_id, r.clusters, f"{r.n}:{r.ids}:{r.keys}:{r.changed}", r.published_sig)
+        for r in conn.execute(q)
+    ]
 
 
 def mark_published(conn: Connection, sigs: Mapping[str, str]) -> None:
