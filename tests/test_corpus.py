@@ -72,7 +72,10 @@ def check_published(tmp_path: Path) -> int:
     out = tmp_path / "out"
     report = check_site(out, allowed_css={_CSS})
     assert_safe(report)
-    assert [p.name for p in report.atom] == ["corpus.atom"], report.atom
+    names = sorted(str(p.relative_to(out)) for p in report.atom)
+    # The topic feed, its top stories, and the feeds of stories of two or more articles.
+    assert names[:1] == ["corpus.atom"] and "top/corpus.atom" in names, names
+    assert all(n.startswith("stories/") for n in names if "corpus" not in n), names
     assert report.html and report.opml
     validate_atom(*report.atom)
     root = etree.parse(str(out / "corpus.atom")).getroot()
