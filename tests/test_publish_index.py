@@ -47,11 +47,25 @@ def test_opml_has_one_rss_outline_per_topic() -> None:
             "htmlUrl": "https://news.example/#sahel",
             "description": "Niger, Mali, Burkina Faso",
         },
+        {  # issue 16: each topic's top stories beside it
+            "type": "rss",
+            "text": "Top stories: Sahel",
+            "title": "Top stories: Sahel",
+            "xmlUrl": "https://news.example/top/sahel.atom",
+            "htmlUrl": "https://news.example/#sahel",
+        },
         {
             "type": "rss",
             "text": f"Markets {EVIL} & more",
             "title": f"Markets {EVIL} & more",
             "xmlUrl": "https://news.example/markets.atom",
+            "htmlUrl": "https://news.example/#markets",
+        },
+        {
+            "type": "rss",
+            "text": f"Top stories: Markets {EVIL} & more",
+            "title": f"Top stories: Markets {EVIL} & more",
+            "xmlUrl": "https://news.example/top/markets.atom",
             "htmlUrl": "https://news.example/#markets",
         },
     ]
@@ -65,13 +79,17 @@ def test_index_html_autodiscovery_and_outline_links() -> None:
     feeds = doc.xpath('//head/link[@rel="alternate"][@type="application/atom+xml"]')
     assert [(ln.get("title"), ln.get("href")) for ln in feeds] == [
         ("Sahel", "https://news.example/sahel.atom"),
+        ("Top stories: Sahel", "https://news.example/top/sahel.atom"),
         (f"Markets {EVIL} & more", "https://news.example/markets.atom"),
+        (f"Top stories: Markets {EVIL} & more", "https://news.example/top/markets.atom"),
     ]
     (outline,) = doc.xpath('//head/link[@rel="outline"]')
     assert (outline.get("type"), outline.get("href")) == ("text/x-opml", "index.opml")
-    # One feed link per topic in the body too.
+    # One feed link per topic in the body too, and one to its top stories (issue 16).
     body_feeds = [a.get("href") for a in doc.xpath('//section//a[@class="feed"]')]
-    assert body_feeds == ["https://news.example/sahel.atom", "https://news.example/markets.atom"]
+    assert body_feeds == ["https://news.example/sahel.atom", "https://news.example/top/sahel.atom",
+                          "https://news.example/markets.atom",
+                          "https://news.example/top/markets.atom"]
 
 
 def test_index_html_lists_headlines_newest_first_with_dates() -> None:
