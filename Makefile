@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/feedhub.yaml
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench corpus wheels clean
+.PHONY: run test test-fast lint bench corpus pages wheels clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ run: $(STAMP)
 	$(BIN)/feedhub -c $(CONFIG) run
 
 # The whole suite, with its duration (kept under 10 minutes on a 2-core machine).
-test: $(STAMP) corpus wheels
+test: $(STAMP) corpus pages wheels
 	$(BIN)/ruff check src tests benchmarks
 	@start=$$(date +%s); status=0; $(BIN)/python -m pytest $(PYTEST_ARGS) || status=$$?; \
 	echo "make test: pytest took $$(( $$(date +%s) - start )) s (exit $$status)"; exit $$status
@@ -48,6 +48,17 @@ $(REAL_FEEDS_DIR)/.done: | $(STAMP)
 	$(BIN)/python -m pip download --quiet --no-binary rss2email,feed2exec --no-deps -d .cache/sdist rss2email==3.12.2 feed2exec==0.18.0
 	tar -xzf .cache/sdist/rss2email-3.12.2.tar.gz -C $(REAL_FEEDS_DIR) rss2email-3.12.2/test/data
 	tar -xzf .cache/sdist/feed2exec-0.18.0.tar.gz -C $(REAL_FEEDS_DIR) feed2exec-0.18.0/feed2exec/tests/files
+	touch $@
+
+# Real article pages with their expected article text, for the full-text tests and
+# benchmarks/fulltext.py: newspaper4k's tests/data (MIT; CNN, Time, Wired, Fox 13, Yonhap, and
+# pages in Spanish, Latvian, Arabic, Thai, Chinese, Japanese…: html/ and txt/ by name).
+PAGES_DIR := .cache/article-pages
+pages: $(PAGES_DIR)/.done
+$(PAGES_DIR)/.done: | $(STAMP)
+	mkdir -p .cache/sdist $(PAGES_DIR)
+	$(BIN)/python -m pip download --quiet --no-binary newspaper4k --no-deps -d .cache/sdist newspaper4k==0.9.6
+	tar -xzf .cache/sdist/newspaper4k-0.9.6.tar.gz -C $(PAGES_DIR) --strip-components=3 newspaper4k-0.9.6/tests/data/html newspaper4k-0.9.6/tests/data/txt
 	touch $@
 
 # Wheels of the runtime dependencies (no extras) and of the build backend, so that

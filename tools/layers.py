@@ -6,8 +6,8 @@
 
 Layers, outermost first (docs/architecture.md): entry points (cli, service) → runners
 (pipeline, wiring, ingest, retention: they wire stages) → stages (config, schedule, fetch,
-parse, dedupe, topics, related, stories, publish, opml) → base (model, store, util, process). An
-import may only point inward or stay in its layer; the base imports nothing outside it;
+parse, enrich, dedupe, topics, related, stories, publish, opml) → base (model, store, util,
+process). An import may only point inward or stay in its layer; the base imports nothing outside it;
 publish reads what it renders through the store and imports, of the other stages, only the
 config and dedupe's URL identity.
 Stdlib ``ast`` only: the check runs in the test suite (tests/test_layers.py).
@@ -28,8 +28,8 @@ ENTRY = frozenset({"cli", "__main__", "service", "textable"})  # textable: the C
 RUNNERS = frozenset({"pipeline", "wiring", "ingest", "retention"})
 STAGES = frozenset(
     {
-        "config", "schedule", "fetch", "parse", "dedupe", "topics", "related", "stories",
-        "publish", "opml",
+        "config", "schedule", "fetch", "parse", "enrich", "dedupe", "topics", "related",
+        "stories", "publish", "opml",
     }
 )
 BASE = frozenset({"model", "store", "util", "process", ""})  # "": feedhub/__init__.py (version)
@@ -43,6 +43,9 @@ STAGE_IMPORTS = {
     # Stories are formed by the Related News similarity (its pure scoring and the text
     # vectors' model), read through the store; nothing else of related.
     "stories": {"feedhub.related.score", "feedhub.related.semantic"},
+    # enrich/extract.py sanitizes an article page's HTML as the parse stage sanitizes a
+    # feed's: one allowlist for all published content.
+    "enrich": {"feedhub.parse.sanitize"},
 }
 
 # SQLAlchemy names that build or run SQL; outside store/ only Connection/Engine (types) and

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from feedhub.config import Config
     from feedhub.model import SourceInfo
     from feedhub.store import Store
+    from feedhub.store.pages import PageStats
     from feedhub.store.related import RelatedItem
     from feedhub.textable import Row
 
@@ -309,30 +310,67 @@ def _publish(ctx: Context, store: Store, *, background: bool = False,
 @pass_ctx
 def sources(ctx: Context, as_json: bool) -> None:
     """List sources with their fetch state."""
+    from feedhub.store.pages import page_stats
     from feedhub.store.sources import source_infos
 
     with ctx.store() as store, store.read() as conn:
         infos = source_infos(conn)
+        pages = page_stats(conn)
     configured = {s.name for s in ctx.config.sources}
+    modes = {s.name: s.full_text.value for s in ctx.config.sources}
     if as_json:
-        _print_json([_source_json(i, i.name in configured) for i in infos])
+        _print_json([
+            {**_source_json(i, i.name in configured),
+             "full_text": _full_text_json(modes.get(i.name, "off"), pages.get(i.name))}
+            for i in infos
+        ])
         return
     from feedhub.config.env import mask_url
     from feedhub.textable import Row
 
+    # The full-text column only when some source has (or had) full text (issue 15).
+    full = bool(pages) or any(m != "off" for m in modes.values())
     rows = []
     for i in infos:
         status, note = _source_status(i, i.name in configured)
+        cells = (i.name, status, str(i.article_count))
+        notes = [note] if note else []
+        if full:
+            cell, error = _full_text_cell(modes.get(i.name, "off"), pages.get(i.name))
+            cells += (cell,)
+            if error:
+                notes.append(f"full text: {error}")
         rows.append(
             Row(
-                (i.name, status, str(i.article_count), _short(i.last_fetch),
-                 _short(i.next_due) if i.enabled else "-"),
+                (*cells, _short(i.last_fetch), _short(i.next_due) if i.enabled else "-"),
                 urls=(mask_url(i.moved_to or i.url),),  # a password in a feed URL stays hidden
-                notes=(note,) if note else (),
+                notes=tuple(notes),
             )
         )
-    _print_table(("name", "status", "articles", "last fetch", "next due"), rows, wrap=(1, 0),
-                 right=(2,))
+    headers = ("name", "status", "articles", *(("full text",) if full else ()), "last fetch",
+               "next due")
+    _print_table(headers, rows, wrap=(1, 0), right=(2,))
+
+
+def _full_text_cell(mode: str, stats: PageStats | None) -> tuple[str, str | None]:
+    """A source's full-text cell (articles with their page's text, failures, the mode) and
+    its last extraction error."""
+    if stats is None:
+        return ("-" if mode == "off" else f"0 ({mode})"), None
+    cell = f"{stats.full_text}"
+    if stats.failed:
+        cell += f", {stats.failed} failed"
+    if stats.pending:
+        cell += f", {stats.pending} waiting"
+    return f"{cell} ({mode})", stats.last_error
+
+
+def _full_text_json(mode: str, stats: PageStats | None) -> dict[str, Any]:
+    from feedhub.store.pages import PageStats
+
+    s = stats or PageStats()
+    return {"mode": mode, "articles": s.full_text, "failed": s.failed, "pending": s.pending,
+            "last_error": s.last_error}
 
 
 def _source_status(i: SourceInfo, configured: bool) -> tuple[str, str | None]:

@@ -18,6 +18,19 @@ if TYPE_CHECKING:  # numpy loads with dedupe, not with every import of the model
     import numpy as np
 
 
+class FullText(StrEnum):
+    """What feedhub does with a source's article pages (issue 15).
+
+    ``analyze``: the page's text feeds dedupe, topics and related news; the published
+    entry keeps the feed's own content. ``publish``: the extracted article becomes the
+    entry's content (sanitized), the feed's teaser stays its summary.
+    """
+
+    OFF = "off"
+    ANALYZE = "analyze"
+    PUBLISH = "publish"
+
+
 class SourceKind(StrEnum):
     """How a source is read: over HTTP, from one local feed file, or from a folder of articles."""
 
@@ -45,6 +58,7 @@ class Source:
     topics: tuple[str, ...] = ()
     enabled: bool = True
     title: str | None = None
+    full_text: FullText = FullText.OFF
 
     @property
     def path(self) -> Path | None:
@@ -134,6 +148,23 @@ class ParsedFeed:
     dropped: int = 0  # entries left out by the max_entries cap (the oldest ones)
     duplicate_guids: int = 0  # entries left out because an earlier one had the same id
     ancient_dates: int = 0  # entries whose date (before 1990) was dropped: first-seen instead
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """An article page after extraction (enrich → ingest → store): the article's sanitized
+    HTML and its plain-text length, plus the page's own metadata; or why there is none.
+
+    ``error`` set: nothing usable (not HTML, no article, boilerplate, shorter than the
+    teaser); the article keeps its feed content.
+    """
+
+    html: str = ""
+    chars: int = 0  # characters of plain text in ``html``
+    canonical_url: str | None = None
+    published: datetime | None = None
+    authors: tuple[str, ...] = ()
+    error: str | None = None
 
 
 class ParseError(Exception):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
@@ -22,6 +23,7 @@ from feedhub.store.topics import refile_if_rules_changed
 from feedhub.topics import CompiledRules, TopicRule, rules_digest
 
 if TYPE_CHECKING:
+    from feedhub.ingest.pages import PageSettings
     from feedhub.related.update import Settings as RelatedSettings
     from feedhub.stories import Settings as StoriesSettings
 
@@ -39,6 +41,27 @@ def fetch_settings(config: Config) -> FetchSettings:
         user_agent=f.user_agent or USER_AGENT,
         max_redirects=f.max_redirects,
         allow_private_redirects=f.allow_private_redirects,
+    )
+
+
+def page_settings(config: Config) -> PageSettings:
+    """How article pages are fetched (full text): the feed fetcher's limits, their own
+    per-host cap, retries and robots.txt."""
+    from dataclasses import replace
+
+    from feedhub.ingest.pages import PageSettings
+
+    f = config.file.fetch
+    fetch = replace(fetch_settings(config), per_host=f.pages_per_host)
+    backoff = f.page_backoff.total_seconds()
+    # A claim outlives every try of the page and the waits between them, and robots.txt.
+    worst = (f.page_retries + 2) * fetch.timeout + backoff * (2 ** f.page_retries)
+    return PageSettings(
+        fetch=fetch,
+        retries=f.page_retries,
+        backoff=backoff,
+        robots=f.robots_txt,
+        lease=timedelta(seconds=max(600.0, 2 * worst)),
     )
 
 

@@ -24,7 +24,7 @@ from feedhub.config.checks import (
 )
 from feedhub.config.env import expand_tree, redact
 from feedhub.config.schema import ConfigFile, known_keys
-from feedhub.model import Source, SourceKind
+from feedhub.model import FullText, Source, SourceKind
 
 DEFAULT_CONFIG = Path("config/feedhub.yaml")
 # libyaml's parser when PyYAML was built with it: a 200-source config parsed once instead of
@@ -237,6 +237,7 @@ def _sources(cfg: ConfigFile, resolved: dict[int, tuple[str, SourceKind]]) -> li
                 topics=s.topics,
                 enabled=s.enabled,
                 title=s.title,
+                full_text=FullText(s.full_text or cfg.fetch.full_text),
             )
         )
     return sources

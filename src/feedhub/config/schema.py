@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from types import UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
@@ -18,6 +18,13 @@ from feedhub.config.units import parse_duration, parse_fraction, parse_size
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 Fraction = Annotated[float, BeforeValidator(parse_fraction)]
+# What to do with each article's own page (issue 15): nothing, read it for dedupe, topics and
+# related news, or also publish it as the entry's content.
+# YAML 1.1 reads a bare ``off`` as false: that is the word the user wrote.
+FullTextMode = Annotated[
+    Literal["off", "analyze", "publish"],
+    BeforeValidator(lambda v: "off" if v is False else v),
+]
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _SLUG_HELP = "use lowercase letters, digits, '-' or '_' (at most 64 characters)"
@@ -80,6 +87,15 @@ class FetchConfig(Strict):
     # Entries kept per parsed feed, newest first: a 100,000-entry feed is a bounded partial
     # ingest (issue 6) instead of 100,000 rows, dedupe and related work in one transaction.
     max_entries: int = Field(2_000, ge=1, le=1_000_000)
+    # Article pages (full text, issue 15). ``full_text``: the default of every source's
+    # ``full_text``. Pages go through the same limits as feeds (timeout, max_bytes, redirects,
+    # the SSRF guard, which applies to a page's first hop too: its URL comes from a feed).
+    full_text: FullTextMode = "off"
+    pages_per_host: int = Field(1, ge=1, le=100)  # page requests in flight per host
+    pages_per_source: int | None = Field(None, ge=1)  # per source and ingest; None: every new one
+    page_retries: int = Field(2, ge=0, le=10)  # after a failure that may pass (timeout, 5xx, 429)
+    page_backoff: Duration = timedelta(seconds=1)  # before the first retry; doubled each time
+    robots_txt: bool = True  # honour robots.txt (fetched once per host, cached) before a page
 
 
 class ScheduleConfig(Strict):
@@ -139,6 +155,7 @@ class SourceConfig(Strict):
     interval: Duration | None = None
     topics: tuple[Slug, ...] = ()
     enabled: bool = True
+    full_text: FullTextMode | None = None  # None: fetch.full_text
 
     @field_validator("url")
     @classmethod

@@ -60,6 +60,8 @@ ACCEPT = (
     "application/feed+json;q=0.9, application/xml;q=0.8, text/xml;q=0.8, "
     "application/json;q=0.7, */*;q=0.1"
 )
+# Article pages (issue 15): HTML first; anything else is read only to be refused by type.
+PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})
 
@@ -106,6 +108,9 @@ class _Progress:
     spent: float = 0.0  # network seconds used: the total timeout's budget
     # A hop has connected to a public address: from then on private hops are refused.
     public_seen: bool = False
+    # An article page: its URL came from a feed, not from the operator, so every hop,
+    # the first included, must reach a public address.
+    untrusted: bool = False
 
 
 @dataclass(slots=True)
@@ -203,8 +208,13 @@ class HttpFetcher:
             await self._session.close()
             self._session = None
 
-    async def fetch(self, url: str, state: FetchState = NO_STATE) -> FetchResult:
+    async def fetch(
+        self, url: str, state: FetchState = NO_STATE, *, page: bool = False
+    ) -> FetchResult:
         """GET ``url`` conditionally on ``state``; any failure becomes ``FetchResult.error``.
+
+        ``page``: an article page, not a feed (issue 15): HTML is asked for, and the SSRF
+        guard applies from the first hop on (the URL is a feed's, not the operator's).
 
         ``etag``/``last_modified`` in the result are the validators to send next time, to be
         stored as they are: the response's on 200 (None if it sent none), the newest on 304,
@@ -213,7 +223,7 @@ class HttpFetcher:
         if self._session is None:
             raise RuntimeError("HttpFetcher.fetch() called outside 'async with HttpFetcher()'")
         started = time.perf_counter()
-        progress = _Progress(URL())
+        progress = _Progress(URL(), untrusted=page)
         try:
             result = await self._follow(url, state, progress)
         except Exception as exc:  # the IO edge: nothing may escape into the sweep
@@ -235,11 +245,10 @@ class HttpFetcher:
 
         The configured URL itself is always allowed (the operator chose it), and so is a
         redirect chain that stays on private addresses (an intranet feed moving around).
+        An article page is guarded on every hop: a feed chose its URL.
         """
-        return (
-            not self.settings.allow_private_redirects
-            and bool(progress.redirects)
-            and progress.public_seen
+        return not self.settings.allow_private_redirects and (
+            progress.untrusted or (bool(progress.redirects) and progress.public_seen)
         )
 
     async def check_destination(self, url: URL, progress: _Progress) -> str | None:
@@ -272,6 +281,8 @@ class HttpFetcher:
         target = _checked_url(URL(url), url)
         seen = {target.with_fragment(None)}
         headers = _conditional_headers(state)
+        if progress.untrusted:
+            headers["Accept"] = PAGE_ACCEPT
         while True:
             progress.url = target
             outcome = await self._hop(target, headers, state, url, progress)

@@ -48,6 +48,7 @@ from feedhub.ingest.worker import Prepared, PrepareSpec, prepare_job
 from feedhub.model import (
     Article,
     FetchResult,
+    FullText,
     ParsedFeed,
     ParseError,
     SourceInfo,
@@ -64,6 +65,7 @@ from feedhub.store.articles import (
     tombstoned,
 )
 from feedhub.store.leases import hold_lease
+from feedhub.store.pages import queue_pages
 from feedhub.store.sources import apply_source_update, source_id, source_infos, sync_sources
 from feedhub.store.topics import file_articles
 from feedhub.wiring import fetch_settings, filing, refile_topics, related_settings, schedule_policy
@@ -457,6 +459,8 @@ class Ingester:
         from feedhub.related.vectors import store_prepared
 
         store_prepared(conn, _by_id(by_id, pre.vectors))  # computed in the parse workers
+        if src.full_text is not FullText.OFF:
+            queue_pages(conn, _pages_to_fetch(sid, by_id, self.config.file.fetch.pages_per_source))
         return changes, applied, merged
 
 
@@ -483,6 +487,17 @@ def _with_canonical(
     return {**known, **{a.guid: article_canonical_url(a) for a in missing}}
 
 
+def _pages_to_fetch(
+    sid: int, by_id: Sequence[tuple[int, Article]], cap: int | None
+) -> list[tuple[int, int, str]]:
+    """(article id, source id, URL) of the new and changed articles whose page is wanted
+    (full text), the first ``cap`` of them (``fetch.pages_per_source``; None: all)."""
+    out = [
+        (i, sid, a.url) for i, a in by_id if a.url and a.url.startswith(("http://", "https://"))
+    ]
+    return out if cap is None else out[:cap]
+
+
 def _by_id(pairs: Sequence[tuple[int, Article]], by_guid: Mapping[str, V]) -> dict[int, V]:
     """Values computed per guid (before the rows had ids) → per article id."""
     return {i: by_guid[a.guid] for i, a in pairs if a.guid in by_guid}
@@ -506,10 +521,33 @@ async def ingest(
         pool = ParsePool(workers)
     try:
         with batch_gc():
-            return await Ingester(config, store, pool=pool).run(names, on_done=on_done)
+            reports = await Ingester(config, store, pool=pool).run(names, on_done=on_done)
+            ingested = [r.name for r in reports if r.new_ids or r.changed_ids]
+            await fetch_pages(config, store, pool, ingested)
+            return reports
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+
+
+async def fetch_pages(
+    config: Config, store: Store, pool: Executor | None, names: Sequence[str]
+) -> None:
+    """The article pages (full text) of the named sources, before a one-shot run ends
+    (``feedhub fetch`` then ``publish`` publishes them); bounded by the page fetcher's
+    timeouts and retries. A source without full text queued none."""
+    wanted = {s.name for s in config.sources if s.full_text is not FullText.OFF}
+    names = [n for n in names if n in wanted]
+    if not names:
+        return
+    from feedhub.ingest.pages import PageRunner
+    from feedhub.wiring import page_settings
+
+    async with PageRunner(config, store, page_settings(config), pool=pool, clock=utcnow) as run:
+        reports = await run.drain(names)
+    if reports:
+        ok = sum(1 for r in reports if r.error is None)
+        log.info("full text: %d of %d article pages stored", ok, len(reports))
 
 
 @contextmanager

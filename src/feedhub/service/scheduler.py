@@ -42,6 +42,7 @@ from feedhub.service.fetch_reports import FetchReports
 from feedhub.service.generations import Generation, Generations
 from feedhub.service.housekeeping import PUBLISH_DELAY, Housekeeping, Publisher
 from feedhub.service.leasing import Leases, lease_length, renew_every
+from feedhub.service.pages import Pages
 from feedhub.service.reload import reload_config
 from feedhub.service.state import ServiceState
 from feedhub.store import Store, first_line
@@ -128,6 +129,7 @@ class Scheduler:
         self._more_due = False  # the last look left due sources unclaimed (no free slot)
         self._next_wait = MAX_WAIT
         self._stopping = False
+        self._pages = Pages(store, pool)  # article pages (full text), beside the loop
 
     @property
     def publisher(self) -> Publisher | None:
@@ -170,6 +172,9 @@ class Scheduler:
             await self._leases.renew(self._in_flight, self.state.config)
         results = await asyncio.gather(*started)
         reports = [r for r in results if r is not None]
+        await self._pages.drain(
+            self.state.config, [r.name for r in reports if r.new_ids or r.changed_ids]
+        )
         self.state.heartbeat()
         self.state.metrics.sweeps.inc()
         self.state.metrics.last_sweep.set(time.time())
@@ -295,6 +300,7 @@ class Scheduler:
             except Exception as e:
                 log.warning("cannot release the lease on %s: %s", src.name, first_line(e))
         self._reports.record(report, was_failing=info.last_error is not None)
+        self._pages.ingested(gen.config, report)
         return report
 
     # -- clock --------------------------------------------------------------------------
@@ -305,6 +311,7 @@ class Scheduler:
         self._housekeeping.start_jobs()
         if self.fetch:
             self._loop_task = asyncio.create_task(self._run_loop(), name="scheduler loop")
+            self._pages.start(self.state.config, self.publish_soon)
             log.info(
                 "scheduler started (worker %s): looking for due sources at least every %gs; "
                 "leases of %gs", self.worker, self.state.sweep_interval,
@@ -351,6 +358,7 @@ class Scheduler:
         self.state.sweep_interval = self.fixed_sweep or default_sweep_interval(new)
         self._resync = True
         self._wake.set()
+        self._pages.reload(new)
         self.publish_soon()  # topics or titles may have changed
 
     async def stop(self, grace: float = 3.0, cancel_wait: float = 3.0) -> None:
@@ -361,6 +369,7 @@ class Scheduler:
             self._loop_task.cancel()
             await asyncio.wait({self._loop_task})
         self._loop_task = None
+        await self._pages.stop()
         await self._housekeeping.stop_poll()
         self._housekeeping.pause()
         busy: set[asyncio.Task[object]] = set(self._in_flight.values())

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, or_, select, update
 
 from feedhub.model import Article, ArticleChanges, StoredArticle, article_hash
+from feedhub.store import pages
 from feedhub.store.batch import chunks
 from feedhub.store.schema import articles, pending_related, sources, tombstones
 
@@ -184,11 +185,21 @@ def article_fields(
     }
 
 
-def stored_articles(conn: Connection, ids: Iterable[int] | None = None) -> list[StoredArticle]:
-    """Articles with their source name, newest first; all of them when ``ids`` is None."""
+def stored_articles(
+    conn: Connection, ids: Iterable[int] | None = None, *, analysis: bool = False
+) -> list[StoredArticle]:
+    """Articles with their source name, newest first; all of them when ``ids`` is None.
+
+    ``analysis``: ``content`` is the article page's text where there is one (full text,
+    store/pages.py), for topic rules; publishing reads the stored content.
+    """
     q = select(articles, sources.c.name.label("source_name")).join(
         sources, sources.c.id == articles.c.source_id
     )
+    if analysis:
+        q = pages.with_pages(
+            q.add_columns(pages.analysis_content(articles.c.content).label("analysis"))
+        )
     if ids is None:
         q = q.order_by(articles.c.published.desc(), articles.c.id.desc())
         return [to_stored(r) for r in conn.execute(q)]
@@ -212,7 +223,7 @@ def to_stored(r: object) -> StoredArticle:
         url=m["url"],
         canonical_url=m["canonical_url"],
         summary=m["summary"],
-        content=m["content"],
+        content=m["analysis"] if "analysis" in m else m["content"],
         authors=tuple(m["authors"] or ()),
         categories=tuple(m["categories"] or ()),
         published=m["published"],

@@ -41,6 +41,7 @@ from sqlalchemy import (
 )
 
 from feedhub.model import DedupeFeatures as Features
+from feedhub.store import pages
 from feedhub.store.batch import chunks
 from feedhub.store.schema import Id, UTCDateTime, articles, metadata, sources
 
@@ -137,14 +138,15 @@ def load_articles(conn: Connection, ids: Sequence[int], *, text: bool = True) ->
     a, s = articles.c, sources.c
     cols = [a.id, a.source_id, a.published, a.cluster_id, s.position]
     if text:
-        cols += [a.title, a.content, a.summary, a.url, a.canonical_url]
+        # The article page's text when there is one (full text, store/pages.py).
+        content = pages.analysis_content(a.content).label("content")
+        cols += [a.title, content, a.summary, a.url, a.canonical_url]
     rows: list[Any] = []
     for chunk in chunks(ids, CHUNK):
-        q = (
-            select(*cols)
-            .join_from(articles, sources, a.source_id == s.id)
-            .where(a.id.in_(chunk))
-        )
+        q = select(*cols).join_from(articles, sources, a.source_id == s.id)
+        if text:
+            q = pages.with_pages(q)
+        q = q.where(a.id.in_(chunk))
         rows.extend(conn.execute(q).all())
     return rows
 

@@ -42,7 +42,7 @@ from sqlalchemy import (
     update,
 )
 
-from feedhub.store import fulltext
+from feedhub.store import fulltext, pages
 from feedhub.store.batch import chunks
 from feedhub.store.schema import Id, articles, metadata
 
@@ -168,10 +168,12 @@ class RelatedItem:
 def read_articles(conn: Connection, ids: Iterable[int]) -> dict[int, ArticleText]:
     """Texts of the given articles (missing ids are left out)."""
     a = articles.c
+    # The article page's text when there is one (full text, store/pages.py).
+    content = pages.analysis_content(a.content).label("content")
     rows = conn.execute(
-        select(a.id, a.title, a.summary, a.content, a.published, a.cluster_id).where(
-            a.id.in_(list(ids))
-        )
+        pages.with_pages(
+            select(a.id, a.title, a.summary, content, a.published, a.cluster_id)
+        ).where(a.id.in_(list(ids)))
     )
     return {
         r.id: ArticleText(r.id, r.title, r.summary, r.content, r.published, r.cluster_id or r.id)

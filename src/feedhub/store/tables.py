@@ -1,5 +1,5 @@
 """Imports every module that defines tables, so ``metadata`` is complete before migrating."""
 
-from feedhub.store import dedupe, related, schema, vectors
+from feedhub.store import dedupe, pages, related, schema, vectors
 
-__all__ = ["dedupe", "related", "schema", "vectors"]
+__all__ = ["dedupe", "pages", "related", "schema", "vectors"]

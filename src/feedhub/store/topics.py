@@ -48,7 +48,7 @@ def file_articles(
     found = {i: known[i] for i in ids if i in known}
     missing = [i for i in ids if i not in found]
     if missing:
-        for a in stored_articles(conn, missing):
+        for a in stored_articles(conn, missing, analysis=True):
             found[a.id] = rules.match(a, a.source, forced.get(a.source, ()))
     rows = [
         {"article_id": i, "topic": t}
