@@ -367,9 +367,9 @@ def test_one_request_per_host_at_a_time_and_each_page_once(
 def test_per_host_limit_is_a_setting(server: HttpServer, tmp_path: Path) -> None:
     items = [(f"p{i}", server.url(f"/p{i}"), TEASER) for i in range(4)]
     server.route("/feed", Reply(body=rss(items)))
-    gate = asyncio.Event()  # noqa: F841 — the server holds each page until two overlap
     for i in range(4):
-        server.route(f"/p{i}", Reply(body=page("time_001"), headers=HTML, delay=0.5))
+        # Slow answers: the four requests are sent at once, two at a time get through.
+        server.route(f"/p{i}", Reply(body=page("time_001"), headers=HTML, delay=1.5))
     cfg = make_config(tmp_path, {"news": (server.url("/feed"), "publish")}, pages_per_host=2,
                       robots_txt="false")
     run_ingest(cfg)
