@@ -8,8 +8,9 @@ retention, folder deletions), so the text never outlives the article.
 
 The extracted HTML is the article's *analysis text*: dedupe, topics and related news read
 ``coalesce(article_pages.html, articles.content)`` (``analysis_content``); in ``publish``
-mode it is also written over ``articles.content``. Stored uncompressed: at the median
-article size it is a few KB a row (benchmarks/README.md, "Full text").
+mode it is written over ``articles.content`` instead (and ``html`` stays NULL: one copy).
+Stored uncompressed, because SQL reads it: 6.4 KB a page on average, 2.6 KB with zlib
+(benchmarks/README.md, "Full text").
 """
 
 from __future__ import annotations
@@ -184,7 +185,8 @@ def page_done(
         .where(article_pages.c.article_id == article_id)
         .values(
             state=DONE, error=None, status=status, fetched_at=now, claimed_until=None,
-            html=ext.html, chars=ext.chars,
+            # Published: the text is the article's content, read from there (not twice).
+            html=None if publish else ext.html, chars=ext.chars,
         )
     )
     values: dict[str, object] = {}
