@@ -479,3 +479,31 @@ def test_retention_removes_the_text_with_the_article(server: HttpServer, tmp_pat
             assert conn.execute(select(article_pages.c.article_id)).all() == []
     finally:
         store.close()
+
+
+@pytest.mark.postgres
+def test_two_workers_never_claim_the_same_page_on_postgresql(pg_engine) -> None:
+    from sqlalchemy import insert
+
+    from feedhub.store.pages import claim_pages, queue_pages
+    from feedhub.store.schema import sources
+
+    now = datetime.now(UTC)
+    with pg_engine.begin() as conn:
+        sid = conn.execute(insert(sources).values(
+            name="s", url="http://x.example/", kind="http", position=0)).inserted_primary_key[0]
+        ids = [conn.execute(insert(articles).values(
+            source_id=sid, guid=f"g{i}", title="t", published=now, updated=now,
+            first_seen=now, changed=now, content_hash="h")).inserted_primary_key[0]
+            for i in range(4)]
+        queue_pages(conn, [(i, sid, f"http://x.example/{i}") for i in ids])
+    until = now + timedelta(minutes=5)
+    with pg_engine.connect() as one, pg_engine.connect() as two:
+        first = claim_pages(one, now, until, 2)  # its transaction is still open
+        second = claim_pages(two, now, until, 10)
+        one.commit()
+        two.commit()
+        third = claim_pages(one, now, until, 10)  # every page is claimed now
+        one.commit()
+    got = [j.article_id for j in first] + [j.article_id for j in second]
+    assert sorted(got) == sorted(ids) and third == []

@@ -134,6 +134,10 @@ def claim_pages(
         q = q.where(s.name.in_(list(source_names)))
     if exclude:
         q = q.where(p.article_id.not_in(list(exclude)))
+    if conn.dialect.name == "postgresql":
+        # Several workers claim at once: each takes rows the others have not locked.
+        # (SQLite's write transaction is exclusive already.)
+        q = q.with_for_update(of=article_pages, skip_locked=True)
     rows = conn.execute(q).all()
     if rows:
         for chunk in chunks([r.article_id for r in rows], 500):
