@@ -78,6 +78,19 @@ def test_plain_install_fetches_and_publishes(tmp_path: Path) -> None:
         root = ET.parse(feeds / f"{topic}.atom").getroot()
         entries = root.findall(f"{ATOM}entry")
         assert entries, f"{topic}.atom has no entries after a plain install"
+    # Full text (issue 15) extracts in the installed package: trafilatura and justext import
+    # (justext needs lxml_html_clean, a distribution of its own since lxml 5.2).
+    para = "<p>" + "A sentence of the article's own text, long enough to be kept. " * 12 + "</p>"
+    page = f"<html><body><article><h1>Title</h1>{para * 3}</article></body></html>"
+    code = (
+        "from feedhub.enrich.extract import extract_page; "
+        f"e = extract_page({page.encode()!r}, 'text/html', 'https://x.example/news/1'); "
+        "print(e.error or e.chars)"
+    )
+    extracted = _run([str(py), "-c", code], tmp_path)
+    assert extracted.returncode == 0 and extracted.stdout.strip().isdigit(), (
+        extracted.stdout + extracted.stderr
+    )
     # The parse stage really ran in the installed package, not in the checkout.
     where = _run([str(py), "-c", "import feedhub; print(feedhub.__file__)"], tmp_path)
     assert str(venv) in where.stdout
