@@ -507,3 +507,42 @@ def test_two_workers_never_claim_the_same_page_on_postgresql(pg_engine) -> None:
         one.commit()
     got = [j.article_id for j in first] + [j.article_id for j in second]
     assert sorted(got) == sorted(ids) and third == []
+
+
+def test_a_claim_that_never_ends_is_bounded_and_a_stopped_runner_hands_back(
+    tmp_path: Path,
+) -> None:
+    from sqlalchemy import insert
+
+    from feedhub.store.pages import MAX_CLAIMS, claim_pages, queue_pages, release_pages
+    from feedhub.store.schema import sources
+
+    store = Store.open(f"sqlite:///{tmp_path}/s.db")
+    now = datetime.now(UTC)
+    lease = timedelta(minutes=10)
+    try:
+        with store.write() as conn:
+            sid = conn.execute(insert(sources).values(
+                name="s", url="http://x.example/", kind="http", position=0)
+            ).inserted_primary_key[0]
+            ids = [conn.execute(insert(articles).values(
+                source_id=sid, guid=f"g{i}", title="t", published=now, updated=now,
+                first_seen=now, changed=now, content_hash="h")).inserted_primary_key[0]
+                for i in range(2)]
+            queue_pages(conn, [(i, sid, f"http://x.example/{i}") for i in ids])
+            # Handed back: claimable again at once.
+            assert [j.article_id for j in claim_pages(conn, now, now + lease, 1)] == ids[:1]
+            release_pages(conn, ids[:1])
+            assert [j.article_id for j in claim_pages(conn, now, now + lease, 1)] == ids[:1]
+            # A claim that runs out is taken again, MAX_CLAIMS times, then the page failed.
+            t = now
+            for _ in range(MAX_CLAIMS - 2):
+                t += lease * 2
+                assert ids[0] in [j.article_id for j in claim_pages(conn, t, t + lease, 5)]
+            t += lease * 2
+            assert ids[0] not in [j.article_id for j in claim_pages(conn, t, t + lease, 5)]
+            row = conn.execute(select(article_pages.c.state, article_pages.c.error).where(
+                article_pages.c.article_id == ids[0])).one()
+        assert row.state == "failed" and str(MAX_CLAIMS) in row.error
+    finally:
+        store.close()

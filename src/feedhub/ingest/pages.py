@@ -38,7 +38,14 @@ from feedhub.ingest.pool import ParsePool
 from feedhub.model import Extracted, FetchResult, FullText
 from feedhub.store import Store, first_line
 from feedhub.store.advisory import INGEST_LOCK, xact_lock
-from feedhub.store.pages import PageJob, claim_pages, drop_page, page_done, page_failed
+from feedhub.store.pages import (
+    PageJob,
+    claim_pages,
+    drop_page,
+    page_done,
+    page_failed,
+    release_pages,
+)
 from feedhub.wiring import filing
 
 if TYPE_CHECKING:
@@ -177,10 +184,16 @@ class PageRunner:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), poll)
         finally:
+            held = set(self._held)
             for t in tasks:
                 t.cancel()
             if tasks:
                 await asyncio.wait(tasks, timeout=1.0)
+            if held:  # claimable again by the next start (or another worker) at once
+                try:
+                    await asyncio.to_thread(self._write, lambda c: release_pages(c, held))
+                except Exception as e:
+                    log.warning("cannot hand back %d article pages: %s", len(held), first_line(e))
 
     def _claim(self, limit: int, source_names: Collection[str] | None) -> list[PageJob]:
         now = self.clock()

@@ -43,6 +43,9 @@ from feedhub.store.batch import chunks
 from feedhub.store.schema import Id, UTCDateTime, articles, metadata, pending_related, sources
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
+# Claims of one page that ended without a result (its runner died or was stopped) before
+# the page counts as failed: a page that kills its runner is not fetched forever.
+MAX_CLAIMS = 3
 
 article_pages = Table(
     "article_pages",
@@ -122,6 +125,12 @@ def claim_pages(
     """Up to ``limit`` pending pages nobody holds (of ``source_names`` only, when given),
     claimed until ``until``; oldest article first."""
     p, a, s = article_pages.c, articles.c, sources.c
+    conn.execute(
+        update(article_pages)
+        .where(p.state == PENDING, p.attempts >= MAX_CLAIMS, p.claimed_until < now)
+        .values(state=FAILED, error=f"no result after {MAX_CLAIMS} tries", fetched_at=now,
+                claimed_until=None)
+    )
     q = (
         select(p.article_id, s.name, p.url, a.content, a.summary)
         .join(articles, a.id == p.article_id)
@@ -147,6 +156,16 @@ def claim_pages(
                 .values(claimed_until=until, attempts=p.attempts + 1)
             )
     return [PageJob(r.article_id, r.name, r.url, r.content or r.summary) for r in rows]
+
+
+def release_pages(conn: Connection, ids: Collection[int]) -> None:
+    """Hand back claimed pages not done (a runner stopping): claimable again at once."""
+    for chunk in chunks(sorted(ids), 500):
+        conn.execute(
+            update(article_pages)
+            .where(article_pages.c.article_id.in_(chunk), article_pages.c.state == PENDING)
+            .values(claimed_until=None)
+        )
 
 
 def page_failed(
