@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -344,25 +344,7 @@ def score_candidates(
     """
     if not vector:
         return []
-    options = conn.get_execution_options()
-    if conn.dialect.name == "postgresql" and (
-        options.get(fulltext.CANDIDATES_OPTION, fulltext.DEFAULT_CANDIDATES) == "fulltext"
-    ):
-        limit = options.get(fulltext.LIMIT_OPTION)
-        rows = conn.execute(
-            fulltext.CANDIDATES if limit is None else fulltext.RANKED_CANDIDATES,
-            fulltext.candidate_params(dict(vector), _epoch(start), _epoch(end), min_score, limit),
-        )
-        return [Scored(DocInfo(r[0], _when(r[1]), *r[2:5]), r.score) for r in rows]
-    params: dict[str, object] = {
-        "start": _epoch(start),
-        "end": _epoch(end),
-        "min_score": min_score,
-    }
-    for i, (term, weight) in enumerate(vector.items()):
-        params[f"t{i}"] = term
-        params[f"w{i}"] = weight
-    rows = conn.execute(_candidates_query(len(vector)), params)
+    rows = _term_query(conn, vector, start, end, min_score, rows_too=True)
     return [Scored(DocInfo(r[0], _when(r[1]), *r[2:5]), r.score) for r in rows]
 
 
@@ -378,26 +360,45 @@ def lexical_scores(
     more than the query."""
     if not vector:
         return [], []
+    rows = _term_query(conn, vector, start, end, min_score, rows_too=False)
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
+def _term_query(
+    conn: Connection,
+    vector: Mapping[str, float],
+    start: datetime,
+    end: datetime,
+    min_score: float,
+    *,
+    rows_too: bool,
+) -> list[Any]:
+    """The articles in [start, end] whose dot product with ``vector`` ≥ min_score, with their
+    ``related_docs`` row (``rows_too``) or as (id, score) only. On PostgreSQL the candidates
+    are its full-text index's matches unless the connection asks for the term index."""
     options = conn.get_execution_options()
     if conn.dialect.name == "postgresql" and (
         options.get(fulltext.CANDIDATES_OPTION, fulltext.DEFAULT_CANDIDATES) == "fulltext"
     ):
         limit = options.get(fulltext.LIMIT_OPTION)
-        rows = conn.execute(
-            fulltext.SCORES if limit is None else fulltext.RANKED_SCORES,
+        if rows_too:
+            query = fulltext.CANDIDATES if limit is None else fulltext.RANKED_CANDIDATES
+        else:
+            query = fulltext.SCORES if limit is None else fulltext.RANKED_SCORES
+        return conn.execute(
+            query,
             fulltext.candidate_params(dict(vector), _epoch(start), _epoch(end), min_score, limit),
         ).all()
-    else:
-        params: dict[str, object] = {
-            "start": _epoch(start),
-            "end": _epoch(end),
-            "min_score": min_score,
-        }
-        for i, (term, weight) in enumerate(vector.items()):
-            params[f"t{i}"] = term
-            params[f"w{i}"] = weight
-        rows = conn.execute(_scores_query(len(vector)), params).all()
-    return [r[0] for r in rows], [r[1] for r in rows]
+    params: dict[str, object] = {
+        "start": _epoch(start),
+        "end": _epoch(end),
+        "min_score": min_score,
+    }
+    for i, (term, weight) in enumerate(vector.items()):
+        params[f"t{i}"] = term
+        params[f"w{i}"] = weight
+    query = _candidates_query(len(vector)) if rows_too else _scores_query(len(vector))
+    return conn.execute(query, params).all()
 
 
 @lru_cache(maxsize=128)
