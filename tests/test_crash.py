@@ -302,6 +302,10 @@ def test_sigkill_during_ingest_and_publish_loses_and_tears_nothing(
         lost = committed - present
         assert not lost, f"{where}: committed articles lost: {sorted(lost)[:5]}"
         grew += bool(present - committed)
+        if phase == "later":
+            # Killed after a fetch was reported, and every round brings new items to every
+            # source: that fetch's articles were stored before the line was written.
+            assert present - committed, f"{where}: a fetch was reported but nothing stored"
         committed |= present
         clusters: dict[int, set[int]] = {}
         for s, g, aid, cluster in rows:
@@ -365,9 +369,11 @@ def test_sigkill_during_ingest_and_publish_loses_and_tears_nothing(
         f"{stats['temps_seen']} leftover temp files seen between runs (never served); "
         f"{len(present)} articles, {files} files at the end"
     )
-    # The kills must have hit the windows this test is about, and work got done between.
+    # The kills must have hit the windows this test is about, and work got done between
+    # (the seed fixes the phases; how many other rounds got an ingest in before their kill
+    # depends on the machine's speed, so only the "later" rounds are counted on).
     assert stats["publishing"] >= 1 and stats["after_ingest"] >= 1, stats
-    assert grew >= ROUNDS // 4, f"the store grew in only {grew} of {ROUNDS} rounds"
+    assert stats["later"] >= 3 and grew >= stats["later"], (grew, stats)
 
 
 # -- a full disk, a read-only output folder ------------------------------------------------
