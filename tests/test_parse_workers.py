@@ -1,6 +1,7 @@
 """The parse workers fail as one thing, not as N sources (issue 12).
 
-A broken install (the parse stage cannot import numpy, as a plain install once could not)
+A broken install (the parse stage cannot import feedparser; a plain install once lacked numpy,
+which the service itself now imports for Related News, so numpy no longer breaks only parsing)
 is one line and exit 1 from ``fetch``, one log line and a not-ready ``/readyz`` from
 ``run``; nothing is stored as failed. A worker that dies mid-run is replaced, and only the
 job that kills it fails. Real processes throughout: the missing module is a real package
@@ -26,13 +27,13 @@ pytestmark = pytest.mark.slow
 SAMPLE = REPO / "config" / "samples" / "wire.xml"
 
 
-def _broken_numpy(tmp: Path) -> Path:
-    """A folder that shadows numpy with a package that does not import, as when a plain
-    install lacks it."""
+def _broken_feedparser(tmp: Path) -> Path:
+    """A folder that shadows feedparser (which only the parse stage imports) with a package
+    that does not import, as when an install lacks it."""
     shadow = tmp / "shadow"
-    (shadow / "numpy").mkdir(parents=True)
-    (shadow / "numpy" / "__init__.py").write_text(
-        "raise ModuleNotFoundError(\"No module named 'numpy'\", name='numpy')\n"
+    (shadow / "feedparser").mkdir(parents=True)
+    (shadow / "feedparser" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'feedparser'\", name='feedparser')\n"
     )
     return shadow
 
@@ -58,13 +59,13 @@ def _articles(tmp: Path) -> int:
 @pytest.mark.parametrize("jobs", ["2", "1"])
 def test_fetch_with_a_broken_parse_stage_says_so_once(tmp_path: Path, jobs: str) -> None:
     config = _config(tmp_path)
-    shadow = _broken_numpy(tmp_path)
+    shadow = _broken_feedparser(tmp_path)
     done = run_cli("-c", str(config), "fetch", "-j", jobs,
                    env={"PYTHONPATH": str(shadow)})
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert lines == ["feedhub: error: parse workers failed to start: No module named 'numpy'"]
+    assert lines == ["feedhub: error: parse workers failed to start: No module named 'feedparser'"]
     # Nothing was stored as failed: with the install fixed, both sources ingest at once.
     assert _articles(tmp_path) == 0
     fixed = run_cli("-c", str(config), "fetch", "-j", jobs)
@@ -78,19 +79,19 @@ def test_the_service_with_a_broken_parse_stage_logs_once_and_is_not_ready(
 ) -> None:
     config = _config(tmp_path)
     port = free_port()
-    service = Service(config, port, "--port", str(port), path=(_broken_numpy(tmp_path),))
+    service = Service(config, port, "--port", str(port), path=(_broken_feedparser(tmp_path),))
     try:
         status = service.wait_for(
             "/readyz", lambda: (r := service.get("/readyz")) is not None and r
         )
         assert status[0] == 503
-        assert status[2] == b"parse workers failed to start: No module named 'numpy'\n"
+        assert status[2] == b"parse workers failed to start: No module named 'feedparser'\n"
         assert service.get("/healthz") is not None  # alive, serving
     finally:
         assert service.stop() == 0
     log = service.log()
     assert "Traceback" not in log
-    assert log.count("No module named 'numpy'") == 1, log
+    assert log.count("No module named 'feedparser'") == 1, log
 
 
 def _job(name: str, flag: str) -> str:
