@@ -200,15 +200,14 @@ def tfidf_baseline(heads: list[Headline], window: timedelta) -> tuple[float, ...
 
 
 def feedhub_quality(
-    heads: list[Headline], window: timedelta, workdir: Path, backend: Backend = SQLITE,
-    **kw: float,
+    heads: list[Headline], window: timedelta, workdir: Path, backend: Backend = SQLITE
 ):
-    conn = new_store(workdir, f"uci-{len(kw)}-{backend.candidates}-{backend.limit}-"
+    conn = new_store(workdir, f"uci-0-{backend.candidates}-{backend.limit}-"
                      f"{backend.bare}.db", backend)
     ids = insert_articles(conn, [(h.title, "", h.when) for h in heads])
     start = time.perf_counter()
     for i in range(0, len(ids), 50):  # ingest-sized batches
-        update_related(conn, ids[i : i + 50], Settings(window=window, min_score=0.0, **kw))
+        update_related(conn, ids[i : i + 50], Settings(window=window, min_score=0.0))
     elapsed = time.perf_counter() - start
     index = {article_id: i for i, article_id in enumerate(ids)}
     result = score_rankings(

@@ -13,21 +13,28 @@ import html
 import json
 import logging
 import re
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from feedhub.config import Config, load_config
 from feedhub.fetch import FetchSettings, HttpFetcher
+from feedhub.ingest.pages import retryable
 from feedhub.ingest.run import Ingester, fetch_pages, ingest
+from feedhub.model import FetchResult
 from feedhub.pipeline import publish
+from feedhub.related import semantic
+from feedhub.related.vectors import body_text
 from feedhub.retention import prune
 from feedhub.store import Store
+from feedhub.store import vectors as vdb
 from feedhub.store.pages import article_pages, page_stats
+from feedhub.store.related import read_articles
 from feedhub.store.schema import article_topics, articles
 from tests.conftest import REPO
 from tests.support.httpserver import HttpServer, Reply, redirect
@@ -183,6 +190,31 @@ def test_analyze_feeds_topics_but_publishes_the_feeds_content(
     assert TEASER in atom and "first warned Congress" not in atom
 
 
+def test_the_text_vector_is_the_pages_not_the_teasers(server: HttpServer, tmp_path: Path
+                                                      ) -> None:
+    # The parse worker embeds the feed's teaser; Related News and stories must compare the
+    # article the page holds, as its term vector does.
+    cfg = one_source(server, tmp_path, "analyze", Reply(body=page("time_001"), headers=HTML))
+    run_ingest(cfg)
+    store = Store.open(cfg.store_url)
+    try:
+        publish(cfg, store)
+        with store.read() as conn:
+            (doc,) = read_articles(conn, [rows_ids(conn)["a1"]]).values()
+            stored = vdb.read_vectors(conn, [doc.id], semantic.MODEL_ID)[doc.id]
+    finally:
+        store.close()
+    assert "first warned Congress" in body_text(doc)  # the page's text, not the teaser
+    made = semantic.embed_article(doc.title, body_text(doc))
+    assert made is not None and stored.words == made[1] > 300
+    teaser = semantic.embed_article(doc.title, TEASER)
+    assert teaser is not None and stored.words != teaser[1]
+
+
+def rows_ids(conn: Connection) -> dict[str, int]:
+    return {guid: aid for guid, aid in conn.execute(select(articles.c.guid, articles.c.id))}
+
+
 def test_publish_updates_the_entry_when_the_text_arrives_and_only_then(
     server: HttpServer, tmp_path: Path
 ) -> None:
@@ -304,15 +336,18 @@ def test_a_bad_page_keeps_the_teaser_with_one_log_line(
 
 def test_a_page_in_another_encoding_is_read_in_its_own(server: HttpServer, tmp_path: Path
                                                         ) -> None:
-    # The Spanish page re-encoded to ISO-8859-1, said by the HTTP header (first source) or
-    # only by the page's <meta> (second); a UTF-8 reading would garble every accent.
+    # The Spanish page re-encoded to ISO-8859-1, said by the HTTP header only (first source:
+    # its <meta> still says UTF-8, and the header wins) or by the page's <meta> only (second);
+    # a UTF-8 reading would garble every accent.
     raw = page("spanish_article").decode("utf-8")
     latin = re.sub(r'charset=["\']?utf-8', "charset=iso-8859-1", raw, flags=re.I)
-    body = latin.encode("iso-8859-1", "xmlcharrefreplace")
+    assert latin != raw
     server.route("/feed", Reply(body=rss([("h", server.url("/h"), TEASER),
                                           ("m", server.url("/m"), TEASER)])))
-    server.route("/h", Reply(body=body, headers={"Content-Type": "text/html; charset=latin-1"}))
-    server.route("/m", Reply(body=body, headers={"Content-Type": "text/html"}))
+    server.route("/h", Reply(body=raw.encode("iso-8859-1", "xmlcharrefreplace"),
+                             headers={"Content-Type": "text/html; charset=latin-1"}))
+    server.route("/m", Reply(body=latin.encode("iso-8859-1", "xmlcharrefreplace"),
+                             headers={"Content-Type": "text/html"}))
     cfg = make_config(tmp_path, {"news": (server.url("/feed"), "publish")})
     run_ingest(cfg)
     for guid in ("h", "m"):
@@ -460,6 +495,26 @@ def test_a_page_on_a_private_address_is_refused_on_the_first_hop(server: HttpSer
     assert asyncio.run(go(False)) is None  # a feed the operator configured
     error = asyncio.run(go(True))
     assert error is not None and "refused" in error and server.count("/story") == 1
+
+
+def test_no_answer_is_retried_and_a_refusal_by_the_guard_is_not(server: HttpServer) -> None:
+    # A host that refuses connections (restarting, say) may answer later; the SSRF guard's
+    # refusal would refuse again. Both errors say "refused": the decision must not read text.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # nothing listens there once the socket is closed
+
+    async def go(url: str, private: str) -> FetchResult:
+        settings = FetchSettings(private_networks=(ip_network(private),))
+        async with HttpFetcher(settings) as f:
+            return await f.fetch(url, page=True)
+
+    down = asyncio.run(go(f"http://127.0.0.1:{closed}/story", "10.0.0.0/8"))
+    assert down.error is not None and "Connection refused" in down.error
+    assert retryable(down)
+    guarded = asyncio.run(go(server.url("/story"), "127.0.0.1/32"))
+    assert guarded.error is not None and "private address refused" in guarded.error
+    assert not retryable(guarded)
 
 
 # -- storage ------------------------------------------------------------------------------

@@ -24,6 +24,10 @@ from xml.sax.saxutils import escape
 import pytest
 from lxml import etree
 
+from feedhub.config.load import load_config
+from feedhub.publish.run import source_refs, stories_to_write, story_digest
+from feedhub.store import Store
+from feedhub.store.stories import feed_states
 from tests.conftest import REPO
 from tests.test_publish_helpers import validate_atom
 from tests.test_related_reference import HEADLINE, seed_body
@@ -132,6 +136,21 @@ def follow_links(entry: etree._Element) -> list[str]:
 def alternate(entry: etree._Element) -> str:
     return next(link.get("href") for link in entry.findall(f"{ATOM}link")
                 if link.get("rel") == "alternate")
+
+
+def stories_to_render(folder: Path) -> list[str]:
+    """The story feeds the next publish would render, as it plans them: a publish that
+    renders a feed again writes nothing when the bytes are equal, so only the plan shows
+    that unchanged stories are skipped."""
+    config = load_config(folder / "feedhub.yaml")
+    store = Store.open(config.store_url)
+    try:
+        with store.read() as conn:
+            digest = story_digest(config, source_refs(conn, config))
+            todo = stories_to_write(config.output_dir, feed_states(conn), digest)
+    finally:
+        store.close()
+    return sorted(st.id for st in todo)
 
 
 def files(out: Path) -> dict[str, tuple[int, int]]:
@@ -249,6 +268,7 @@ def test_top_stories_rank_by_outlets_then_recency(tmp_path: Path) -> None:
 
 
 def test_publish_twice_changes_nothing(site: Path) -> None:
+    assert stories_to_render(site) == []
     before = files(site / "out")
     r = cli(site, "publish", "--json")
     assert r.returncode == 0, r.stderr
@@ -324,6 +344,7 @@ def test_new_article_rewrites_only_its_story_and_rebuild_keeps_ids(tmp_path: Pat
     assert r.returncode == 0, r.stderr
     rebuilt = story_rows(tmp_path)
     assert rebuilt == {**story, "https://wire.example/k3": kenya}
+    assert stories_to_render(tmp_path) == []  # the written feeds' marks were kept
     settled = files(out)
     r = cli(tmp_path, "publish", "--json")
     assert r.returncode == 0, r.stderr
@@ -335,9 +356,7 @@ def test_retention_removes_stories_with_their_articles(tmp_path: Path) -> None:
     (tmp_path / "feedhub.yaml").write_text(CONFIG.format(base=BASE), encoding="utf-8")
     assert cli(tmp_path, "fetch", "--publish").returncode == 0
     assert list((tmp_path / "out" / "stories").glob("*.atom"))
-    from feedhub.config.load import load_config
     from feedhub.retention import prune
-    from feedhub.store import Store
 
     config = load_config(tmp_path / "feedhub.yaml")
     store = Store.open(config.store_url)

@@ -105,6 +105,9 @@ class FetchResult:
     retry_after: timedelta | None = None  # from Retry-After (429/503) — a lower bound on next due
     max_age: timedelta | None = None  # from Cache-Control: max-age
     error: str | None = None
+    # The failure got no answer and may pass on a retry (a timeout; a connection refused,
+    # reset or dropped), as opposed to a refusal by feedhub's own guards or a bad URL.
+    transient: bool = False
     duration: float = 0.0
 
     @property
@@ -161,7 +164,6 @@ class Extracted:
 
     html: str = ""
     chars: int = 0  # characters of plain text in ``html``
-    canonical_url: str | None = None
     published: datetime | None = None
     authors: tuple[str, ...] = ()
     error: str | None = None

@@ -31,6 +31,11 @@ def prune(config: Config, store: Store, now: datetime) -> int:
         with store.write() as conn:
             rows = expired(conn, cutoff, BATCH)
             if not rows:
+                # Stories whose articles all expired go with them (their feeds at the next
+                # publish); the others keep their ids and shrink. Once, not per batch: it
+                # looks at every story.
+                if total:
+                    drop_empty(conn)
                 return total
             ids = [r.id for r in rows]
             dedupe_remove(conn, ids)
@@ -40,7 +45,4 @@ def prune(config: Config, store: Store, now: datetime) -> int:
                 by_source[r.source_id].append(r.guid)
             for source_id, guids in by_source.items():
                 delete_articles(conn, source_id, guids, now)
-            # Stories whose articles all expired go with them (their feeds at the next
-            # publish); the others keep their ids and shrink.
-            drop_empty(conn)
             total += len(rows)

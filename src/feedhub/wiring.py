@@ -124,4 +124,4 @@ def stories_settings(config: Config) -> StoriesSettings:
     from feedhub.stories import Settings as StoriesSettings
 
     st = config.file.stories
-    return StoriesSettings(window=st.window, top_window=st.top_window, top_count=st.top_count)
+    return StoriesSettings(window=st.window)

@@ -16,6 +16,8 @@ import logging
 import re
 from datetime import UTC, datetime
 
+from w3lib.encoding import html_to_unicode
+
 from feedhub.model import Extracted
 from feedhub.parse.sanitize import clean_html, to_text
 
@@ -31,8 +33,6 @@ _BOILERPLATE = re.compile(
     r"|accept all|privacy settings)\b",
     re.IGNORECASE,
 )
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.I)
-_HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([a-zA-Z0-9_.:-]+)", re.I)
 
 
 def media_type(content_type: str | None) -> str:
@@ -40,26 +40,21 @@ def media_type(content_type: str | None) -> str:
 
 
 def decode(body: bytes, content_type: str | None) -> str:
-    """The page as text: the charset the server named, else the page's own ``<meta>``, else
-    UTF-8, else trafilatura's guess (charset detection)."""
-    for found in (
-        _HEADER_CHARSET.search(content_type or ""),
-        _META_CHARSET.search(body[:4096]),
-    ):
-        if found is None:
-            continue
-        name = found.group(1)
-        name = name.decode("ascii", "replace") if isinstance(name, bytes) else name
-        try:
-            return body.decode(name)
-        except (LookupError, UnicodeDecodeError):
-            continue
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        from trafilatura.utils import decode_file
+    """The page as text, as a browser reads it (w3lib): its BOM, the charset the server
+    named, its own ``<meta>`` or XML declaration (browsers' names: latin-1 is cp1252);
+    undeclared, UTF-8 if it decodes, else trafilatura's guess."""
+    return html_to_unicode(content_type, body, auto_detect_fun=_guess)[1]
 
-        return str(decode_file(body))
+
+def _guess(body: bytes) -> str | None:
+    """The encoding of a page that declares none."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        from trafilatura.utils import detect_encoding  # lazy: see the module docstring
+
+        return next(iter(detect_encoding(body)), None)
+    return "utf-8"
 
 
 def _not_html(body: bytes, content_type: str | None) -> str | None:
@@ -138,11 +133,9 @@ def extract_page(body: bytes, content_type: str | None, url: str, teaser: str = 
     if len(plain) <= BOILERPLATE_MAX_CHARS and (m := _BOILERPLATE.search(plain)):
         return Extracted(error=f"boilerplate, not an article ({m.group(0).lower()!r})")
     authors = tuple(a.strip() for a in (doc.author or "").split(";") if a.strip())
-    canonical = doc.url if doc.url and doc.url.startswith(("http://", "https://")) else None
     return Extracted(
         html=html,
         chars=len(plain),
-        canonical_url=canonical,
         published=_date(doc.date),
         authors=authors,
     )

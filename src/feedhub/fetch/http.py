@@ -234,6 +234,7 @@ class HttpFetcher:
                 url=url,
                 status=progress.status,
                 error=message,
+                transient=is_transient(exc),
                 final_url=str(progress.url) if progress.redirects else url,
                 etag=state.etag,
                 last_modified=state.last_modified,
@@ -415,6 +416,17 @@ def _reason(status: int, reason: str | None) -> str:
 
 
 _ECHOED_BYTES = re.compile(r""":\s*b['"].*$""", re.DOTALL)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failure may pass on a retry: no answer (a timeout, a connection refused,
+    reset or dropped). Not feedhub's own refusals (``FetchError``: the SSRF guard, the caps,
+    redirect loops), a bad URL, a failed DNS lookup or a TLS error."""
+    if isinstance(exc, (aiohttp.ClientConnectorDNSError, aiohttp.ClientSSLError)):
+        return False
+    return isinstance(
+        exc, (TimeoutError, aiohttp.ClientOSError, aiohttp.ServerDisconnectedError, ConnectionError)
+    )
 
 
 def describe_error(exc: BaseException, settings: FetchSettings) -> str:

@@ -89,11 +89,10 @@ def extract_job(body: bytes, content_type: str | None, url: str, teaser: str) ->
 
 
 def retryable(result: FetchResult) -> bool:
-    """A failure that may pass: no answer (timeout, connection), 429 or 5xx. Refusals by
-    the SSRF guard or the body cap, and other HTTP errors, would fail the same way."""
+    """A failure that may pass: no answer (``FetchResult.transient``), 429 or 5xx. Refusals
+    by the SSRF guard or the body cap, and other HTTP errors, would fail the same way."""
     if result.status is None:
-        text = result.error or ""
-        return not ("refused" in text or "exceeds" in text or "unsupported URL" in text)
+        return result.transient
     return result.status == 429 or result.status >= 500
 
 
@@ -265,10 +264,8 @@ class PageRunner:
         file_articles(conn, [job.article_id], self._filing.rules, self._filing.forced)
 
     def _mode(self, source: str) -> FullText:
-        for s in self.config.sources:
-            if s.name == source:
-                return s.full_text
-        return FullText.OFF
+        src = self.config.source(source)
+        return src.full_text if src is not None else FullText.OFF
 
     async def _failed(self, job: PageJob, error: str, status: int | None) -> PageReport:
         # One line per bad page; the teaser stays, `feedhub sources` counts it.

@@ -161,7 +161,7 @@ def write_site(config: Config, store: Store, *, started: float | None = None) ->
                 unchanged += 1
             pages.add(rel_path)
         digest = story_digest(config, refs)
-        todo = stories_to_write(out, states, followable, digest)
+        todo = stories_to_write(out, states, digest)
         unchanged += len(followable) - len(todo)
         for story, data in story_feeds(conn, config, [st.id for st in todo], refs):
             if write_atomic(out / story_path(story), data):
@@ -263,15 +263,13 @@ def signed(digest: str, state: FeedState) -> str:
     return hashlib.sha1(f"{digest}\0{state.sig}".encode()).hexdigest()
 
 
-def stories_to_write(
-    out: Path, states: Sequence[FeedState], followable: set[str], digest: str
-) -> list[FeedState]:
-    """The stories whose feed changed since it was last written, or is missing."""
+def stories_to_write(out: Path, states: Sequence[FeedState], digest: str) -> list[FeedState]:
+    """The stories (each has a feed) whose feed changed since it was last written, or is
+    missing."""
     return [
         st
         for st in states
-        if st.id in followable
-        and (st.published_sig != signed(digest, st) or not (out / story_path(st.id)).is_file())
+        if st.published_sig != signed(digest, st) or not (out / story_path(st.id)).is_file()
     ]
 
 
@@ -337,7 +335,7 @@ def top_stories(
     filed = topic_members(conn, ids, topic)
     loaded = {a.id: a for a in stored_articles(conn, _flat(members))}
     out: list[TopStory] = []
-    for story, _, latest in ranked:
+    for story, _, _ in ranked:
         own = [loaded[m] for m in members.get(story, []) if m in loaded]
         size: dict[int, int] = {}
         for a in own:
@@ -349,7 +347,7 @@ def top_stories(
             continue
         rep = min(reps, key=lambda a: (-size.get(a.id, 0), a.published, a.id))
         outlets = sorted({refs[a.source].title for a in own if start <= a.published <= end})
-        out.append(TopStory(story, EntryView(rep, refs[rep.source]), tuple(outlets), latest,
+        out.append(TopStory(story, EntryView(rep, refs[rep.source]), tuple(outlets),
                             story in followable))
     full = with_details(conn, [t.view for t in out], refs, config.file.related.count)
     return [replace(t, view=full[t.view.article.id]) for t in out]

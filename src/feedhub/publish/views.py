@@ -94,7 +94,6 @@ class TopStory:
     story_id: str
     view: EntryView  # the representative article (with its copies)
     sources: tuple[str, ...]  # titles of the outlets, sorted
-    latest: datetime  # its newest article in the window
     followable: bool  # the story has a feed (two or more articles after dedupe)
 
 

@@ -200,15 +200,5 @@ def dots(rows: NDArray[np.floating], query: NDArray[np.floating]) -> NDArray[np.
 
 
 def raw_cosines(query: NDArray[np.float32], rows: NDArray[np.float32]) -> NDArray[np.float64]:
-    """Cosine of ``query`` with every row, unrounded (for a cheap filter before `cosine`)."""
+    """Cosine of ``query`` with every row, unrounded (callers round as `score.rounded` does)."""
     return dots(rows.astype(np.float64), query.astype(np.float64))
-
-
-def cosine(raw: float) -> float:
-    """A raw cosine rounded so both backends compare equal values."""
-    return round(float(raw), 6)
-
-
-def cosines(query: NDArray[np.float32], rows: NDArray[np.float32]) -> list[float]:
-    """Cosine of ``query`` with every row, rounded so both backends compare equal values."""
-    return [cosine(x) for x in raw_cosines(query, rows)]

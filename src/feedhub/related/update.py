@@ -34,12 +34,6 @@ DEFAULT_MIN_SCORE = 0.08
 # With text vectors the floor is `feedhub.related.score.floor_for` (min_score > 0 keeps it
 # on; 0 ranks everything in the window, as the UCI protocol does) and min_score is the
 # lexical-only floor used when the model package is missing.
-# Share of the score lost at the window's edge (linear in distance). Off by default: the
-# brief is "closer in time at equal similarity" (the tie-break in `rank`), and a story's
-# coverage weeks later belongs in the box (the reference article's box is 5–9 weeks newer).
-# On the UCI headlines (±3 days, same-story labels) 0.2 would lift P@1 by ~0.03 — that is the
-# protocol rewarding recency, not better text matching, so it stays an option.
-DEFAULT_TIME_DECAY = 0.0
 # A vector keeps the idf of the moment it was indexed. While the index is small those
 # weights are noise (in a 5-article store "military" looks as rare as "Niger"), so every
 # vector is re-frozen each time the index doubles, up to 4096 articles: ~8k re-indexings
@@ -77,7 +71,6 @@ class Settings:
     count: int = DEFAULT_COUNT
     window: timedelta = DEFAULT_WINDOW
     min_score: float = DEFAULT_MIN_SCORE
-    time_decay: float = DEFAULT_TIME_DECAY
     closeness: float = CLOSENESS  # see feedhub.related.score (with text vectors only)
     vector: VectorParams = field(default_factory=lambda: DEFAULT_PARAMS)
 
@@ -89,12 +82,6 @@ def box_floor(s: Settings) -> float:
     """The score a box entry must reach: with text vectors the relevance floor is applied to
     each pair's similarity already (`feedhub.related.score`), the time factor only ranks."""
     return 0.0 if semantic.available() else s.min_score
-
-
-def decayed(score: float, a: datetime, b: datetime, s: Settings) -> float:
-    """Score after the time preference, rounded so every path compares equal values."""
-    share = min(abs((a - b).total_seconds()) / s.window.total_seconds(), 1.0)
-    return round(score * (1.0 - s.time_decay * share), SCORE_DIGITS)
 
 
 def update_related(
@@ -267,7 +254,7 @@ def _candidates(
         for d, raw in scored:
             if d.article_id in excluded or d.cluster_key == cluster_key:
                 continue
-            score = decayed(raw, published, d.published, s)
+            score = round(raw, SCORE_DIGITS)  # every path compares equal values
             if score >= box_floor(s):
                 result.append(Candidate(d.article_id, score, d.published, d.cluster_key))
                 docs[d.article_id] = d
@@ -279,8 +266,8 @@ def _candidates(
     ids, scores = pairs.ids.tolist(), pairs.scores.tolist()
     # Best first: read the rows of a growing prefix until the box is full. A prefix ends
     # between two different scores, so what follows scores lower than all of it and cannot
-    # change the box; with a time decay the order changes, so all are read.
-    step = len(ids) if offers or s.time_decay else 4 * s.count
+    # change the box.
+    step = len(ids) if offers else 4 * s.count
     start = 0
     while start < len(ids):
         end = min(start + step, len(ids))

@@ -45,7 +45,8 @@ class Pages:
         """After a source's ingest: wake the runner if it queued pages."""
         if self._runner is None or not (report.new_ids or report.changed_ids):
             return
-        if any(s.name == report.name and s.full_text is not FullText.OFF for s in config.sources):
+        src = config.source(report.name)
+        if src is not None and src.full_text is not FullText.OFF:
             self._runner.wake()
 
     def reload(self, config: Config) -> None:

@@ -12,7 +12,8 @@ from sqlalchemy import Connection, and_, delete, or_, select, update
 from feedhub.model import Article, ArticleChanges, StoredArticle, article_hash
 from feedhub.store import pages
 from feedhub.store.batch import chunks
-from feedhub.store.schema import articles, pending_related, sources, tombstones
+from feedhub.store.queue import enqueue
+from feedhub.store.schema import articles, sources, tombstones
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,18 +94,7 @@ def apply_changes(
             )
         )
         changed_ids.append(row.id)
-    # A new id cannot be queued yet: only changed ones are looked up.
-    queued = set(new_ids + changed_ids) - set(
-        conn.execute(
-            select(pending_related.c.article_id).where(
-                pending_related.c.article_id.in_(changed_ids)
-            )
-        ).scalars()
-        if changed_ids
-        else ()
-    )
-    if queued:
-        conn.execute(pending_related.insert(), [{"article_id": i} for i in sorted(queued)])
+    enqueue(conn, new=new_ids, changed=changed_ids)
     removed_ids: list[int] = []
     if changes.removed:
         removed_ids = delete_articles(conn, source_id, changes.removed, now)

@@ -40,7 +40,9 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from feedhub.model import Extracted
 from feedhub.store.batch import chunks
-from feedhub.store.schema import Id, UTCDateTime, articles, metadata, pending_related, sources
+from feedhub.store.queue import enqueue
+from feedhub.store.schema import Id, UTCDateTime, articles, metadata, sources
+from feedhub.store.vectors import related_vectors
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
 # Claims of one page that ended without a result (its runner died or was stopped) before
@@ -192,12 +194,13 @@ def page_done(
 ) -> bool:
     """Store a page's article; ``publish``: it becomes the entry's content, and the entry
     is updated now (its feed's ``updated`` moves then, and only then). The page's
-    metadata fills what the feed left out: authors, canonical URL, the date (a missing
-    one was the first-seen time). Queues the article for related news (its text changed).
-    False when the article is gone (deleted meanwhile)."""
+    metadata fills what the feed left out: authors and the date (a missing one was the
+    first-seen time). Queues the article for related news (its text changed) and forgets
+    its text vector, made from the feed's teaser by the parse worker: the related stage
+    computes it again from the page. False when the article is gone (deleted meanwhile)."""
     a = articles.c
     row = conn.execute(
-        select(a.id, a.authors, a.canonical_url, a.published, a.first_seen).where(
+        select(a.id, a.authors, a.published, a.first_seen).where(
             a.id == article_id
         )
     ).first()
@@ -217,32 +220,18 @@ def page_done(
         values.update(content=ext.html, updated=now, changed=now)
     if not row.authors and ext.authors:
         values["authors"] = list(ext.authors)
-    if row.canonical_url is None and ext.canonical_url:
-        values["canonical_url"] = ext.canonical_url
     if ext.published is not None and row.published == row.first_seen:
         values["published"] = min(ext.published, row.first_seen)
     if values:
         conn.execute(update(articles).where(a.id == article_id).values(**values))
-    queued = conn.execute(
-        select(pending_related.c.article_id).where(pending_related.c.article_id == article_id)
-    ).first()
-    if queued is None:
-        conn.execute(pending_related.insert().values(article_id=article_id))
+    conn.execute(delete(related_vectors).where(related_vectors.c.article_id == article_id))
+    enqueue(conn, changed=[article_id])
     return True
 
 
 def drop_page(conn: Connection, article_id: int) -> None:
     """Forget a queued page (its source's full text was turned off)."""
     conn.execute(delete(article_pages).where(article_pages.c.article_id == article_id))
-
-
-def pending_count(conn: Connection, source_names: Collection[str] | None = None) -> int:
-    q = select(func.count()).select_from(article_pages).where(article_pages.c.state == PENDING)
-    if source_names is not None:
-        q = q.join(sources, sources.c.id == article_pages.c.source_id).where(
-            sources.c.name.in_(list(source_names))
-        )
-    return int(conn.execute(q).scalar() or 0)
 
 
 def page_stats(conn: Connection) -> dict[str, PageStats]:

@@ -27,6 +27,21 @@ def queued(conn: Connection, upto: int, limit: int) -> list[int]:
     )
 
 
+def enqueue(conn: Connection, new: Sequence[int] = (), changed: Sequence[int] = ()) -> None:
+    """Queue articles for the related stage, once each: ``new`` ids (not queued yet, by
+    construction: no lookup) and ``changed`` ones (queued unless they already are)."""
+    waiting = set(
+        conn.scalars(
+            select(pending_related.c.article_id).where(pending_related.c.article_id.in_(changed))
+        )
+        if changed
+        else ()
+    )
+    queued = set(new) | (set(changed) - waiting)
+    if queued:
+        conn.execute(pending_related.insert(), [{"article_id": i} for i in sorted(queued)])
+
+
 def dequeue(conn: Connection, ids: Collection[int]) -> None:
     """Take ``ids`` off the queue (one statement: callers chunk long lists)."""
     conn.execute(delete(pending_related).where(pending_related.c.article_id.in_(ids)))

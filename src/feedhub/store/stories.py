@@ -175,6 +175,13 @@ def drop_empty(conn: Connection) -> int:
     return conn.execute(delete(stories).where(stories.c.id.not_in(held))).rowcount or 0
 
 
+def published_sigs(conn: Connection) -> dict[str, str]:
+    """Story id → what its feed was last written from (`mark_published`), for written ones."""
+    c = stories.c
+    rows = conn.execute(select(c.id, c.published_sig).where(c.published_sig.is_not(None)))
+    return {story_id: sig for story_id, sig in rows}
+
+
 def clear_stories(conn: Connection) -> None:
     """Forget every story (a rebuild places every article again)."""
     conn.execute(delete(story_articles))

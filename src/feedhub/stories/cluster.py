@@ -23,12 +23,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from feedhub.related.score import combine, floor_for, time_bonus
+from feedhub.related.score import SCORE_DIGITS, combine, floor_for, time_bonus
 
-SCORE_DIGITS = 6
 DEFAULT_WINDOW = timedelta(days=3)
-DEFAULT_TOP_WINDOW = timedelta(hours=24)
-DEFAULT_TOP_COUNT = 20
 # The closeness bonus for stories: a story's burst of coverage lies within days, so time
 # says more here than for a Related News box. Falls to 0 at related's CLOSE_SPAN (3 days,
 # or the window if shorter). JOIN: the link a story needs for the article to join it (mean
@@ -52,8 +49,6 @@ class Settings:
     needs `feedhub stories --rebuild` to apply to placed articles."""
 
     window: timedelta = DEFAULT_WINDOW  # from a story's articles: how long it stays open
-    top_window: timedelta = DEFAULT_TOP_WINDOW  # top stories: coverage counted over this span
-    top_count: int = DEFAULT_TOP_COUNT  # entries of a top-stories feed
     join: float = JOIN
     closeness: float = CLOSENESS
 

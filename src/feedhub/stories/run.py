@@ -13,10 +13,9 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-import numpy as np
 from sqlalchemy import Connection
 
-from feedhub.related.score import LEXICAL_MIN
+from feedhub.related.score import LEXICAL_MIN, SCORE_DIGITS, rounded
 from feedhub.related.semantic import from_blob, from_blobs, model_id, raw_cosines
 from feedhub.store import Store
 from feedhub.store import related as rdb
@@ -77,8 +76,14 @@ def rebuild_stories(
     """Forget every story and place all articles again (after a settings change), in
     paced transactions. A story keeps its id when it keeps its founding article."""
     with store.write() as conn:
+        written = db.published_sigs(conn)
         db.clear_stories(conn)
-    return update_stories(store, settings, budget=budget, pause=pause)
+    report = update_stories(store, settings, budget=budget, pause=pause)
+    with store.write() as conn:
+        # A story that kept its id keeps the mark of its written feed: the next publish
+        # rewrites only the feeds whose stories changed (the mark names their members).
+        db.mark_published(conn, written)
+    return report
 
 
 def place(conn: Connection, article: db.Unassigned, s: Settings) -> bool:
@@ -118,7 +123,7 @@ def _neighbours(
             story,
             when[other],
             cosines[other][1] if other in cosines else words,
-            round(lexical.get(other, 0.0), 6),
+            round(lexical.get(other, 0.0), SCORE_DIGITS),
             None if found is None else cosines.get(other, (0.0, 0))[0],
         )
         for other, story in sorted(placed.items())
@@ -144,7 +149,7 @@ def _semantic(
         return mine.words, {}
     rows = from_blobs([v.vec for v in near])
     raw = raw_cosines(from_blob(mine.vec), rows)
-    cos = np.round(raw, 6).tolist()
+    cos = rounded(raw).tolist()
     return mine.words, {v.article_id: (float(c), v.words) for v, c in zip(near, cos, strict=True)}
 
 
