@@ -291,8 +291,10 @@ def bulk_index(conn: Connection, ids: list[int], rows: list[tuple[str, str, date
     for article_id, (title, body, when) in zip(ids, rows, strict=True):
         t, b = document_terms(title, "", body)
         doc = db.ArticleText(article_id, title, "", body, when, article_id)
-        db.put_doc(conn, doc, sorted(t.keys() | b.keys()), term_vector(t, b, df, len(rows)))
-        docs.append(doc)
+        docs.append((doc, sorted(t.keys() | b.keys()), term_vector(t, b, df, len(rows))))
+    for i in range(0, len(docs), 1000):
+        db.put_docs(conn, docs[i : i + 1000])
+    docs = [doc for doc, _, _ in docs]
     for i in range(0, len(docs), 1000):  # text vectors, as the parse workers store them
         vectors.ensure(conn, docs[i : i + 1000])
 

@@ -22,7 +22,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text, update
+from sqlalchemy import create_engine, func, inspect, select, text, update
 from sqlalchemy.exc import ProgrammingError
 
 from feedhub.service.roles import Roles, parse_role, polls_for_changes
@@ -264,7 +264,7 @@ def test_the_publish_lock_has_one_holder_and_dies_with_it(pg_url: str) -> None:
 @pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )
-def test_a_schema_1_store_gets_the_lease_columns(
+def test_a_schema_1_store_gets_the_lease_columns_and_the_window_index(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     if backend == "sqlite":
@@ -275,6 +275,7 @@ def test_a_schema_1_store_gets_the_lease_columns(
     with store.write() as conn:  # make it look like a store written by schema 1
         conn.exec_driver_sql("ALTER TABLE sources DROP COLUMN lease_owner")
         conn.exec_driver_sql("ALTER TABLE sources DROP COLUMN lease_until")
+        conn.exec_driver_sql("DROP INDEX ix_related_docs_window")  # schema 3's
         conn.execute(schema_info.update().values(version=1))
     store.close()
     store = Store.open(url)
@@ -283,7 +284,9 @@ def test_a_schema_1_store_gets_the_lease_columns(
         with store.write() as conn:
             assert claim_due(conn, "A", due_by=T0, now=T0, until=T0 + timedelta(seconds=9),
                              limit=5) == ["s000"]
-            assert conn.execute(select(schema_info.c.version)).scalar() == SCHEMA_VERSION == 2
+            assert conn.execute(select(schema_info.c.version)).scalar() == SCHEMA_VERSION == 3
+            indexes = {i["name"] for i in inspect(conn).get_indexes("related_docs")}
+            assert "ix_related_docs_window" in indexes
     finally:
         store.close()
 

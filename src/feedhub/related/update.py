@@ -233,10 +233,11 @@ def _candidates(
 ) -> tuple[list[Candidate], dict[int, db.DocInfo]]:
     """Other indexed articles within the window, scored, without the article's own cluster.
 
-    Also returns what the index knows of each (box size and floor, for offering).
-    ``offers`` False (a box recomputed, offered to no one) returns only as many of the best
-    as the box needs: with text vectors hundreds of articles may clear the floor, and
-    reading each one's row cost more than scoring them all.
+    Also returns what the index knows of each (box size and floor, for offering). Beyond
+    as many of the best as the box needs, only the articles whose box could take this one
+    (``offers``; False: a box recomputed, offered to no one): with text vectors thousands
+    of articles may clear the floor, and reading each one's row cost more than scoring
+    them all.
     """
     start_, end_ = published - s.window, published + s.window
     pairs = None
@@ -264,11 +265,10 @@ def _candidates(
         take((h.doc, h.score) for h in found if round(h.score, SCORE_DIGITS) >= s.min_score)
         return result, docs
     ids, scores = pairs.ids.tolist(), pairs.scores.tolist()
-    # Best first: read the rows of a growing prefix until the box is full. A prefix ends
-    # between two different scores, so what follows scores lower than all of it and cannot
-    # change the box.
-    step = len(ids) if offers else 4 * s.count
-    start = 0
+    # The own box: read the rows of a growing prefix, best first, until the box is full. A
+    # prefix ends between two different scores, so what follows scores lower than all of it
+    # and cannot change the box.
+    step, start = 4 * s.count, 0
     while start < len(ids):
         end = min(start + step, len(ids))
         while end < len(ids) and scores[end] == scores[end - 1]:
@@ -279,6 +279,12 @@ def _candidates(
         start, step = end, 2 * step
         if start < len(ids) and len(top_related(result, published, s.count, 0.0)) == s.count:
             break
+    if offers and start < len(ids):
+        # The rest only where the article could enter the box: they score lower than the
+        # box's entries, so they matter as offers alone.
+        score_of = dict(zip(ids[start:], scores[start:], strict=True))
+        rest = db.offer_targets(conn, start_, end_, score_of, s.count)
+        take((d, score_of[i]) for i, d in rest.items())
     return result, docs
 
 
@@ -376,15 +382,16 @@ def reindex(
     for chunk in chunks(ids, 1000):
         texts = db.read_articles(conn, chunk)
         vectors.ensure(conn, texts.values())
+        if replace:
+            db.delete_docs(conn, chunk)
+        rows = []
         for article_id in chunk:
-            if replace:
-                db.delete_doc(conn, article_id)
             doc = texts.get(article_id)
             if doc is not None:
                 title_tf, body_tf = document_terms(doc.title, doc.summary, doc.content)
                 terms = sorted(title_tf.keys() | body_tf.keys())
-                vector = term_vector(title_tf, body_tf, df, documents, s.vector)
-                db.put_doc(conn, doc, terms, vector)
+                rows.append((doc, terms, term_vector(title_tf, body_tf, df, documents, s.vector)))
+        db.put_docs(conn, rows)
 
 
 def recompute_boxes(conn: Connection, ids: Iterable[int], s: Settings) -> None:

@@ -19,7 +19,8 @@ from feedhub.store import schema
 from feedhub.store.advisory import MIGRATE_LOCK, xact_lock
 from feedhub.util.urls import mask_url
 
-SCHEMA_VERSION = 2  # 2: sources.lease_owner/lease_until (several workers)
+SCHEMA_VERSION = 3  # 2: sources.lease_owner/lease_until (several workers)
+# 3: ix_related_docs_window (the boxes a new article is offered to, issue 14)
 BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "feedhub_write"
 
@@ -131,11 +132,17 @@ def migrate(engine: Engine) -> None:
 
 def _upgrade(conn: Connection, version: int) -> None:
     """Bring an existing store from ``version`` to SCHEMA_VERSION, step by step (new tables
-    come from ``create_all``; steps add what it cannot: columns of existing tables)."""
+    come from ``create_all``; steps add what it cannot: columns and indexes of existing
+    tables)."""
     if version < 2:
         have = {c["name"] for c in inspect(conn).get_columns("sources")}
         for col in (schema.sources.c.lease_owner, schema.sources.c.lease_until):
             if col.name not in have:
                 ddl = col.type.compile(dialect=conn.dialect)
                 conn.exec_driver_sql(f"ALTER TABLE sources ADD COLUMN {col.name} {ddl}")
+    if version < 3:
+        from feedhub.store.related import related_docs
+
+        for index in related_docs.indexes:
+            index.create(conn, checkfirst=True)
     conn.execute(schema.schema_info.update().values(version=SCHEMA_VERSION))
