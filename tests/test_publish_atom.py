@@ -12,7 +12,7 @@ import pytest
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from feedhub.publish.atom import entry_id, render_topic_feed
+from feedhub.publish.atom import entry_id, render_story_feed, render_topic_feed
 from feedhub.publish.text import EPOCH
 from feedhub.publish.views import (
     ArchiveLinks,
@@ -20,6 +20,7 @@ from feedhub.publish.views import (
     RelatedLink,
     SiteInfo,
     SourceRef,
+    StoryInfo,
     TopicInfo,
 )
 from tests.test_publish_helpers import (
@@ -187,6 +188,16 @@ def test_hostile_text_is_escaped_not_executed() -> None:
     content = entries_of(doc)[0].findtext(f"{ATOM}content")
     assert "<script>" not in content and "&lt;script&gt;" in content
     assert 'href="https://e.example/?a=1&amp;b=2"' in content
+
+
+def test_a_story_titled_by_control_characters_alone_gets_a_title(tmp_path: Path) -> None:
+    # Found by tests/test_safety.py: the story's headline "\x01…\x08" is empty in XML, and
+    # feedgen refused to write a feed without atom:title, so the publish failed.
+    v = view(article(5, dt(2024, 1, 2), title="\x01\x02\x08"))
+    doc = render_story_feed(SITE, StoryInfo("s-1", "\x01\x02\x08 "), [v])
+    assert etree.fromstring(doc).findtext(f"{ATOM}title") == "(untitled story)"
+    (tmp_path / "story.atom").write_bytes(doc)
+    validate_atom(tmp_path / "story.atom")
 
 
 def test_entry_ids_stable_and_derived_deterministically() -> None:

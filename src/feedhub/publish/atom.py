@@ -324,7 +324,9 @@ def render_story_feed(
     by the story; ``rel="self"`` is ``stories/<id>.atom``."""
     topic = TopicInfo(
         story_path(story.id).removesuffix(".atom"),
-        story.title or "(untitled story)",
+        # A title of control characters alone is empty in XML (a hypothesis example of
+        # tests/test_safety.py): atom:title is required.
+        xml_safe(story.title).strip() or "(untitled story)",
         "Every article of this story, newest first",
     )
     return render_topic_feed(site, topic, entries, max_related=max_related)
