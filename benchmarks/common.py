@@ -4,7 +4,10 @@
   words plus real news words (places, organisations) so topic rules match some articles,
   stories that share words (related news has work) and syndicated near-copies of one
   story in several feeds (dedupe has work).
-* ``rss_feed`` renders one RSS 2.0 document (HTML descriptions, guids, dates, categories).
+* ``rss_feed`` renders one RSS 2.0 document (HTML descriptions, guids, dates, categories);
+  ``generate_feeds(..., fmt=...)`` renders the same kind of items in other formats too (issue
+  17): RSS 2.0 with teasers or with full ``content:encoded`` bodies, Atom 1.0 with full HTML
+  content, RDF (RSS 1.0), JSON Feed 1.1, or a mix of them (``FORMATS``).
 * ``FeedServer`` serves a folder of files over HTTP/1.1 on 127.0.0.1 from a separate
   PROCESS (aiohttp), so the server's CPU is not charged to the client being measured.
   It sends a strong ETag and Last-Modified and answers 304 to If-None-Match /
@@ -20,6 +23,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import resource
 import statistics
 import subprocess
@@ -159,13 +163,32 @@ class Item:
     published: datetime
     categories: tuple[str, ...]
     author: str
+    full: str = ""  # the whole article as HTML, for the full-content formats
+
+    @property
+    def teaser(self) -> str:
+        """A plain-text teaser of ~200 characters, as summary-only feeds carry."""
+        text = re.sub(r"<[^>]+>", "", self.html.split("</p>", 1)[0])
+        if len(text) <= 200:
+            return text
+        return text[:200].rsplit(" ", 1)[0] + "…"
+
+
+# Issue 17: the formats ingest.py measures (``--formats``). "rss" is the original corpus
+# (RSS 2.0, ~1.3 KB HTML descriptions), kept byte-identical so figures stay comparable.
+FORMATS = ("rss", "rss-teaser", "rss-full", "atom-full", "rdf", "json", "mix")
+MIX = ("rss-teaser", "rss-full", "atom-full", "rdf", "json")  # feed i of "mix": MIX[i % 5]
+SUFFIX = {"rss": "xml", "rss-teaser": "xml", "rss-full": "xml", "atom-full": "atom",
+          "rdf": "rdf", "json": "json"}
 
 
 @dataclass
 class GeneratedFeeds:
-    """name → RSS bytes, plus how the corpus was built (for the report)."""
+    """name → document bytes (``files``: name → file name), plus how the corpus was built."""
 
     bodies: dict[str, bytes] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    formats: dict[str, str] = field(default_factory=dict)  # name → its format
     items: int = 0
     copies: int = 0
 
@@ -203,6 +226,22 @@ def story_html(story: Story, link: str, rng: random.Random, *, edit: bool = Fals
     return "".join(parts)
 
 
+def full_html(story: Story, extra: Story, link: str, rng: random.Random) -> str:
+    """A whole article as full-content feeds carry it (~4–5 KB of HTML): the story, then a
+    sub-heading, a pull quote, a list and more paragraphs (``extra``'s)."""
+    head = story_html(story, link, rng)
+    paras = extra.paragraphs
+    quote = paras[0].split(". ")[0]
+    items = "".join(f"<li>{p.split('. ')[0]}.</li>" for p in paras[1:4])
+    rest = "".join(f"<p>{p}</p>" for p in paras[1:])
+    return (f'{head}<h2>{escape(extra.title)}</h2><blockquote><p>“{quote}.”</p></blockquote>'
+            f"{rest}<ul>{items}</ul><p><em>Additional reporting by the desk.</em></p>")
+
+
+def _iso(dt: datetime) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def rss_feed(name: str, title: str, site: str, items: Sequence[Item]) -> bytes:
     """One RSS 2.0 document with its channel metadata."""
     out = [
@@ -227,17 +266,140 @@ def rss_feed(name: str, title: str, site: str, items: Sequence[Item]) -> bytes:
     return "".join(out).encode("utf-8")
 
 
+def rss_variant(title: str, site: str, items: Sequence[Item], *, full: bool) -> bytes:
+    """RSS 2.0 with a plain-text teaser as description, and with ``full`` the whole article
+    in ``content:encoded`` (CDATA, as WordPress and most CMSs write it)."""
+    out = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:atom="http://www.w3.org/2005/Atom">\n<channel>\n',
+        f"<title>{escape(title)}</title>\n<link>{escape(site)}</link>\n",
+        f'<atom:link href="{escape(site)}feed/" rel="self" type="application/rss+xml"/>\n',
+        f"<description>News from {escape(title)}</description>\n<language>en</language>\n",
+        f"<lastBuildDate>{format_datetime(items[0].published)}</lastBuildDate>\n",
+    ]
+    for it in items:
+        body = f"<content:encoded><![CDATA[{it.full}]]></content:encoded>\n" if full else ""
+        out.append(
+            "<item>\n"
+            f"<title>{escape(it.title)}</title>\n<link>{escape(it.link)}</link>\n"
+            f'<guid isPermaLink="false">{escape(it.guid)}</guid>\n'
+            f"<pubDate>{format_datetime(it.published)}</pubDate>\n"
+            f"<dc:creator><![CDATA[{it.author}]]></dc:creator>\n"
+            + "".join(f"<category><![CDATA[{c}]]></category>\n" for c in it.categories)
+            + f"<description>{escape(it.teaser)}</description>\n{body}</item>\n"
+        )
+    out.append("</channel>\n</rss>\n")
+    return "".join(out).encode("utf-8")
+
+
+def atom_feed(name: str, title: str, site: str, items: Sequence[Item]) -> bytes:
+    """Atom 1.0 with a teaser ``summary`` and the whole article as ``content type="html"``."""
+    out = [
+        '<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom" '
+        'xml:lang="en">\n',
+        f"<id>tag:{name}.example.com,2026:feed</id>\n<title>{escape(title)}</title>\n",
+        f'<link rel="alternate" type="text/html" href="{escape(site)}"/>\n',
+        f'<link rel="self" type="application/atom+xml" href="{escape(site)}feed.atom"/>\n',
+        f"<updated>{_iso(items[0].published)}</updated>\n",
+        f"<author><name>{escape(title)} desk</name></author>\n",
+    ]
+    for it in items:
+        out.append(
+            "<entry>\n"
+            f"<id>tag:{name}.example.com,2026:{escape(it.guid)}</id>\n"
+            f'<title type="html">{escape(escape(it.title))}</title>\n'
+            f'<link rel="alternate" type="text/html" href="{escape(it.link)}"/>\n'
+            f"<published>{_iso(it.published)}</published>\n"
+            f"<updated>{_iso(it.published)}</updated>\n"
+            f"<author><name>{escape(it.author)}</name></author>\n"
+            + "".join(f'<category term="{escape(c)}"/>\n' for c in it.categories)
+            + f'<summary type="text">{escape(it.teaser)}</summary>\n'
+            f'<content type="html">{escape(it.full)}</content>\n</entry>\n'
+        )
+    out.append("</feed>\n")
+    return "".join(out).encode("utf-8")
+
+
+def rdf_feed(title: str, site: str, items: Sequence[Item]) -> bytes:
+    """RSS 1.0 (RDF): ``rdf:Seq`` of items, Dublin Core dates, creators and subjects, the
+    ~1.3 KB HTML description (escaped, as RSS 1.0 feeds carry HTML)."""
+    seq = "".join(f'<rdf:li rdf:resource="{escape(it.link)}"/>\n' for it in items)
+    out = [
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+        'xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">\n',
+        f'<channel rdf:about="{escape(site)}feed.rdf">\n<title>{escape(title)}</title>\n',
+        f"<link>{escape(site)}</link>\n<description>News from {escape(title)}</description>\n",
+        f"<dc:date>{_iso(items[0].published)}</dc:date>\n",
+        f"<items><rdf:Seq>\n{seq}</rdf:Seq></items>\n</channel>\n",
+    ]
+    for it in items:
+        out.append(
+            f'<item rdf:about="{escape(it.link)}">\n'
+            f"<title>{escape(it.title)}</title>\n<link>{escape(it.link)}</link>\n"
+            f"<dc:date>{_iso(it.published)}</dc:date>\n"
+            f"<dc:creator>{escape(it.author)}</dc:creator>\n"
+            + "".join(f"<dc:subject>{escape(c)}</dc:subject>\n" for c in it.categories)
+            + f"<description>{escape(it.html)}</description>\n</item>\n"
+        )
+    out.append("</rdf:RDF>\n")
+    return "".join(out).encode("utf-8")
+
+
+def json_feed(title: str, site: str, items: Sequence[Item]) -> bytes:
+    """JSON Feed 1.1: ``summary`` (teaser), ``content_html`` (the whole article), authors, tags."""
+    doc = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": title, "home_page_url": site, "feed_url": f"{site}feed.json",
+        "language": "en",
+        "items": [
+            {"id": it.guid, "url": it.link, "title": it.title, "summary": it.teaser,
+             "content_html": it.full, "date_published": _iso(it.published),
+             "authors": [{"name": it.author}], "tags": list(it.categories)}
+            for it in items
+        ],
+    }
+    return json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def render_feed(fmt: str, name: str, title: str, site: str, items: Sequence[Item]) -> bytes:
+    """One document of ``items`` in format ``fmt`` (one of FORMATS but "mix")."""
+    if fmt == "rss":
+        return rss_feed(name, title, site, items)
+    if fmt in ("rss-teaser", "rss-full"):
+        return rss_variant(title, site, items, full=fmt == "rss-full")
+    if fmt == "atom-full":
+        return atom_feed(name, title, site, items)
+    if fmt == "rdf":
+        return rdf_feed(title, site, items)
+    if fmt == "json":
+        return json_feed(title, site, items)
+    raise ValueError(f"unknown feed format {fmt!r}")
+
+
 def generate_feeds(
-    n_feeds: int = 200, n_entries: int = 50, *, seed: int = 20260115, copy_share: float = 0.12
+    n_feeds: int = 200,
+    n_entries: int = 50,
+    *,
+    seed: int = 20260115,
+    copy_share: float = 0.12,
+    fmt: str = "rss",
 ) -> GeneratedFeeds:
-    """``n_feeds`` RSS feeds of ``n_entries`` items (~2 KB each), deterministic for a seed.
+    """``n_feeds`` feeds of ``n_entries`` items, deterministic for a seed, in format ``fmt``.
 
     About ``copy_share`` of the items are syndicated copies of a story another feed already
     carries (same text, other outlet, slightly edited); stories come in developing threads
-    that share theme words, spread over the last ten days.
+    that share theme words, spread over the last ten days. The full-content formats draw
+    their extra paragraphs from a second corpus, so every format carries the same stories
+    (and "rss" stays byte-identical to the corpus before issue 17).
     """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown feed format {fmt!r}; one of {', '.join(FORMATS)}")
     corpus = Corpus(seed)
     rng = corpus.rng
+    more = Corpus(seed + 1) if fmt != "rss" else None  # the full bodies' extra paragraphs
     themes = [corpus.theme() for _ in range(max(20, n_feeds * n_entries // 12))]
     gen = GeneratedFeeds()
     published: list[Story] = []  # stories of the feeds before this one, for syndication
@@ -246,6 +408,7 @@ def generate_feeds(
         site = f"https://{name}.example.com/"
         items = []
         own: list[Story] = []
+        feed_fmt = MIX[f % len(MIX)] if fmt == "mix" else fmt
         for e in range(n_entries):
             when = EPOCH - timedelta(minutes=e * rng.randint(60, 300) + rng.randint(0, 59))
             if published and rng.random() < copy_share:
@@ -266,10 +429,16 @@ def generate_feeds(
                 categories=story.categories,
                 author=f"{corpus.words(1)[0].capitalize()} {corpus.words(1)[0].capitalize()}",
             ))
+            if more is not None:
+                extra = more.story(story.paragraphs[0].split()[:4])
+                items[-1].full = full_html(story, extra, link, more.rng)
             gen.copies += copy
         published.extend(own)
         items.sort(key=lambda it: it.published, reverse=True)
-        gen.bodies[name] = rss_feed(name, f"{name.replace('-', ' ').title()} News", site, items)
+        title = f"{name.replace('-', ' ').title()} News"
+        gen.bodies[name] = render_feed(feed_fmt, name, title, site, items)
+        gen.files[name] = f"{name}.{SUFFIX[feed_fmt]}"
+        gen.formats[name] = feed_fmt
         gen.items += len(items)
     return gen
 
@@ -358,6 +527,10 @@ class FeedServer:
             return r.read()
 
 
+MEDIA_TYPES = {"atom": "application/atom+xml", "rdf": "application/rdf+xml",
+               "json": "application/feed+json", "xml": "application/rss+xml"}
+
+
 def _serve(directory: str) -> None:  # runs in the server process
     import asyncio
     from collections import Counter
@@ -391,8 +564,9 @@ def _serve(directory: str) -> None:  # runs in the server process
             counts["304"] += 1
             return web.Response(status=304, headers=headers)
         counts["200"] += 1
-        return web.Response(body=data, headers=headers, content_type="application/rss+xml",
-                            charset="utf-8")
+        return web.Response(body=data, headers=headers, charset="utf-8",
+                            content_type=MEDIA_TYPES.get(request.path.rsplit(".", 1)[-1],
+                                                         "application/rss+xml"))
 
     async def main() -> None:
         app = web.Application()

@@ -1,23 +1,30 @@
 """Ingest benchmark: ``feedhub fetch`` vs feedparser alone vs the peer library ``reader``.
 
 Run from the repository root:  .venv/bin/python benchmarks/ingest.py [--repeat 3]
+[--formats rss|all|rss-teaser,atom-full,…] [--feeds 200] [--entries 50]
 
 Serves 200 generated RSS 2.0 feeds × 50 items (~2.3 KB each; see common.py) from an
-aiohttp server in a separate process on 127.0.0.1, then measures, in one run:
+aiohttp server in a separate process on 127.0.0.1 — or, with ``--formats`` (issue 17), the
+same stories as RSS 2.0 with teasers, RSS 2.0 with full ``content:encoded``, Atom 1.0 with
+full HTML content, RDF, JSON Feed 1.1, and a mix of those five — then measures, in one run
+and for each format:
 
 * ``feedhub -q fetch`` into a fresh store, as a user runs it: a subprocess timed from spawn
   to exit (interpreter start and imports included), with its CPU time and peak RSS;
 * the same ingest in-process (``asyncio.run(ingest(...))``), and a stage breakdown from a
   sequential in-process run (``workers=1``, parsing on the event loop, every stage timed);
 * feedparser alone: ``feedparser.parse(body)`` over the same 200 bodies, sequentially,
-  in-process (bodies fetched once beforehand) — issue 2's yardstick;
+  in-process (bodies fetched once beforehand) — issue 2's yardstick. feedparser cannot read
+  JSON Feed: there the yardstick is ``json_alone`` (json.loads, then feedparser's own HTML
+  sanitizer, URL resolution and date parser on each item: what feedparser would do);
 * reader (lemon24/reader, default settings): ``make_reader(db)``, ``add_feed`` × 200,
   ``update_feeds()`` into a fresh database;
 * the all-unchanged refetch: a second ``feedhub -q fetch`` on the same store; every source
   answers 304 to its conditional GET (checked on the server's counters).
 
 Targets (issue 2, this 2-core machine): whole ingest ≤ 0.75× feedparser-alone, < 0.5× reader,
-unchanged refetch < 5 ms per source (whole process included).
+unchanged refetch < 5 ms per source (whole process included); issue 17: on every format.
+With several formats a last table puts them side by side, with the stage breakdown of each.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import argparse
 import asyncio
 import cProfile
 import io
+import json
 import os
 import pstats
 import shutil
@@ -37,14 +45,20 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import feedparser
+from feedparser import datetimes as fp_datetimes
+from feedparser import sanitizer as fp_sanitizer
+from feedparser import urls as fp_urls
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
+    FORMATS,
     FeedServer,
+    GeneratedFeeds,
     ProcRun,
     bench_env,
     generate_feeds,
@@ -92,11 +106,33 @@ def count_articles(cfg: Path) -> int:
 
 
 def feedparser_alone(bodies: list[bytes]) -> tuple[float, float, int]:
+    return parse_alone(bodies, ["rss"] * len(bodies))
+
+
+def parse_alone(bodies: list[bytes], kinds: list[str]) -> tuple[float, float, int]:
+    """The yardstick: feedparser.parse (defaults: sanitizer and URL resolution on) of each XML
+    body; a JSON Feed body goes through `json_alone` (feedparser cannot read JSON Feed)."""
+
     def run() -> int:
-        return sum(len(feedparser.parse(b).entries) for b in bodies)
+        return sum(json_alone(b) if k == "json" else len(feedparser.parse(b).entries)
+                   for b, k in zip(bodies, kinds, strict=True))
 
     wall, cpu, entries = timed(run)
     return wall, cpu, entries
+
+
+def json_alone(body: bytes) -> int:
+    """What feedparser would do to a JSON Feed if it read one: ``json.loads``, then its own
+    HTML sanitizer and relative-URL resolution on each item's HTML (``content_html``,
+    ``summary`` as text) and its date parser on the dates. Returns the item count."""
+    doc = json.loads(body)
+    base = doc.get("home_page_url") or ""
+    for it in doc["items"]:
+        html = it.get("content_html") or ""
+        html = fp_urls.resolve_relative_uris(html, base, "utf-8", "text/html")
+        fp_sanitizer._sanitize_html(html, "utf-8", "text/html")
+        fp_datetimes._parse_date(it.get("date_published") or "")
+    return len(doc["items"])
 
 
 def feedhub_process(cfg: Path, srv: FeedServer, expect: str) -> ProcRun:
@@ -115,8 +151,6 @@ def feedhub_process(cfg: Path, srv: FeedServer, expect: str) -> ProcRun:
 
 
 def srv_urls(cfg: Path) -> list[str]:
-    import json
-
     return [s["url"] for s in json.loads(cfg.read_text())["sources"]]
 
 
@@ -210,20 +244,26 @@ def instrumented() -> Iterator[StageTimers]:
     import feedhub.dedupe.features as features
     import feedhub.ingest.run as run
     import feedhub.ingest.worker as worker
+    import feedhub.parse as parse
     import feedhub.parse.feed as pfeed
     import feedhub.parse.normalize as norm
+    import feedhub.related.vectors as vectors
     import feedhub.topics as topics
     from feedhub.ingest.pool import load_parse_stage
 
     load_parse_stage()  # what the parse pool imports before forking
+    # The text-vector model loads on the first article (~1 s): not any one format's cost.
+    vectors.article_vector("warm up", "", "<p>the model loads on first use</p>")
     t = StageTimers()
     t.wrap(run, "sync_sources", "sync_sources")
     t.wrap(run, "refile_topics", "refile_if_rules_changed")
     t.wrap(worker, "parse_job", "parse (parse_job, in the worker)")
     t.wrap(pfeed.feedparser, "parse", "  feedparser.parse (sanitize_html=False)")
+    t.wrap(parse, "parse_json_feed", "  parse_json_feed (JSON Feed, all of it)")
     t.wrap(norm, "clean_html", "  nh3 clean_html")
     t.wrap(worker, "prepare_articles", "prepare (prepare_articles, in the worker)")
     t.wrap(features, "extract", "  dedupe features (extract: MinHash…)")
+    t.wrap(vectors, "article_vector", "  text vectors (article_vector)")
     t.wrap(topics.CompiledRules, "match", "  topic matching (CompiledRules.match)")
     t.wrap(run.Ingester, "_apply", "store transaction (Ingester._apply)")
     t.wrap(run, "apply_source_update", "  apply_source_update")
@@ -272,6 +312,9 @@ def profile_inprocess(cfg: Path, top: int) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument("--formats", default="rss",
+                    help="comma-separated formats, or 'all': " + ", ".join(FORMATS) +
+                         " (default rss: the original RSS 2.0 corpus)")
     ap.add_argument("--feeds", type=int, default=200)
     ap.add_argument("--entries", type=int, default=50)
     ap.add_argument("--repeat", type=int, default=3,
@@ -300,81 +343,119 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
 
 
+@dataclass
+class FormatResult:
+    """One format's medians (seconds) and what they were measured on, for the summary."""
+
+    fmt: str
+    baseline: str  # what "alone" was: feedparser, or the JSON Feed stand-in (see json_alone)
+    items: int
+    kb_per_item: float
+    alone: float
+    feedhub: float
+    refetch_ms: float
+    reader: float | None
+    breakdown: dict[str, float] = field(default_factory=dict)  # stage → CPU ms per feed
+
+
 def run_all(args: argparse.Namespace, work: Path) -> None:
+    formats = FORMATS if args.formats == "all" else tuple(
+        f.strip() for f in args.formats.split(","))
+    for f in formats:
+        if f not in FORMATS:
+            sys.exit(f"unknown format {f!r}: one of {', '.join(FORMATS)} or 'all'")
     print(f"machine: {machine()}; load average at start {os.getloadavg()[0]:.2f}")
-    t0 = time.perf_counter()
-    gen = generate_feeds(args.feeds, args.entries)
-    www = work / "www" / "feeds"
-    www.mkdir(parents=True)
-    for name, body in gen.bodies.items():
-        (www / f"{name}.xml").write_bytes(body)
-    print(
-        f"corpus: {len(gen.bodies)} feeds × {args.entries} items = {gen.items} items, "
-        f"{gen.total_bytes / 1e6:.1f} MB ({gen.total_bytes / gen.items / 1000:.2f} KB/item), "
-        f"{gen.copies} syndicated copies; generated in {time.perf_counter() - t0:.1f}s"
-    )
-    b = Bench(args, work)
+    gens = {}
+    for fmt in formats:
+        t0 = time.perf_counter()
+        gen = gens[fmt] = generate_feeds(args.feeds, args.entries, fmt=fmt)
+        www = work / "www" / fmt
+        www.mkdir(parents=True)
+        for name, body in gen.bodies.items():
+            (www / gen.files[name]).write_bytes(body)
+        print(
+            f"corpus {fmt}: {len(gen.bodies)} feeds × {args.entries} items = {gen.items} items, "
+            f"{gen.total_bytes / 1e6:.1f} MB ({gen.total_bytes / gen.items / 1000:.2f} KB/item), "
+            f"{gen.copies} syndicated copies; generated in {time.perf_counter() - t0:.1f}s"
+        )
+    results = []
     with FeedServer(work / "www") as srv:
-        b.urls = [(name, srv.url(f"feeds/{name}.xml")) for name in gen.bodies]
-        urls = [u for _, u in b.urls]
         print(f"server: {srv.base} (separate process, aiohttp; ETag/Last-Modified → 304)")
         print(f"feedhub config: fetch.concurrency={args.concurrency} "
-              f"fetch.per_host={args.per_host}, 10 topics, dedupe on (defaults otherwise)\n")
-        bodies = [srv.get(f"feeds/{name}.xml") for name in gen.bodies]
-        assert bodies == list(gen.bodies.values())
-        n = len(bodies)
+              f"fetch.per_host={args.per_host}, 10 topics, dedupe on (defaults otherwise)")
+        for fmt in formats:
+            print(f"\n######## format {fmt} ########")
+            results.append(run_format(args, work, srv, fmt, gens[fmt]))
+    if len(results) > 1:
+        print_summary(results)
 
-        fp_wall, fp_cpu = [], []
-        fh_proc: list[ProcRun] = []
-        fh_refetch: list[ProcRun] = []
-        fh_inproc, fh_inproc_cpu, fh_inproc_refetch = [], [], []
-        rd_wall, rd_cpu = [], []
-        articles = entries = rd_entries = 0
-        for r in range(args.repeat):
-            print(f"round {r + 1}/{args.repeat}: feedparser…", end="", flush=True)
-            w, c, entries = feedparser_alone(bodies)
-            fp_wall.append(w)
-            fp_cpu.append(c)
-            print(f" {w:.2f}s; feedhub fetch…", end="", flush=True)
-            cfg = b.config(f"proc{r}")
-            fh_proc.append(feedhub_process(cfg, srv, "200"))
-            articles = count_articles(cfg)
-            print(f" {fh_proc[-1].wall:.2f}s; refetch…", end="", flush=True)
-            fh_refetch.append(feedhub_process(cfg, srv, "304"))
-            print(f" {fh_refetch[-1].wall:.2f}s", end="", flush=True)
-            if r < args.inprocess_repeat:
-                print("; in-process…", end="", flush=True)
-                cfg = b.config(f"inproc{r}")
-                w, c, _ = feedhub_inprocess(cfg)
-                fh_inproc.append(w)
-                fh_inproc_cpu.append(c)
-                w2, _, reps = feedhub_inprocess(cfg)
-                fh_inproc_refetch.append(w2)
-                assert all(x.outcome == "not-modified" for x in reps), {x.outcome for x in reps}
-                print(f" {w:.2f}s / refetch {w2:.2f}s", end="", flush=True)
-            if not args.no_reader and r < args.reader_repeat:
-                print("; reader…", end="", flush=True)
-                w, c, rd_entries = reader_update(urls, work / f"reader{r}.sqlite")
-                rd_wall.append(w)
-                rd_cpu.append(c)
-                print(f" {w:.2f}s", end="")
-            print()
 
-        breakdown = None
-        if not args.no_breakdown:
-            cfg = b.config("breakdown")
-            with instrumented() as timers:
-                w, c, _ = feedhub_inprocess(cfg, workers=1)
-            breakdown = (w, c, timers)
-        py0 = bare_python()
-        imp = import_time()
-        prof = profile_inprocess(b.config("profile"), args.profile) if args.profile else ""
+def run_format(
+    args: argparse.Namespace, work: Path, srv: FeedServer, fmt: str, gen: GeneratedFeeds
+) -> FormatResult:
+    b = Bench(args, work)
+    b.urls = [(name, srv.url(f"{fmt}/{gen.files[name]}")) for name in gen.bodies]
+    urls = [u for _, u in b.urls]
+    bodies = [srv.get(f"{fmt}/{gen.files[name]}") for name in gen.bodies]
+    assert bodies == list(gen.bodies.values())
+    kinds = [gen.formats[name] for name in gen.bodies]
+    has_json = "json" in kinds
+    baseline = ("feedparser alone" if not has_json else
+                "json.loads + feedparser's sanitizer/URL resolution" if set(kinds) == {"json"}
+                else "feedparser alone (XML) + json.loads + feedparser's sanitizer (JSON)")
+    n = len(bodies)
+    fp_wall, fp_cpu = [], []
+    fh_proc: list[ProcRun] = []
+    fh_refetch: list[ProcRun] = []
+    fh_inproc, fh_inproc_cpu, fh_inproc_refetch = [], [], []
+    rd_wall, rd_cpu = [], []
+    articles = entries = rd_entries = 0
+    for r in range(args.repeat):
+        print(f"round {r + 1}/{args.repeat}: {baseline}…", end="", flush=True)
+        w, c, entries = parse_alone(bodies, kinds)
+        fp_wall.append(w)
+        fp_cpu.append(c)
+        print(f" {w:.2f}s; feedhub fetch…", end="", flush=True)
+        cfg = b.config(f"{fmt}-proc{r}")
+        fh_proc.append(feedhub_process(cfg, srv, "200"))
+        articles = count_articles(cfg)
+        print(f" {fh_proc[-1].wall:.2f}s; refetch…", end="", flush=True)
+        fh_refetch.append(feedhub_process(cfg, srv, "304"))
+        print(f" {fh_refetch[-1].wall:.2f}s", end="", flush=True)
+        if r < args.inprocess_repeat:
+            print("; in-process…", end="", flush=True)
+            cfg = b.config(f"{fmt}-inproc{r}")
+            w, c, _ = feedhub_inprocess(cfg)
+            fh_inproc.append(w)
+            fh_inproc_cpu.append(c)
+            w2, _, reps = feedhub_inprocess(cfg)
+            fh_inproc_refetch.append(w2)
+            assert all(x.outcome == "not-modified" for x in reps), {x.outcome for x in reps}
+            print(f" {w:.2f}s / refetch {w2:.2f}s", end="", flush=True)
+        if not args.no_reader and r < args.reader_repeat:
+            print("; reader…", end="", flush=True)
+            w, c, rd_entries = reader_update(urls, work / f"reader-{fmt}{r}.sqlite")
+            rd_wall.append(w)
+            rd_cpu.append(c)
+            print(f" {w:.2f}s ({rd_entries} entries)", end="")
+        print()
+
+    breakdown = None
+    if not args.no_breakdown:
+        cfg = b.config(f"{fmt}-breakdown")
+        with instrumented() as timers:
+            w, c, _ = feedhub_inprocess(cfg, workers=1)
+        breakdown = (w, c, timers)
+    py0 = bare_python()
+    imp = import_time()
+    prof = (profile_inprocess(b.config(f"{fmt}-profile"), args.profile)
+            if args.profile else "")
 
     med = statistics.median
     fh = med(x.wall for x in fh_proc)
     fp = med(fp_wall)
     rows = [
-        ["feedparser alone (sequential parse, in-process)", summary(fp_wall),
+        [f"{baseline} (sequential, in-process)", summary(fp_wall),
          f"{med(fp_cpu):.2f}", "", f"{n / fp:.0f}", f"{entries}"],
         ["feedhub fetch (subprocess, fresh store)", summary([x.wall for x in fh_proc]),
          f"{med(x.cpu for x in fh_proc):.2f}", f"{med(x.max_rss_mb for x in fh_proc):.0f}",
@@ -412,7 +493,7 @@ def run_all(args: argparse.Namespace, work: Path) -> None:
                        "peak RSS MB"]))
 
     rows = [
-        ["feedhub / feedparser-alone", f"{fh / fp:.2f}", f"≤ {TARGET_FEEDPARSER}",
+        [f"feedhub / {baseline}", f"{fh / fp:.2f}", f"≤ {TARGET_FEEDPARSER}",
          verdict(fh / fp <= TARGET_FEEDPARSER)],
     ]
     if rd_wall:
@@ -448,6 +529,42 @@ def run_all(args: argparse.Namespace, work: Path) -> None:
     if prof:
         print("\n== cProfile: sequential in-process ingest ==")
         print(prof)
+
+
+    return FormatResult(
+        fmt=fmt, baseline=baseline, items=gen.items,
+        kb_per_item=gen.total_bytes / gen.items / 1000, alone=fp, feedhub=fh,
+        refetch_ms=ms, reader=med(rd_wall) if rd_wall else None,
+        breakdown={label: breakdown[2].cpu[label] / n * 1000 for label in breakdown[2].order}
+        if breakdown else {},
+    )
+
+
+def print_summary(results: list[FormatResult]) -> None:
+    """One row per format: the ratios and verdicts against issue 17's targets."""
+    rows = []
+    for x in results:
+        rd = f"{x.feedhub / x.reader:.2f} {verdict(x.feedhub / x.reader <= TARGET_READER)}" \
+            if x.reader else "–"
+        rows.append([
+            x.fmt, f"{x.kb_per_item:.1f}", f"{x.alone:.2f}", f"{x.feedhub:.2f}",
+            f"{x.reader:.2f}" if x.reader else "–",
+            f"{x.feedhub / x.alone:.2f} {verdict(x.feedhub / x.alone <= TARGET_FEEDPARSER)}",
+            rd, f"{x.refetch_ms:.2f} {verdict(x.refetch_ms <= TARGET_REFETCH_MS)}",
+        ])
+    print("\n== per format (medians of the rounds; feedhub = whole `feedhub fetch` subprocess) ==")
+    print(table(rows, ["format", "KB/item", "alone s", "feedhub s", "reader s",
+                       f"fh/alone ≤{TARGET_FEEDPARSER}", f"fh/reader ≤{TARGET_READER}",
+                       f"refetch ms ≤{TARGET_REFETCH_MS:g}"]))
+    for x in results:
+        if x.baseline != "feedparser alone":
+            print(f"  {x.fmt}: 'alone' = {x.baseline} (feedparser does not read JSON Feed)")
+    labels = [k for k in results[0].breakdown if any(k in x.breakdown for x in results)]
+    if labels:
+        print("\n== breakdown per format: CPU ms per feed, sequential in-process ingest ==")
+        print(table([[k] + [f"{x.breakdown.get(k, 0):.1f}" for x in results] for k in labels],
+                    ["stage", *(x.fmt for x in results)]))
+    print(f"load average at the end {os.getloadavg()}")
 
 
 if __name__ == "__main__":
