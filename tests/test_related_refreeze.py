@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Connection, insert, select
 
 from feedhub.related import rebuild_related, update_related
@@ -157,5 +158,96 @@ def test_a_changed_article_in_the_queue_ends_the_shortcut_there(tmp_path, monkey
     # 21 indexed; the new run before article 50 is 30 long: 11 of them reach 32 and join
     # that re-freeze; the rest, article 50 included, are indexed in order as before.
     assert one_by_one == ids[31:]
+    with store.read() as conn:
+        assert state(conn) == expected
+
+
+class Killed(Exception):
+    """Stands for a SIGKILL right after a committed batch (the subprocess test does it for
+    real: tests/test_publish_resume.py)."""
+
+
+def test_a_killed_refreeze_resumes_after_its_last_committed_batch(tmp_path, monkeypatch) -> None:
+    import feedhub.related.refreeze as rf
+    from feedhub.related.progress import Step
+
+    one, ids = store_with_articles(tmp_path / "one.db")
+    with one.write() as conn:
+        queue(conn, ids)
+    update_pending_related(one, Settings(count=3), budget=0.0)
+    with one.read() as conn:
+        expected = state(conn)
+
+    store, ids = store_with_articles(tmp_path / "crash.db")
+    with store.write() as conn:
+        queue(conn, ids)
+    steps: list[Step] = []
+
+    def die_after_three_box_batches(step: Step) -> None:
+        steps.append(step)
+        if sum(s.name == rf.BOXES for s in steps) == 3:
+            raise Killed
+
+    # budget 0: the batches halve from 8 to one article (8, 4, 2, 1, 1…).
+    with pytest.raises(Killed):
+        update_pending_related(
+            store, Settings(count=3), budget=0.0, progress=die_after_three_box_batches
+        )
+    assert [s.done for s in steps if s.name == rf.WEIGHTS][-1] == 40
+    killed_at = steps[-1].done
+    assert steps[-1] == Step(rf.BOXES, 14, 40)
+    with store.read() as conn:
+        assert json.loads(get_meta(conn, rf.DONE) or "") == ["boxes", killed_at]
+
+    # Count the work the second run does: no re-weighting, boxes from the 11th on.
+    weighed: list[int] = []
+    boxed: list[int] = []
+    real_reindex, real_boxes = rf.reindex, rf.recompute_boxes
+    monkeypatch.setattr(rf, "reindex", lambda c, part, *a: weighed.extend(part)
+                        or real_reindex(c, part, *a))
+    monkeypatch.setattr(rf, "recompute_boxes", lambda c, part, s: boxed.extend(part)
+                        or real_boxes(c, part, s))
+    steps.clear()
+    update_pending_related(store, Settings(count=3), budget=0.0, progress=steps.append)
+    assert weighed == [] and boxed == ids[killed_at:]
+    assert steps[0] == Step(rf.BOXES, killed_at + 8, 40)
+    with store.read() as conn:
+        assert state(conn) == expected
+        assert get_meta(conn, KEY) is None and get_meta(conn, rf.DONE) is None
+
+
+def test_a_refreeze_killed_while_re_weighting_keeps_its_frequencies(tmp_path, monkeypatch) -> None:
+    import feedhub.related.refreeze as rf
+    from feedhub.related.progress import Step
+
+    one, ids = store_with_articles(tmp_path / "one.db")
+    with one.write() as conn:
+        queue(conn, ids)
+    update_pending_related(one, Settings(count=3), budget=0.0)
+    with one.read() as conn:
+        expected = state(conn)
+
+    store, ids = store_with_articles(tmp_path / "crash.db")
+    with store.write() as conn:
+        queue(conn, ids)
+
+    def die_after_two_batches(step: Step) -> None:
+        if step.done == 12:  # batches of 8 and 4 articles re-weighted
+            raise Killed
+
+    with pytest.raises(Killed):
+        update_pending_related(
+            store, Settings(count=3), budget=0.0, progress=die_after_two_batches
+        )
+    with store.read() as conn:
+        assert json.loads(get_meta(conn, rf.DONE) or "") == ["weights", 12]
+    # The frequencies are read back as stored, not counted again over the texts.
+    monkeypatch.setattr(rf, "frequencies", lambda *a: pytest.fail("frequencies recounted"))
+    weighed: list[int] = []
+    real_reindex = rf.reindex
+    monkeypatch.setattr(rf, "reindex", lambda c, part, *a: weighed.extend(part)
+                        or real_reindex(c, part, *a))
+    update_pending_related(store, Settings(count=3), budget=0.0)
+    assert weighed == ids[12:]
     with store.read() as conn:
         assert state(conn) == expected

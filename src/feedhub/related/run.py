@@ -13,6 +13,7 @@ from itertools import takewhile
 
 from sqlalchemy import Connection
 
+from feedhub.related.progress import Progress, Step
 from feedhub.related.refreeze import mark, refreeze
 from feedhub.related.update import (
     REFREEZE_AT,
@@ -26,7 +27,7 @@ from feedhub.related.window import window_index
 from feedhub.store import Store
 from feedhub.store.batch import chunks
 from feedhub.store.pace import Pacer
-from feedhub.store.queue import dequeue, existing, queue_top, queued
+from feedhub.store.queue import dequeue, existing, queue_size, queue_top, queued
 from feedhub.store.related import documents, indexed_ids
 
 RELATED_TXN_BUDGET = 0.2  # seconds one related-update transaction may hold the write lock
@@ -39,6 +40,7 @@ def update_pending_related(
     *,
     budget: float = RELATED_TXN_BUDGET,
     pause: float = 0.0,
+    progress: Progress | None = None,
 ) -> int:
     """Bring related lists up to date for the articles ingest queued, in short transactions.
 
@@ -50,23 +52,31 @@ def update_pending_related(
     Only the articles queued when it starts are its share (ids up to the queue's highest):
     beside a busy service the queue never empties, and a publish that chased it never
     got to writing a single feed. Later ones wait for the next publish.
+
+    Every batch commits its articles' removal from the queue (and a re-freeze records how
+    far it got), so a run killed at any point resumes after its last committed batch.
+    ``progress`` is told after each one.
     """
     # The run's text vectors in memory: each box's ±window is a mask and a matmul then.
     with window_index():
-        return _update_pending(store, settings, budget, pause)
+        return _update_pending(store, settings, budget, pause, progress)
 
 
-def _update_pending(store: Store, s: Settings, budget: float, pause: float) -> int:
+def _update_pending(
+    store: Store, s: Settings, budget: float, pause: float, progress: Progress | None
+) -> int:
     pacer = Pacer(budget, pause, max_batch=RELATED_MAX_BATCH)
     with store.read() as conn:
         upto = queue_top(conn)
-    refreeze(store.read, store.write, s, budget, pause)  # one a dead publish left marked
+    refreeze(store.read, store.write, s, budget, pause, progress)  # one a dead publish left
     # Text vectors for articles stored before them (or by another model), then their boxes.
     backfill_vectors(store.read, store.write, partial(recompute_boxes, s=s), budget, pause)
     with store.write() as conn:
         done = _skip_to_refreeze(conn, upto)
     if done:
-        refreeze(store.read, store.write, s, budget, pause)
+        refreeze(store.read, store.write, s, budget, pause, progress)
+    with store.read() as conn:
+        total = done + queue_size(conn, upto)
     while True:
         started = time.perf_counter()
         with store.write() as conn:
@@ -78,9 +88,11 @@ def _update_pending(store: Store, s: Settings, budget: float, pause: float) -> i
                 mark(conn)  # committed with the articles that reached the size
             dequeue(conn, step.done)
             done += len(step.done)
+        if progress is not None:
+            progress(Step("indexing", done, total))
         pacer.record(time.perf_counter() - started)
         if step.refreeze:  # before any further article is indexed, in its own transactions
-            refreeze(store.read, store.write, s, budget, pause)
+            refreeze(store.read, store.write, s, budget, pause, progress)
 
 
 def _skip_to_refreeze(conn: Connection, upto: int) -> int:

@@ -43,8 +43,10 @@ class Pacer:
         items: Sequence[T],
         write: Callable[[], AbstractContextManager[Connection]],
         work: Callable[[Connection, Sequence[T]], object],
+        on_commit: Callable[[int], object] | None = None,
     ) -> None:
-        """Call ``work`` on consecutive batches of ``items``, one write transaction each."""
+        """Call ``work`` on consecutive batches of ``items``, one write transaction each;
+        ``on_commit`` gets each batch's size once it is committed."""
         i = 0
         while i < len(items):
             part = items[i : i + self.batch]
@@ -52,4 +54,6 @@ class Pacer:
             with write() as conn:
                 work(conn, part)
             i += len(part)
+            if on_commit is not None:
+                on_commit(len(part))
             self.record(time.perf_counter() - started)

@@ -15,6 +15,14 @@ def queue_top(conn: Connection) -> int:
     return conn.execute(select(func.max(pending_related.c.article_id))).scalar() or 0
 
 
+def queue_size(conn: Connection, upto: int) -> int:
+    """How many ids up to ``upto`` are queued."""
+    return conn.execute(
+        select(func.count()).select_from(pending_related).where(
+            pending_related.c.article_id <= upto)
+    ).scalar_one()
+
+
 def queued(conn: Connection, upto: int, limit: int) -> list[int]:
     """The first ``limit`` queued ids up to ``upto``, ascending."""
     return list(

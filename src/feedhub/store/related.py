@@ -269,6 +269,11 @@ def frequencies(conn: Connection, terms: Sequence[str]) -> dict[str, int]:
     return result
 
 
+def all_frequencies(conn: Connection) -> dict[str, int]:
+    """Every stored document frequency (a resumed re-freeze weights with them)."""
+    return {term: df for term, df in conn.execute(select(related_df.c.term, related_df.c.df))}
+
+
 def change_frequencies(conn: Connection, terms: Sequence[str], delta: int) -> dict[str, int]:
     """Add ``delta`` to the df of each term and to the document count; returns the new dfs.
 
