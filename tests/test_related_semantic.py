@@ -153,6 +153,38 @@ def test_word_by_word_vectors_are_those_of_the_whole_text() -> None:
     assert semantic.embed_text(" \n ") is None
 
 
+def _one_word_at_a_time(model, text: str) -> tuple[bytes, int]:
+    """embed_text as it was before issue 17: each new word's rows summed on its own."""
+    from collections import Counter
+
+    counts = Counter(text.split())
+    sums, tokens = [], []
+    for w in counts:
+        ids = np.clip(np.asarray(model.tokenizer.encode(w, add_special_tokens=False).ids,
+                                 dtype=np.intp), 0, model.embedding.shape[0] - 1)
+        sums.append(model.embedding[ids].sum(axis=0, dtype=np.float32) if len(ids)
+                    else np.zeros(model.embedding.shape[1], dtype=np.float32))
+        tokens.append(len(ids))
+    weights = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+    n = int(weights @ np.asarray(tokens, dtype=np.float32))
+    total = semantic.dots(np.asarray(sums).T, weights).astype(np.float64)
+    return (total / np.linalg.norm(total)).astype(np.float32).tobytes(), n
+
+
+def test_new_words_added_at_once_give_the_same_vectors_as_one_by_one() -> None:
+    """Issue 17: a text's new words are tokenized one by one but summed in one numpy pass;
+    the vectors must be the same bytes (stored vectors are compared across processes)."""
+    model = semantic._load()
+    texts = [read_story(p)[2] for p in sorted(DATA.glob("[bd]*.txt"))]
+    texts += ["Niger  Niger\n\tjunta's \"decision\" — 1,100 troops (U.S.) Niamey Niger é",
+              "\u200b \u0301 x"]
+    semantic._Words._current = None  # every word new for the first text
+    for text in texts:
+        made = semantic.embed_text(text)
+        assert made is not None
+        assert (made[0].tobytes(), made[1]) == _one_word_at_a_time(model, text)
+
+
 def test_time_bonus_prefers_closer_within_a_news_cycle() -> None:
     t = datetime(2024, 4, 12, tzinfo=UTC)
     window = timedelta(days=90)
