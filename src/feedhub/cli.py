@@ -25,9 +25,11 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor
 
     from rich.console import Console
+    from rich.progress import TaskID
 
     from feedhub.config import Config
     from feedhub.model import SourceInfo
+    from feedhub.related.progress import Progress, Step
     from feedhub.store import Store
     from feedhub.store.pages import PageStats
     from feedhub.store.related import RelatedItem
@@ -274,7 +276,7 @@ def _shut_down(pool: Executor | None) -> Iterator[None]:
 
 
 def _publish(ctx: Context, store: Store, *, background: bool = False,
-             as_json: bool = False) -> None:
+             as_json: bool = False, progress_lines: bool = False) -> None:
     from feedhub.pipeline import BACKGROUND_PAUSE, publish
     from feedhub.publish.run import PublishError
 
@@ -285,9 +287,11 @@ def _publish(ctx: Context, store: Store, *, background: bool = False,
             err.print(f"waiting for another publish to {out_dir} to finish…", markup=False)
 
     try:
-        report = publish(
-            ctx.config, store, pause=BACKGROUND_PAUSE if background else 0.0, on_wait=waiting
-        )
+        with _publish_progress(ctx, progress_lines) as progress:
+            report = publish(
+                ctx.config, store, pause=BACKGROUND_PAUSE if background else 0.0,
+                on_wait=waiting, progress=progress,
+            )
     except PublishError as e:
         fail(str(e))
     for warning in report.warnings:
@@ -494,7 +498,8 @@ def publish_cmd(ctx: Context, background: bool, as_json: bool, config_stdin: boo
     if background:
         yield_cpu()
     with ctx.store() as store:
-        _publish(ctx, store, background=background, as_json=as_json)
+        _publish(ctx, store, background=background, as_json=as_json,
+                 progress_lines=bool(parent))
 
 
 @cli.command()
@@ -971,6 +976,49 @@ def _progress(ctx: Context, total: int) -> Iterator[Callable[[], None]]:
     with Progress(console=err.console, transient=True) as progress:
         task = progress.add_task("fetching", total=total)
         yield lambda: progress.advance(task)
+
+
+PROGRESS_EVERY = 5.0  # seconds between two progress lines of one pass (first and last always)
+
+
+@contextmanager
+def _publish_progress(ctx: Context, lines: bool) -> Iterator[Progress | None]:
+    """How a publish shows its related batches (issue 17: a first publish of a large store
+    runs for minutes): ``lines`` (the service's publish child) writes ``progress NAME
+    DONE/TOTAL`` lines on stderr, which the service logs (`service/publisher.py`); else a
+    progress bar on a terminal, nothing in pipes and tests."""
+    if lines:
+        import time
+
+        from feedhub.process import PROGRESS_PREFIX
+
+        last: dict[str, float] = {}
+
+        def line(step: Step) -> None:
+            now = time.monotonic()
+            if (step.done < step.total and step.name in last
+                    and now - last[step.name] < PROGRESS_EVERY):
+                return
+            last[step.name] = now
+            sys.stderr.write(f"{PROGRESS_PREFIX}{step.name} {step.done}/{step.total}\n")
+            sys.stderr.flush()
+
+        yield line
+        return
+    if ctx.quiet or not err.is_terminal:
+        yield None
+        return
+    from rich.progress import Progress as Bar
+
+    with Bar(console=err.console, transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def advance(step: Step) -> None:
+            if step.name not in tasks:
+                tasks[step.name] = bar.add_task(f"related {step.name}", total=step.total)
+            bar.update(tasks[step.name], completed=step.done, total=step.total)
+
+        yield advance
 
 
 def _minute(dt: datetime | None) -> str:

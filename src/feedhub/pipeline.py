@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from feedhub.config import Config
 from feedhub.publish.run import PublishReport, publishing, write_site
+from feedhub.related.progress import Progress
 from feedhub.related.run import update_pending_related
 from feedhub.store import Store
 from feedhub.stories.run import StoriesReport, rebuild_stories, update_stories
@@ -25,19 +26,21 @@ def publish(
     *,
     pause: float = 0.0,
     on_wait: Callable[[], None] | None = None,
+    progress: Progress | None = None,
 ) -> PublishReport:
     """Bring topics, related lists and stories up to date, then render and write every
     document, all under the output folder's lock (one publisher at a time).
 
     ``pause`` seconds between related-update transactions let other writers (a running
     service's fetches) take the store in between. ``on_wait`` is called if another
-    publish holds the lock (this one then waits for it).
+    publish holds the lock (this one then waits for it); ``progress`` after each committed
+    batch of the related stage (the long part of a first publish).
     """
     with publishing(config.output_dir, on_wait=on_wait):
         started = time.perf_counter()
         with store.write() as conn:
             refile_topics(conn, filing(config))
-        update_pending_related(store, related_settings(config), pause=pause)
+        update_pending_related(store, related_settings(config), pause=pause, progress=progress)
         # After related: stories are formed from the vectors it indexed.
         update_stories(store, stories_settings(config), pause=pause)
         return write_site(config, store, started=started)

@@ -13,6 +13,8 @@ import signal
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 PARENT_ENV = "FEEDHUB_DIE_WITH_PARENT"  # set for the publish child: the service's pid
+# A publish child's progress lines on stderr start so; the service logs them (issue 17).
+PROGRESS_PREFIX = "progress "
 BACKGROUND_NICE = 10  # parse workers of the service and its publish child: see yield_cpu
 
 

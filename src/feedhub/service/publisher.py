@@ -10,16 +10,19 @@ A child process uses the other core; its store writes are short transactions wit
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
 import threading
+from typing import IO
 
 from feedhub.config import Config
-from feedhub.process import PARENT_ENV
+from feedhub.process import PARENT_ENV, PROGRESS_PREFIX
 from feedhub.publish.run import PublishReport
 from feedhub.store import Store
 
+log = logging.getLogger("feedhub.service")
 _lock = threading.Lock()
 _children: set[subprocess.Popen[bytes]] = set()
 
@@ -45,20 +48,51 @@ def publish_in_child(config: Config, store: Store) -> PublishReport:
     )
     with _lock:
         _children.add(proc)
+    errors: list[str] = []
+    reader = threading.Thread(target=_read_stderr, args=(proc.stderr, errors), daemon=True)
+    reader.start()
     try:
-        out, err = proc.communicate(given)
+        out = _talk(proc, given)
     finally:
+        reader.join()
         with _lock:
             _children.discard(proc)
     if proc.returncode != 0:
-        lines = err.decode(errors="replace").strip().splitlines()
-        raise RuntimeError(lines[-1] if lines else f"publish exited with {proc.returncode}")
+        raise RuntimeError(errors[-1] if errors else f"publish exited with {proc.returncode}")
     data = json.loads(out.decode().strip().splitlines()[-1])
     return PublishReport(
         topics=data["topics"], written=data["written"], unchanged=data["unchanged"],
         changed_paths=tuple(data["changed_paths"]), duration=data["duration"],
         warnings=tuple(data["warnings"]),
     )
+
+
+def _talk(proc: subprocess.Popen[bytes], given: bytes | None) -> bytes:
+    """Hand the child its config, read its report, wait for it (stderr is another
+    thread's: `_read_stderr`). The child reads its stdin whole before anything else."""
+    assert proc.stdout is not None
+    if proc.stdin is not None:
+        try:
+            proc.stdin.write(given or b"")
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass  # it died first: its exit code and stderr say why
+    out = proc.stdout.read()
+    proc.wait()
+    return out
+
+
+def _read_stderr(stream: IO[bytes] | None, errors: list[str]) -> None:
+    """Log the child's progress lines as they come (a line per related batch, at most one
+    every few seconds: issue 17's first publish of a large store runs for minutes); keep
+    the other lines, whose last one is the error when the child fails."""
+    assert stream is not None
+    for raw in stream:
+        line = raw.decode(errors="replace").strip()
+        if line.startswith(PROGRESS_PREFIX):
+            log.info("publishing: related %s", line[len(PROGRESS_PREFIX):])
+        elif line:
+            errors.append(line)
 
 
 def kill_children() -> list[int]:
