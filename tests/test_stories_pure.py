@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
-from feedhub.stories.cluster import Neighbour, Settings, choose, links, pair_score
+from feedhub.stories.cluster import (
+    Neighbour,
+    Settings,
+    choose,
+    links,
+    pair_score,
+    pair_scores,
+)
 from feedhub.stories.ids import story_id
 
 T0 = datetime(2024, 5, 1, 12, tzinfo=UTC)
@@ -82,3 +90,21 @@ def test_story_id_is_stable_and_names_its_founder() -> None:
     assert len(a) == 16 and int(a, 16) >= 0
     assert a != story_id("courier", "https://wire.example/1")
     assert a != story_id("wire", "https://wire.example/2")
+
+
+def test_neighbours_scored_together_score_as_each_alone() -> None:
+    # pair_scores takes a placed article's ~200 neighbours through numpy at once; each
+    # must score, and pass the floor, exactly as when scored on its own.
+    rng = random.Random(7)
+    for _ in range(200):
+        near = [
+            n(i, rng.choice("abc"), round(rng.uniform(0, 1), 6),
+              None if rng.random() < 0.2 else rng.uniform(-0.2, 1.0),
+              hours=rng.uniform(-100, 100), words=rng.randint(1, 800))
+            for i in range(rng.randint(1, 25))
+        ]
+        words = rng.randint(1, 800)
+        s = Settings(window=timedelta(days=rng.choice([1, 3])), closeness=rng.choice([0.0, 0.4]))
+        together = pair_scores(T0, words, near, s)
+        alone = [pair_score(T0, words, x, s) for x in near]
+        assert list(zip(*together, strict=True)) == alone

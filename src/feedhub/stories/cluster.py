@@ -19,11 +19,13 @@ of the stories, checked on the other half); figures in benchmarks/README.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from feedhub.related.score import SCORE_DIGITS, combine, floor_for, time_bonus
+import numpy as np
+
+from feedhub.related.score import SCORE_DIGITS, bonuses, combine_many, floors
 
 DEFAULT_WINDOW = timedelta(days=3)
 # The closeness bonus for stories: a story's burst of coverage lies within days, so time
@@ -82,14 +84,35 @@ def pair_score(
     published: datetime, words: int, n: Neighbour, s: Settings
 ) -> tuple[float, bool]:
     """(score 0–1, related?) of the new article and one neighbour."""
-    if n.semantic is None:
-        sim = round(n.lexical, SCORE_DIGITS)
-        related = sim >= LEXICAL_FLOOR
-    else:
-        parts = combine(n.lexical, n.semantic, 0.0, floor_for(words, n.words))
-        sim, related = parts.similarity, parts.related
-    bonus = time_bonus(published, n.published, s.window, s.closeness)
-    return round((max(sim, 0.0) + bonus) / (1.0 + s.closeness), SCORE_DIGITS), related
+    scores, related = pair_scores(published, words, [n], s)
+    return scores[0], related[0]
+
+
+def pair_scores(
+    published: datetime, words: int, neighbours: Sequence[Neighbour], s: Settings
+) -> tuple[list[float], list[bool]]:
+    """`pair_score` of every neighbour: the floors, similarities and time bonuses as arrays
+    (related's array rules), the rest in plain floats. Scoring ~200 neighbours one by one
+    through numpy scalars was 40 % of a first publish (2,000 articles: 62 of 157 s)."""
+    if not neighbours:
+        return [], []
+    lexical = np.array([n.lexical for n in neighbours])
+    semantic = np.array([0.0 if n.semantic is None else n.semantic for n in neighbours])
+    floor = floors(words, np.array([n.words for n in neighbours], dtype=np.int64)).tolist()
+    sims, _ = combine_many(lexical, semantic, np.zeros(len(neighbours)))
+    at = int(published.timestamp())
+    apart = np.array([abs(at - int(n.published.timestamp())) for n in neighbours])
+    bonus = bonuses(apart, s.window, s.closeness).tolist()
+    scores: list[float] = []
+    related: list[bool] = []
+    for n, sim, fl, b in zip(neighbours, sims.tolist(), floor, bonus, strict=True):
+        if n.semantic is None:
+            sim = round(n.lexical, SCORE_DIGITS)
+            related.append(sim >= LEXICAL_FLOOR)
+        else:
+            related.append(round(sim, SCORE_DIGITS) >= fl)
+        scores.append(round((max(sim, 0.0) + b) / (1.0 + s.closeness), SCORE_DIGITS))
+    return scores, related
 
 
 def links(
@@ -99,8 +122,8 @@ def links(
     scores: dict[str, list[float]] = {}
     related: dict[str, int] = {}
     nearest: dict[str, float] = {}
-    for n in neighbours:
-        score, is_related = pair_score(published, words, n, s)
+    near = list(neighbours)
+    for n, score, is_related in zip(near, *pair_scores(published, words, near, s), strict=True):
         scores.setdefault(n.story_id, []).append(score)
         related[n.story_id] = related.get(n.story_id, 0) + is_related
         gap = abs((n.published - published).total_seconds())
