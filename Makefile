@@ -61,6 +61,22 @@ $(PAGES_DIR)/.done: | $(STAMP)
 	tar -xzf .cache/sdist/newspaper4k-0.9.6.tar.gz -C $(PAGES_DIR) --strip-components=3 newspaper4k-0.9.6/tests/data/html newspaper4k-0.9.6/tests/data/txt
 	touch $@
 
+# More real news pages for benchmarks/fulltext.py, from trafilatura 1.0.0's sdist (tests/cache,
+# shipped in its sdists up to 1.x; the package is GPLv3+, the pages are the outlets'): Reuters,
+# the Guardian, Vice, Salon, National Geographic, The Verge, Phys.org, Threatpost, DW, heise,
+# Zeit. They come without expected text: the expected texts are written by hand
+# (benchmarks/data/fulltext/, how in benchmarks/README.md).
+TRAF_PAGES := reuters.com.parasite theguardian.com.academics vice.com.amazon salon.com.emissions \
+	nationalgeographic.co.uk.goats theverge.com.ios13 phys.org.tool threatpost.com.android \
+	dw.com.colonial heise.de.lithium zeit.de.zugverkehr
+TRAF_PAGES_DIR := .cache/trafilatura-pages
+pages: $(TRAF_PAGES_DIR)/.done
+$(TRAF_PAGES_DIR)/.done: | $(STAMP)
+	mkdir -p .cache/sdist $(TRAF_PAGES_DIR)
+	$(BIN)/python -m pip download --quiet --no-binary trafilatura --no-deps -d .cache/sdist trafilatura==1.0.0
+	tar -xzf .cache/sdist/trafilatura-1.0.0.tar.gz -C $(TRAF_PAGES_DIR) --strip-components=3 $(foreach p,$(TRAF_PAGES),trafilatura-1.0.0/tests/cache/$(p).html)
+	touch $@
+
 # Wheels of the runtime dependencies (no extras) and of the build backend, so that
 # tests/test_plain_install.py installs the project into a fresh venv as a user would, offline.
 WHEELS_DIR := .cache/wheels

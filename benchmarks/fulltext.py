@@ -2,10 +2,14 @@
 
 Run: make pages && PYTHONPATH=src:. .venv/bin/python benchmarks/fulltext.py [--repeat 3]
 
-Pages and ground truth: newspaper4k's test data (.cache/article-pages, `make pages`): real
+Pages and ground truth (`make pages`): newspaper4k's test data (.cache/article-pages): real
 news pages (CNN, Time, Wired, Fox 13, Yonhap, BBC Burmese, Cleveland.com, and pages in
 Spanish, Latvian, Arabic, Thai, Chinese, Japanese) each with the article text its
-maintainers expect (txt/NAME.txt). Every page that has an expected text is used.
+maintainers expect (txt/NAME.txt); and 11 news pages of trafilatura 1.0.0's tests/cache
+(.cache/trafilatura-pages: Reuters, the Guardian, Vice, Salon, National Geographic, The
+Verge, Phys.org, Threatpost, DW, heise, Zeit) whose expected texts were written by hand
+(benchmarks/data/fulltext/NAME.txt; how: benchmarks/README.md). Every page that has an
+expected text is used.
 
 1. Quality: token-level F1 (bag of tokens: words, and single characters of Chinese and
    Japanese, which have no spaces) of
@@ -59,6 +63,9 @@ from feedhub.store import Store  # noqa: E402
 from feedhub.store.pages import page_stats  # noqa: E402
 
 PAGES = ROOT / ".cache" / "article-pages"
+# trafilatura 1.0.0's test pages (`make pages`) and the expected texts written for them by hand.
+MORE_PAGES = ROOT / ".cache" / "trafilatura-pages"
+MORE_TRUTH = HERE / "data" / "fulltext"
 _TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]|[^\W_]+")
 
 
@@ -76,11 +83,14 @@ def f1(found: str, expected: str) -> float:
 
 
 def pairs() -> list[tuple[str, bytes, str]]:
+    """(name, page bytes, expected text) of every page that has an expected text: newspaper4k's
+    pages with its own expectations, then trafilatura's pages with the hand-written ones."""
     out = []
-    for page in sorted((PAGES / "html").glob("*.html")):
-        truth = PAGES / "txt" / f"{page.stem}.txt"
-        if truth.exists():
-            out.append((page.stem, page.read_bytes(), truth.read_text(encoding="utf-8")))
+    for pages, truths in ((PAGES / "html", PAGES / "txt"), (MORE_PAGES, MORE_TRUTH)):
+        for page in sorted(pages.glob("*.html")):
+            truth = truths / f"{page.stem}.txt"
+            if truth.exists():
+                out.append((page.stem, page.read_bytes(), truth.read_text(encoding="utf-8")))
     return out
 
 
