@@ -29,13 +29,15 @@ from feedhub.ingest.run import Ingester, fetch_pages, ingest
 from feedhub.model import FetchResult
 from feedhub.pipeline import publish
 from feedhub.related import semantic
-from feedhub.related.vectors import body_text
+from feedhub.related.text import lead_text
+from feedhub.related.vectors import body_text, embed
 from feedhub.retention import prune
 from feedhub.store import Store
 from feedhub.store import vectors as vdb
 from feedhub.store.pages import article_pages, page_stats
 from feedhub.store.related import read_articles
 from feedhub.store.schema import article_topics, articles
+from feedhub.util.text import html_to_text
 from tests.conftest import REPO
 from tests.support.httpserver import HttpServer, Reply, redirect
 
@@ -205,8 +207,11 @@ def test_the_text_vector_is_the_pages_not_the_teasers(server: HttpServer, tmp_pa
     finally:
         store.close()
     assert "first warned Congress" in body_text(doc)  # the page's text, not the teaser
-    made = semantic.embed_article(doc.title, body_text(doc))
+    # The page's text as the body, the feed's teaser as its lead (issue 15: a fixed share).
+    made = embed(doc.title, doc.summary, doc.content)
     assert made is not None and stored.words == made[1] > 300
+    assert stored.vec == semantic.to_blob(made[0])
+    assert lead_text(html_to_text(doc.summary), html_to_text(doc.content)) != ""
     teaser = semantic.embed_article(doc.title, TEASER)
     assert teaser is not None and stored.words != teaser[1]
 

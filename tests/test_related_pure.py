@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from feedhub.related.rank import Candidate, merge_into, sort_key, top_related
-from feedhub.related.text import document_terms, stem, words
+from feedhub.related.text import document_terms, lead_terms, lead_text, stem, words
 from feedhub.related.vector import VectorParams, similarity, term_vector
 
 T0 = datetime(2024, 4, 12, tzinfo=UTC)
@@ -50,6 +50,33 @@ def test_vector_is_unit_truncated_and_title_boosted() -> None:
     assert v["niger"] > v["junta"] == v["rain"]
     short = term_vector({}, {"niger": 1, "junta": 1, "rain": 1}, df, 100, VectorParams(1.0, 2))
     assert set(short) == {"junta", "niger"}  # equal weights: ties broken by term
+
+
+def test_a_teaser_beside_a_longer_text_is_the_lead() -> None:
+    assert lead_text("Troops leave Niger.", "Troops leave Niger. The last convoy left…") != ""
+    assert lead_text("Troops leave Niger.", "") == ""  # summary only: the teaser is the body
+    assert lead_text("", "A page of text") == ""
+    assert lead_text("A long feed summary, longer than", "its content") == ""
+    assert lead_terms("<p>Troops leave Niger</p>", "<p>Troops leave Niger. More.</p>") == (
+        Counter({"troop": 1, "leave": 1, "niger": 1}))
+    assert lead_terms("", "<p>Only content</p>") is None
+
+
+def test_a_long_body_does_not_drown_the_title_and_lead() -> None:
+    # Issue 15: two reports of one event share their headline's and lead's words; their
+    # pages of full text are mostly other words. With a lead the title and lead keep their
+    # share (VectorParams.lead_share) however long the body is.
+    df = {t: 3 for t in ("niger", "troop", "convoy")} | {f"w{i}": 3 for i in range(200)}
+    title, lead = {"niger": 1, "troop": 1}, {"convoy": 1, "niger": 1}
+    a_body = {f"w{i}": 1 for i in range(0, 100)} | {"convoy": 1}
+    b_body = {f"w{i}": 1 for i in range(100, 200)} | {"convoy": 1}
+    plain = similarity(term_vector(title, a_body, df, 100), term_vector(title, b_body, df, 100))
+    led = similarity(term_vector(title, a_body, df, 100, lead_tf=lead),
+                     term_vector(title, b_body, df, 100, lead_tf=lead))
+    assert plain < 0.5 < led
+    v = term_vector(title, a_body, df, 100, lead_tf=lead)
+    assert sum(w * w for w in v.values()) == pytest.approx(1.0)
+    assert v["niger"] > v["convoy"] > v["w1"]
 
 
 def test_rare_terms_weigh_more_and_similarity_is_symmetric() -> None:

@@ -17,10 +17,14 @@ from sqlalchemy import create_engine, func, select, update
 
 from feedhub.related import related_for, semantic, update_related
 from feedhub.related.score import time_bonus
-from feedhub.related.update import Settings, recompute_boxes
-from feedhub.related.vectors import backfill
-from feedhub.store.related import related_docs
-from feedhub.store.vectors import related_vectors, stale_ids
+from feedhub.related.text import document_terms, lead_terms
+from feedhub.related.update import Settings, recompute_boxes, reweigh_leads
+from feedhub.related.vector import term_vector
+from feedhub.related.vectors import backfill, embed
+from feedhub.store import related as db
+from feedhub.store.related import read_articles, related_docs
+from feedhub.store.schema import articles
+from feedhub.store.vectors import read_vectors, related_vectors, stale_ids
 from tests.test_related_support import DATA, add_article, make_engine, read_story
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -229,6 +233,48 @@ def test_a_store_without_vectors_gets_them_on_backfill(tmp_path: Path) -> None:
         assert models == {semantic.MODEL_ID}
         after = {i: [x.article_id for x in related_for(conn, i)] for i in ids.values()}
     assert after == before
+
+
+@needs_model
+def test_a_store_indexed_before_leads_had_a_share_is_reweighed_on_backfill(
+    tmp_path: Path,
+) -> None:
+    # Issue 15: an article with a teaser beside a longer text gives title + teaser a fixed
+    # share of its vectors. A store indexed before (its text vectors name another text rule)
+    # gets both vectors anew on the first publish: the term vectors of the articles with a
+    # lead are re-weighted with the index's frequencies; the others keep theirs.
+    engine, ids = store_corpus(tmp_path)
+    box1, d01 = ids["box-1-withdrawal-kicks-off"], ids["d01-nigeria-kidnapping"]
+    with engine.begin() as conn:
+        conn.execute(update(articles).where(articles.c.id == box1)
+                     .values(summary="<p>US troops begin to leave Niger.</p>"))
+        update_related(conn, [box1])  # the changed article, indexed under today's rule
+        (doc,) = read_articles(conn, [box1]).values()
+        title_tf, body_tf = document_terms(doc.title, doc.summary, doc.content)
+        old = term_vector(title_tf, body_tf, db.frequencies(conn, sorted(title_tf | body_tf)),
+                          db.documents(conn))  # as before: no lead
+        db.delete_doc(conn, box1)
+        db.put_doc(conn, doc, sorted(title_tf | body_tf), old)
+        conn.execute(update(related_vectors).values(model="wordllama/words-3000"))
+        kept = db.read_vector(conn, d01)
+    done = backfill(engine.connect, engine.begin,
+                    lambda c, part: recompute_boxes(c, part, Settings()), 0.05,
+                    reweigh=lambda c, part: reweigh_leads(c, part, Settings()))
+    assert done == len(ids)
+    with engine.begin() as conn:
+        lead = lead_terms(doc.summary, doc.content)
+        assert lead is not None
+        want = term_vector(title_tf, body_tf,
+                           db.frequencies(conn, sorted(title_tf | body_tf)),
+                           db.documents(conn), lead_tf=lead)
+        got = db.read_vector(conn, box1)
+        assert got.keys() == want.keys() and got != old
+        assert all(abs(got[t] - want[t]) < 1e-9 for t in want)
+        assert db.read_vector(conn, d01) == kept  # no lead: its frozen vector stays
+        stored = read_vectors(conn, [box1], semantic.MODEL_ID)[box1]
+        made = embed(doc.title, doc.summary, doc.content)
+        assert made is not None and stored.vec == semantic.to_blob(made[0])
+        assert related_for(conn, box1)  # its box was recomputed
 
 
 @needs_model

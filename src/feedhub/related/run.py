@@ -21,6 +21,7 @@ from feedhub.related.update import (
     index_until_refreeze,
     recompute_boxes,
     refreeze_ahead,
+    reweigh_leads,
 )
 from feedhub.related.vectors import backfill as backfill_vectors
 from feedhub.related.window import window_index
@@ -70,7 +71,8 @@ def _update_pending(
         upto = queue_top(conn)
     refreeze(store.read, store.write, s, budget, pause, progress)  # one a dead publish left
     # Text vectors for articles stored before them (or by another model), then their boxes.
-    backfill_vectors(store.read, store.write, partial(recompute_boxes, s=s), budget, pause)
+    backfill_vectors(store.read, store.write, partial(recompute_boxes, s=s), budget, pause,
+                     reweigh=partial(reweigh_leads, s=s))
     with store.write() as conn:
         done = _skip_to_refreeze(conn, upto)
     if done:

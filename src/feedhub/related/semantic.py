@@ -40,9 +40,16 @@ DIMENSION = 256
 # Body characters embedded after the title: the lead paragraphs carry the story; the rest
 # of a long article drifts and only costs tokenizing time.
 BODY_CHARS = 3000
+# An article with a lead (the feed's teaser beside a longer text: `related.text.lead_text`)
+# is embedded as two unit directions, LEAD_SHARE × (title + lead) + (1 − LEAD_SHARE) × body,
+# so a page of full text does not drown the title and teaser (issue 15; the share is
+# measured with the term vectors' `VectorParams.lead_share`, see there).
+LEAD_SHARE = 0.7
 # Stored beside every vector: a store whose vectors name another model (or another text
-# rule: "words" is the whitespace-collapsed text, BODY_CHARS of body) recomputes them.
-MODEL_ID = f"wordllama-0.4.0.post1/{MODEL_CONFIG}/{DIMENSION}/words-{BODY_CHARS}"
+# rule: "words" is the whitespace-collapsed text, BODY_CHARS of body; "lead" the lead's
+# share) recomputes them, and re-weights the term vectors of the articles with a lead.
+MODEL_ID = (f"wordllama-0.4.0.post1/{MODEL_CONFIG}/{DIMENSION}/words-{BODY_CHARS}"
+            f"/lead-{LEAD_SHARE}")
 # Distinct words a process keeps (~1 KB each, see `_Words`); past it the cache starts
 # again (a parse worker of a long-running service sees an open vocabulary).
 WORD_CACHE = 30_000
@@ -101,6 +108,12 @@ def model_id() -> str | None:
 def embed_text(text: str) -> tuple[NDArray[np.float32], int] | None:
     """Unit vector of ``text`` (whitespace collapsed) and its token count (None without a
     model or tokens)."""
+    made = _direction(text)
+    return None if made is None else (made[0].astype(np.float32), made[1])
+
+
+def _direction(text: str) -> tuple[NDArray[np.float64], int] | None:
+    """`embed_text`'s unit vector before its float32 rounding, and the token count."""
     model = _load()
     if isinstance(model, _Missing):
         return None
@@ -118,7 +131,7 @@ def embed_text(text: str) -> tuple[NDArray[np.float32], int] | None:
     norm = float(np.linalg.norm(total))
     if norm == 0.0:
         return None
-    return (total / norm).astype(np.float32), tokens
+    return total / norm, tokens
 
 
 class _Words:
@@ -189,8 +202,19 @@ def article_text(title: str, body_text: str) -> str:
     return f"{title.strip()}\n{body_text.strip()[:BODY_CHARS]}".strip()
 
 
-def embed_article(title: str, body_text: str) -> tuple[NDArray[np.float32], int] | None:
-    """An article's vector and token count from its title and plain-text body."""
+def embed_article(
+    title: str, body_text: str, lead_text: str = ""
+) -> tuple[NDArray[np.float32], int] | None:
+    """An article's vector and token count from its title and plain-text body, and its lead
+    when it has one (`related.text.lead_text`): then the title and lead take LEAD_SHARE."""
+    if lead_text.strip():
+        head = _direction(f"{title.strip()}\n{lead_text.strip()}")
+        body = _direction(body_text.strip()[:BODY_CHARS])
+        if head is not None and body is not None:
+            mixed = LEAD_SHARE * head[0] + (1.0 - LEAD_SHARE) * body[0]
+            norm = float(np.linalg.norm(mixed))
+            if norm > 0.0:
+                return (mixed / norm).astype(np.float32), head[1] + body[1]
     text = article_text(title, body_text)
     return embed_text(text) if text else None
 

@@ -16,6 +16,11 @@ from feedhub.util.text import fold, html_to_text
 
 # Bump when tokens change: stored term vectors are then stale and need `rebuild_related`.
 TOKENIZER_VERSION = 1
+# Term vectors and text vectors give the lead (title + the feed's teaser) a fixed share of an
+# article that also has a longer text (issue 15's full text, or a feed with both a summary and
+# content): see `lead_text`, `feedhub.related.vector.term_vector`, `semantic.embed_article`.
+# Stored with the text vectors' model id, so a store indexed before is re-weighted.
+LEAD_RULE = "lead-1"
 
 _WORD = re.compile(r"[^\W_]+")
 
@@ -58,6 +63,22 @@ def words(text: str) -> Iterator[str]:
             yield stem(word)
 
 
+def lead_text(summary_text: str, content_text: str) -> str:
+    """The feed's teaser as the article's lead, when the article has a longer text beside it
+    ('' otherwise: the teaser is all the article has, or there is no teaser).
+
+    Why (issue 15): a page of full text is mostly body, and a body drifts from the story
+    into background, quotes and other news; two reports of one event share their headline's
+    and lead's who and what far more than their bodies. Weighted by length, the body drowned
+    the title and teaser that linked such pairs without full text: on the summary-only
+    labelled pairs (benchmarks/fulltext.py) 41 of 228 same-story pairs fell under the
+    relevance floor once their pages were added. Given a fixed share, the lead keeps the
+    links the teaser made, and the body still separates look-alike headlines.
+    """
+    lead, body = summary_text.strip(), content_text.strip()
+    return lead if lead and len(body) > len(lead) else ""
+
+
 def document_terms(title: str, summary: str, content: str) -> tuple[Counter[str], Counter[str]]:
     """Term counts of the title and of the body (summary + content, HTML stripped).
 
@@ -69,3 +90,10 @@ def document_terms(title: str, summary: str, content: str) -> tuple[Counter[str]
     if summary_text.strip() and summary_text.strip()[:200] not in body_text:
         body_text = summary_text + "\n" + body_text
     return Counter(words(title)), Counter(words(body_text))
+
+
+def lead_terms(summary: str, content: str) -> Counter[str] | None:
+    """Term counts of the article's lead (`lead_text`: the teaser of an article that has a
+    longer text), or None when it has no separate lead."""
+    lead = lead_text(html_to_text(summary), html_to_text(content))
+    return Counter(words(lead)) if lead else None

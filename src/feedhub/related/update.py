@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from feedhub.related import semantic, vectors
 from feedhub.related.rank import SCORE_DIGITS, Candidate, merge_into, top_related
 from feedhub.related.score import CLOSENESS, LEXICAL_MIN
-from feedhub.related.text import document_terms
+from feedhub.related.text import document_terms, lead_terms
 from feedhub.related.vector import DEFAULT_PARAMS, VectorParams, term_vector
 from feedhub.store import related as db
 from feedhub.store.batch import chunks
@@ -185,7 +185,8 @@ def _index_one(conn: Connection, doc: db.ArticleText, s: Settings) -> set[int]:
     title_tf, body_tf = document_terms(doc.title, doc.summary, doc.content)
     terms = sorted(title_tf.keys() | body_tf.keys())
     df = db.change_frequencies(conn, terms, +1)
-    vector = term_vector(title_tf, body_tf, df, db.documents(conn), s.vector)
+    vector = term_vector(title_tf, body_tf, df, db.documents(conn), s.vector,
+                         lead_terms(doc.summary, doc.content))
     db.put_doc(conn, doc, terms, vector)
 
     changed: set[int] = set()
@@ -390,8 +391,28 @@ def reindex(
             if doc is not None:
                 title_tf, body_tf = document_terms(doc.title, doc.summary, doc.content)
                 terms = sorted(title_tf.keys() | body_tf.keys())
-                rows.append((doc, terms, term_vector(title_tf, body_tf, df, documents, s.vector)))
+                vector = term_vector(title_tf, body_tf, df, documents, s.vector,
+                                     lead_terms(doc.summary, doc.content))
+                rows.append((doc, terms, vector))
         db.put_docs(conn, rows)
+
+
+def reweigh_leads(conn: Connection, ids: Sequence[int], s: Settings) -> None:
+    """Re-weight the term vectors of those of ``ids`` that are indexed and have a lead, with
+    the index's document frequencies as they stand (their boxes are then stale: recompute).
+
+    For a store indexed before a lead had its own share (issue 15, `text.lead_text`): the
+    text vectors' model id names the lead rule, so `vectors.backfill` finds such a store's
+    articles stale and calls this before recomputing their boxes. Articles without a lead
+    keep their frozen vectors: their weighting did not change.
+    """
+    indexed = db.read_docs(conn, ids).keys()
+    texts = db.read_articles(conn, sorted(indexed))
+    led = sorted(i for i, d in texts.items() if lead_terms(d.summary, d.content) is not None)
+    if not led:
+        return
+    terms = sorted({t for i in led for t in db.read_doc_terms(conn, i) or []})
+    reindex(conn, led, db.frequencies(conn, terms), db.documents(conn), s)
 
 
 def recompute_boxes(conn: Connection, ids: Iterable[int], s: Settings) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 
 from feedhub.related import semantic, window
 from feedhub.related.score import W_LEX, bonuses, combine_many, floors, rounded
+from feedhub.related.text import lead_text
 from feedhub.store import related as db
 from feedhub.store import vectors as vdb
 from feedhub.store.pace import Pacer
@@ -37,12 +38,21 @@ def body_text(doc: db.ArticleText) -> str:
     return html_to_text(doc.content) or html_to_text(doc.summary)
 
 
+def embed(title: str, summary: str, content: str) -> tuple[NDArray[np.float32], int] | None:
+    """An article's text vector and token count: its title and body, and its lead (the
+    feed's teaser beside a longer text, issue 15) when it has one."""
+    content_text, summary_text = html_to_text(content), html_to_text(summary)
+    return semantic.embed_article(
+        title, content_text or summary_text, lead_text(summary_text, content_text)
+    )
+
+
 def article_vector(title: str, summary: str, content: str) -> tuple[int, bytes] | None:
     """(token count, blob) of an article as stored, for the parse workers; None when the
     model package is not installed (checked quietly: the publisher gives the one warning)."""
     if not _installed() or not semantic.available():
         return None
-    made = semantic.embed_article(title, html_to_text(content) or html_to_text(summary))
+    made = embed(title, summary, content)
     return (0, b"") if made is None else (made[1], semantic.to_blob(made[0]))
 
 
@@ -85,7 +95,7 @@ def ensure(conn: Connection, docs: Iterable[db.ArticleText], refresh: Iterable[i
     for d in docs:
         if d.id in have:
             continue
-        made = semantic.embed_article(d.title, body_text(d))
+        made = embed(d.title, d.summary, d.content)
         # A text with no tokens gets an empty row (0 words), so it is not computed again.
         vec, words = made if made is not None else (None, 0)
         rows.append((d.id, d.published, words, b"" if vec is None else semantic.to_blob(vec)))
@@ -99,9 +109,11 @@ def backfill(
     recompute: Callable[[Connection, Sequence[int]], object],
     budget: float,
     pause: float = 0.0,
+    reweigh: Callable[[Connection, Sequence[int]], object] | None = None,
 ) -> int:
     """Give every stored article a vector of the current model, in paced write transactions,
-    then ``recompute`` the boxes of the indexed ones among them; returns how many."""
+    then ``reweigh`` the term vectors of the indexed ones among them (a changed lead rule,
+    `update.reweigh_leads`) and ``recompute`` their boxes; returns how many."""
     model = semantic.model_id()
     if model is None:
         return 0
@@ -114,6 +126,8 @@ def backfill(
         ids, write, lambda conn, part: ensure(conn, db.read_articles(conn, part).values())
     )
     boxes = [i for i in ids if i in indexed]
+    if reweigh is not None:
+        Pacer(budget, pause).run(boxes, write, reweigh)
     Pacer(budget, pause).run(boxes, write, recompute)
     return len(ids)
 
