@@ -19,8 +19,7 @@ TOKENIZER_VERSION = 1
 # Term vectors and text vectors give the lead (title + the feed's teaser) a fixed share of an
 # article that also has a longer text (issue 15's full text, or a feed with both a summary and
 # content): see `lead_text`, `feedhub.related.vector.term_vector`, `semantic.embed_article`.
-# Stored with the text vectors' model id, so a store indexed before is re-weighted.
-LEAD_RULE = "lead-1"
+# The text vectors' model id names the rule, so a store indexed before is re-weighted.
 
 _WORD = re.compile(r"[^\W_]+")
 

@@ -32,7 +32,8 @@ class VectorParams:
     # The share of title + lead in an article with a lead. On the summary-only labelled pairs
     # with their bodies as full text (benchmarks/fulltext.py), 0.8 here and 0.7 in the text
     # vectors (`semantic.LEAD_SHARE`) kept all 228 same-story pairs over the floor (by
-    # ≥ 0.02); without it 41 fell under, with 0.6/0.6 one did.
+    # ≥ 0.02 in an in-memory check of the pairs against their floors); without a lead share
+    # 41 fell under, with 0.6/0.6 one did.
     lead_share: float = 0.8
 
 
