@@ -208,7 +208,8 @@ def test_the_text_vector_is_the_pages_not_the_teasers(server: HttpServer, tmp_pa
         store.close()
     assert "first warned Congress" in body_text(doc)  # the page's text, not the teaser
     # The page's text as the body, the feed's teaser as its lead (issue 15: a fixed share).
-    made = embed(doc.title, doc.summary, doc.content)
+    assert doc.page
+    made = embed(doc.title, doc.summary, doc.content, doc.page)
     assert made is not None and stored.words == made[1] > 300
     assert stored.vec == semantic.to_blob(made[0])
     assert lead_text(html_to_text(doc.summary), html_to_text(doc.content)) != ""

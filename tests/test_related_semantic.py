@@ -22,6 +22,7 @@ from feedhub.related.update import Settings, recompute_boxes, reweigh_leads
 from feedhub.related.vector import term_vector
 from feedhub.related.vectors import backfill, embed
 from feedhub.store import related as db
+from feedhub.store.pages import article_pages
 from feedhub.store.related import read_articles, related_docs
 from feedhub.store.schema import articles
 from feedhub.store.vectors import read_vectors, related_vectors, stale_ids
@@ -239,15 +240,20 @@ def test_a_store_without_vectors_gets_them_on_backfill(tmp_path: Path) -> None:
 def test_a_store_indexed_before_leads_had_a_share_is_reweighed_on_backfill(
     tmp_path: Path,
 ) -> None:
-    # Issue 15: an article with a teaser beside a longer text gives title + teaser a fixed
-    # share of its vectors. A store indexed before (its text vectors name another text rule)
-    # gets both vectors anew on the first publish: the term vectors of the articles with a
-    # lead are re-weighted with the index's frequencies; the others keep theirs.
+    # Issue 15: an article whose content is its page's text gives title + feed teaser a
+    # fixed share of its vectors. A store indexed before (its text vectors name another text
+    # rule) gets both vectors anew on the first publish: the term vectors of the articles
+    # with a lead are re-weighted with the index's frequencies; the others keep theirs.
     engine, ids = store_corpus(tmp_path)
     box1, d01 = ids["box-1-withdrawal-kicks-off"], ids["d01-nigeria-kidnapping"]
     with engine.begin() as conn:
         conn.execute(update(articles).where(articles.c.id == box1)
                      .values(summary="<p>US troops begin to leave Niger.</p>"))
+        row = conn.execute(select(articles.c.source_id, articles.c.url, articles.c.content)
+                           .where(articles.c.id == box1)).one()
+        conn.execute(article_pages.insert().values(
+            article_id=box1, source_id=row.source_id, url=row.url, state="done", attempts=1,
+            html=row.content, chars=len(row.content)))
         update_related(conn, [box1])  # the changed article, indexed under today's rule
         (doc,) = read_articles(conn, [box1]).values()
         title_tf, body_tf = document_terms(doc.title, doc.summary, doc.content)
@@ -272,7 +278,8 @@ def test_a_store_indexed_before_leads_had_a_share_is_reweighed_on_backfill(
         assert all(abs(got[t] - want[t]) < 1e-9 for t in want)
         assert db.read_vector(conn, d01) == kept  # no lead: its frozen vector stays
         stored = read_vectors(conn, [box1], semantic.MODEL_ID)[box1]
-        made = embed(doc.title, doc.summary, doc.content)
+        assert doc.page
+        made = embed(doc.title, doc.summary, doc.content, doc.page)
         assert made is not None and stored.vec == semantic.to_blob(made[0])
         assert related_for(conn, box1)  # its box was recomputed
 

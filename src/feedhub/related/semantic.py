@@ -40,7 +40,7 @@ DIMENSION = 256
 # Body characters embedded after the title: the lead paragraphs carry the story; the rest
 # of a long article drifts and only costs tokenizing time.
 BODY_CHARS = 3000
-# An article with a lead (the feed's teaser beside a longer text: `related.text.lead_text`)
+# An article with a lead (the feed's teaser beside its page's text: `related.text.lead_text`)
 # is embedded as two unit directions, LEAD_SHARE × (title + lead) + (1 − LEAD_SHARE) × body,
 # so a page of full text does not drown the title and teaser (issue 15; the share is
 # measured with the term vectors' `VectorParams.lead_share`, see there).

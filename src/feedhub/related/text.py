@@ -17,9 +17,9 @@ from feedhub.util.text import fold, html_to_text
 # Bump when tokens change: stored term vectors are then stale and need `rebuild_related`.
 TOKENIZER_VERSION = 1
 # Term vectors and text vectors give the lead (title + the feed's teaser) a fixed share of an
-# article that also has a longer text (issue 15's full text, or a feed with both a summary and
-# content): see `lead_text`, `feedhub.related.vector.term_vector`, `semantic.embed_article`.
-# The text vectors' model id names the rule, so a store indexed before is re-weighted.
+# article whose content is its page's text (issue 15's full text): see `lead_text`,
+# `feedhub.related.update._lead`, `vector.term_vector`, `semantic.embed_article`. The text
+# vectors' model id names the rule, so a store indexed before is re-weighted.
 
 _WORD = re.compile(r"[^\W_]+")
 

@@ -2,7 +2,7 @@
 
 Each article becomes one sparse, unit-length vector of its strongest terms:
 weight = idf × (title_boost·(1+ln tf_title) + (1+ln tf_body)). An article with a lead (the
-feed's teaser beside a longer text, `feedhub.related.text.lead_text`) is two such parts
+feed's teaser beside its page's text, `feedhub.related.text.lead_text`) is two such parts
 instead, each of unit length: lead_share × (title + lead) + (1 − lead_share) × body, so a long
 body cannot drown its title and lead (issue 15). Similarity is the dot product
 of two such vectors (a cosine), which is symmetric: the score of a pair does not depend on

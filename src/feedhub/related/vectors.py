@@ -38,13 +38,14 @@ def body_text(doc: db.ArticleText) -> str:
     return html_to_text(doc.content) or html_to_text(doc.summary)
 
 
-def embed(title: str, summary: str, content: str) -> tuple[NDArray[np.float32], int] | None:
-    """An article's text vector and token count: its title and body, and its lead (the
-    feed's teaser beside a longer text, issue 15) when it has one."""
+def embed(
+    title: str, summary: str, content: str, page: bool = False
+) -> tuple[NDArray[np.float32], int] | None:
+    """An article's text vector and token count: its title and body, and, when its content
+    is its page's text (``page``: full text, issue 15), the feed's teaser as its lead."""
     content_text, summary_text = html_to_text(content), html_to_text(summary)
-    return semantic.embed_article(
-        title, content_text or summary_text, lead_text(summary_text, content_text)
-    )
+    lead = lead_text(summary_text, content_text) if page else ""
+    return semantic.embed_article(title, content_text or summary_text, lead)
 
 
 def article_vector(title: str, summary: str, content: str) -> tuple[int, bytes] | None:
@@ -95,7 +96,7 @@ def ensure(conn: Connection, docs: Iterable[db.ArticleText], refresh: Iterable[i
     for d in docs:
         if d.id in have:
             continue
-        made = embed(d.title, d.summary, d.content)
+        made = embed(d.title, d.summary, d.content, d.page)
         # A text with no tokens gets an empty row (0 words), so it is not computed again.
         vec, words = made if made is not None else (None, 0)
         rows.append((d.id, d.published, words, b"" if vec is None else semantic.to_blob(vec)))

@@ -129,6 +129,7 @@ class ArticleText(NamedTuple):
     content: str
     published: datetime
     cluster_key: int
+    page: bool = False  # its content is the text extracted from its page (full text)
 
 
 class DocInfo(NamedTuple):
@@ -175,11 +176,13 @@ def read_articles(conn: Connection, ids: Iterable[int]) -> dict[int, ArticleText
     content = pages.analysis_content(a.content).label("content")
     rows = conn.execute(
         pages.with_pages(
-            select(a.id, a.title, a.summary, content, a.published, a.cluster_id)
+            select(a.id, a.title, a.summary, content, a.published, a.cluster_id,
+                   pages.article_pages.c.state.label("page_state"))
         ).where(a.id.in_(list(ids)))
     )
     return {
-        r.id: ArticleText(r.id, r.title, r.summary, r.content, r.published, r.cluster_id or r.id)
+        r.id: ArticleText(r.id, r.title, r.summary, r.content, r.published, r.cluster_id or r.id,
+                          r.page_state == pages.DONE)
         for r in rows
     }
 
