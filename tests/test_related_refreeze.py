@@ -162,6 +162,21 @@ def test_a_changed_article_in_the_queue_ends_the_shortcut_there(tmp_path, monkey
         assert state(conn) == expected
 
 
+def uninterrupted_and_queued(tmp_path: Path) -> tuple[tuple[Links, Terms], Store, list[int]]:
+    """What an uninterrupted run leaves (`state`), and a second store of the same articles,
+    queued, for a run to be killed."""
+    one, ids = store_with_articles(tmp_path / "one.db")
+    with one.write() as conn:
+        queue(conn, ids)
+    update_pending_related(one, Settings(count=3), budget=0.0)
+    with one.read() as conn:
+        expected = state(conn)
+    store, ids = store_with_articles(tmp_path / "crash.db")
+    with store.write() as conn:
+        queue(conn, ids)
+    return expected, store, ids
+
+
 class Killed(Exception):
     """Stands for a SIGKILL right after a committed batch (the subprocess test does it for
     real: tests/test_publish_resume.py)."""
@@ -171,16 +186,7 @@ def test_a_killed_refreeze_resumes_after_its_last_committed_batch(tmp_path, monk
     import feedhub.related.refreeze as rf
     from feedhub.related.progress import Step
 
-    one, ids = store_with_articles(tmp_path / "one.db")
-    with one.write() as conn:
-        queue(conn, ids)
-    update_pending_related(one, Settings(count=3), budget=0.0)
-    with one.read() as conn:
-        expected = state(conn)
-
-    store, ids = store_with_articles(tmp_path / "crash.db")
-    with store.write() as conn:
-        queue(conn, ids)
+    expected, store, ids = uninterrupted_and_queued(tmp_path)
     steps: list[Step] = []
 
     def die_after_three_box_batches(step: Step) -> None:
@@ -220,16 +226,7 @@ def test_a_refreeze_killed_while_re_weighting_keeps_its_frequencies(tmp_path, mo
     import feedhub.related.refreeze as rf
     from feedhub.related.progress import Step
 
-    one, ids = store_with_articles(tmp_path / "one.db")
-    with one.write() as conn:
-        queue(conn, ids)
-    update_pending_related(one, Settings(count=3), budget=0.0)
-    with one.read() as conn:
-        expected = state(conn)
-
-    store, ids = store_with_articles(tmp_path / "crash.db")
-    with store.write() as conn:
-        queue(conn, ids)
+    expected, store, ids = uninterrupted_and_queued(tmp_path)
 
     def die_after_two_batches(step: Step) -> None:
         if step.done == 12:  # batches of 8 and 4 articles re-weighted
