@@ -41,8 +41,9 @@ STAGE_IMPORTS = {
     "publish": {"config", "feedhub.dedupe.urls"},
     "opml": {"config"},
     # Stories are formed by the Related News similarity (its pure scoring and the text
-    # vectors' model), read through the store; nothing else of related.
-    "stories": {"feedhub.related.score", "feedhub.related.semantic"},
+    # vectors' model), read through the store or the related run's in-memory vectors
+    # (`window`); nothing else of related.
+    "stories": {"feedhub.related.score", "feedhub.related.semantic", "feedhub.related.window"},
     # enrich/extract.py sanitizes an article page's HTML as the parse stage sanitizes a
     # feed's: one allowlist for all published content.
     "enrich": {"feedhub.parse.sanitize"},

@@ -13,10 +13,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 from sqlalchemy import Connection
 
 from feedhub.related.score import LEXICAL_MIN, SCORE_DIGITS, rounded
 from feedhub.related.semantic import from_blob, from_blobs, model_id, raw_cosines
+from feedhub.related.window import active, window_index
 from feedhub.store import Store
 from feedhub.store import related as rdb
 from feedhub.store import stories as db
@@ -50,16 +52,19 @@ def update_stories(
     with store.read() as conn:
         upto = db.unassigned_top(conn)
     placed = started = 0
-    while True:
-        began = time.perf_counter()
-        with store.write() as conn:
-            batch = db.unassigned(conn, upto, pacer.batch)
-            for article in batch:
-                started += place(conn, article, settings)
-        placed += len(batch)
-        if not batch:
-            break
-        pacer.record(time.perf_counter() - began)
+    # The text vectors in memory for the run, as related holds them: reading each placed
+    # article's ±window of vectors from SQL was a quarter of a first publish (issue 17).
+    with window_index():
+        while True:
+            began = time.perf_counter()
+            with store.write() as conn:
+                batch = db.unassigned(conn, upto, pacer.batch)
+                for article in batch:
+                    started += place(conn, article, settings)
+            placed += len(batch)
+            if not batch:
+                break
+            pacer.record(time.perf_counter() - began)
     with store.write() as conn:
         mended = mend_clusters(conn)
         dropped = db.drop_empty(conn)
@@ -138,6 +143,21 @@ def _semantic(
     """(the article's token count, other id → (text-vector cosine, its token count)) for
     the articles with a vector in [start, end]; None without a model or a vector of its
     own (the pairs are then scored by shared words alone)."""
+    index = active(conn)
+    if index is not None:  # a run's vectors in memory: the same rows as the store's
+        own = index.vector(article_id)
+        if own is None:
+            return None
+        query, words = own
+        blocks = index.between(start, end)
+        ids = np.concatenate([b.ids for b in blocks]).tolist()
+        counts = np.concatenate([b.words for b in blocks]).tolist()
+        cos = rounded(np.concatenate([raw_cosines(query, b.rows) for b in blocks])).tolist()
+        return words, {
+            i: (float(c), n)
+            for i, n, c in zip(ids, counts, cos, strict=True)
+            if i != article_id
+        }
     model = model_id()
     if model is None:
         return None
