@@ -65,11 +65,12 @@ def refreeze(
         # (no re-freeze batch changes them), not a recount over texts that may have changed.
         df = frequencies(conn, ids) if left is None else db.all_frequencies(conn)
     if left is None:
+        stage, start = "weights", 0
         with write() as conn:
             db.replace_frequencies(conn, df, len(ids))
-            set_meta(conn, DONE, json.dumps(["weights", 0]))
-        left = json.dumps(["weights", 0])
-    stage, start = json.loads(left)
+            set_meta(conn, DONE, json.dumps([stage, start]))
+    else:
+        stage, start = json.loads(left)
     # A pacer per pass: a box costs ~100× a re-weighting, so sizes learnt on one misfit the other.
     if stage == "weights":
         _pass(ids, start, write, "weights", WEIGHTS, budget, pause, progress,
