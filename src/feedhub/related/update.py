@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
-from feedhub.related import semantic, vectors
+from feedhub.related import semantic, vectors, window
 from feedhub.related.rank import SCORE_DIGITS, Candidate, merge_into, top_related
 from feedhub.related.score import CLOSENESS, LEXICAL_MIN
 from feedhub.related.text import document_terms, lead_terms
@@ -169,6 +169,8 @@ def _unindex(conn: Connection, article_id: int) -> bool:
     if terms is None:
         return False
     db.delete_doc(conn, article_id)
+    if (run := window.terms()) is not None:
+        run.unindexed(terms)
     db.change_frequencies(conn, terms, -1)
     return True
 
@@ -186,7 +188,7 @@ def _index_one(conn: Connection, doc: db.ArticleText, s: Settings) -> set[int]:
     terms = sorted(title_tf.keys() | body_tf.keys())
     df = db.change_frequencies(conn, terms, +1)
     vector = term_vector(title_tf, body_tf, df, db.documents(conn), s.vector, _lead(doc))
-    db.put_doc(conn, doc, terms, vector)
+    _put_docs(conn, [(doc, terms, vector)])
 
     changed: set[int] = set()
     candidates, docs = _candidates(conn, doc.id, doc.published, doc.cluster_key, vector, s)
@@ -242,7 +244,11 @@ def _candidates(
     start_, end_ = published - s.window, published + s.window
     pairs = None
     if semantic.available():
-        lex_ids, lex_scores = db.lexical_scores(conn, vector, start_, end_, LEXICAL_MIN)
+        run = window.terms()
+        lex_ids, lex_scores = (
+            db.lexical_scores(conn, vector, start_, end_, LEXICAL_MIN) if run is None
+            else run.scores(conn, vector, start_, end_, LEXICAL_MIN)
+        )
         pairs = vectors.related_pairs(
             conn, article_id, published, lex_ids, lex_scores,
             s.window, s.closeness, use_floor=s.min_score > 0,
@@ -348,6 +354,8 @@ def refresh_boxes(
 def _rebuild(conn: Connection, ids: Sequence[int], s: Settings) -> set[int]:
     before = db.all_boxes(conn)
     db.clear_index(conn)
+    if (run := window.terms()) is not None:
+        run.cleared()
     df = frequencies(conn, ids)  # pass 1: document frequencies of the whole set
     db.write_frequencies(conn, df, len(ids))
     reindex(conn, ids, df, len(ids), s, replace=False)  # pass 2: vectors
@@ -384,6 +392,8 @@ def reindex(
         vectors.ensure(conn, texts.values())
         if replace:
             db.delete_docs(conn, chunk)
+            if (run := window.terms()) is not None:
+                run.cleared()
         rows = []
         for article_id in chunk:
             doc = texts.get(article_id)
@@ -392,7 +402,16 @@ def reindex(
                 terms = sorted(title_tf.keys() | body_tf.keys())
                 vector = term_vector(title_tf, body_tf, df, documents, s.vector, _lead(doc))
                 rows.append((doc, terms, vector))
-        db.put_docs(conn, rows)
+        _put_docs(conn, rows)
+
+
+def _put_docs(
+    conn: Connection, rows: Sequence[tuple[db.ArticleText, Sequence[str], dict[str, float]]]
+) -> None:
+    """Index articles, and tell the run's in-memory postings (`feedhub.related.postings`)."""
+    db.put_docs(conn, rows)
+    if (run := window.terms()) is not None:
+        run.indexed((doc.id, doc.published, vector) for doc, _, vector in rows)
 
 
 def reweigh_leads(conn: Connection, ids: Sequence[int], s: Settings) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 from sqlalchemy import Connection
 
 from feedhub.related import semantic
+from feedhub.related.postings import TermPostings
 from feedhub.store import vectors as vdb
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class WindowIndex:
     def __init__(self, model: str) -> None:
         self.model = model
         self.loaded = False
+        self.terms = TermPostings()  # the term index's postings, read per term at first use
         # article id → row: ≥ 0 in the main block, < 0 the tail's row ~value
         self._where: dict[int, int] = {}
         self._main = _Rows()
@@ -196,6 +198,12 @@ def active(conn: Connection) -> WindowIndex | None:
         return None
     index.load(conn)
     return index
+
+
+def terms() -> TermPostings | None:
+    """The run's term postings (kept current by `feedhub.related.update`); None outside."""
+    index = _current.get()
+    return None if index is None else index.terms
 
 
 def written(rows: Sequence[tuple[int, datetime, int, bytes]]) -> None:

@@ -17,8 +17,9 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
+import numpy as np
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -47,6 +48,9 @@ from feedhub.store import fulltext, pages
 from feedhub.store.batch import chunks
 from feedhub.store.schema import Id, articles, metadata
 
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
 _T = TypeVar("_T")
 
 
@@ -54,6 +58,11 @@ _T = TypeVar("_T")
 # times cheaper than parsing a datetime per candidate row, which dominated query time.
 def _epoch(when: datetime) -> int:
     return int(when.timestamp())
+
+
+def epoch(when: datetime) -> int:
+    """A date as the epoch seconds the index stores (a window's bounds too)."""
+    return _epoch(when)
 
 
 def _when(epoch: int) -> datetime:
@@ -459,6 +468,38 @@ def _term_query(
         params[f"w{i}"] = weight
     query = _candidates_query(len(vector)) if rows_too else _scores_query(len(vector))
     return conn.execute(query, params).all()
+
+
+def term_postings(
+    conn: Connection, terms: Sequence[str]
+) -> dict[str, tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]]:
+    """Every posting of each term as (published, article ids, weights), sorted by date then
+    id (the primary key's order); a term without postings gets empty arrays. For the
+    related run's in-memory postings (`feedhub.related.postings`)."""
+    t = related_terms.c
+    out = {}
+    empty = np.zeros(0, dtype=np.int64)
+    for chunk in chunks(sorted(set(terms)), 500):
+        rows = conn.execute(
+            select(t.term, t.published, t.article_id, t.weight)
+            .where(t.term.in_(chunk))
+            .order_by(t.term, t.published, t.article_id)
+        ).all()  # one fetchall: hundreds of thousands of rows for common terms
+        if not rows:
+            out.update((term, (empty, empty, np.zeros(0))) for term in chunk)
+            continue
+        names, published, ids, weights = zip(*rows, strict=True)
+        # Where each term's run of rows starts (rows come sorted by term).
+        starts = [0, *(i for i in range(1, len(names)) if names[i] != names[i - 1])]
+        bounds = dict(zip((names[i] for i in starts), zip(starts, [*starts[1:], len(names)],
+                                                           strict=True), strict=True))
+        published_a = np.asarray(published, dtype=np.int64)
+        ids_a = np.asarray(ids, dtype=np.int64)
+        weights_a = np.asarray(weights, dtype=np.float64)
+        for term in chunk:
+            lo, hi = bounds.get(term, (0, 0))
+            out[term] = (published_a[lo:hi], ids_a[lo:hi], weights_a[lo:hi])
+    return out
 
 
 @lru_cache(maxsize=128)
