@@ -36,9 +36,11 @@ BUDGET = 2_000_000
 
 @dataclass(slots=True)
 class _Term:
-    """One term's postings sorted by (published, article id), plus those the run added
-    since (merged in at next use)."""
+    """One term's postings published in [lo, hi] sorted by (published, article id), plus
+    those the run added since (merged in at next use)."""
 
+    lo: int
+    hi: int
     published: NDArray[np.int64]
     ids: NDArray[np.int64]
     weights: NDArray[np.float64]
@@ -80,8 +82,8 @@ class TermPostings:
         [start, end] whose dot product with ``vector`` is ≥ min_score, as (ids, scores)."""
         if not vector:
             return [], []
-        self._load(conn, [t for t in vector if t not in self._terms])
         lo_at, hi_at = db.epoch(start), db.epoch(end)
+        self._load(conn, [t for t in vector if not self._covers(t, lo_at, hi_at)], lo_at, hi_at)
         ids: list[NDArray[np.int64]] = []
         parts: list[NDArray[np.float64]] = []
         for term, weight in vector.items():
@@ -110,7 +112,7 @@ class TermPostings:
             when = db.epoch(published)
             for term, weight in vector.items():
                 found = self._terms.get(term)
-                if found is not None:
+                if found is not None and found.lo <= when <= found.hi:
                     found.added.append((when, article_id, weight))
                     self._size += 1
 
@@ -126,9 +128,26 @@ class TermPostings:
         self._terms.clear()
         self._size = 0
 
-    def _load(self, conn: Connection, terms: list[str]) -> None:
-        for term, (published, ids, weights) in db.term_postings(conn, terms).items():
-            self._terms[term] = _Term(published, ids, weights)
+    def _covers(self, term: str, lo: int, hi: int) -> bool:
+        found = self._terms.get(term)
+        return found is not None and found.lo <= lo and hi <= found.hi
+
+    def _load(self, conn: Connection, terms: list[str], lo: int, hi: int) -> None:
+        """Read the terms' postings over the window [lo, hi] and a margin of half its
+        span each side (what neighbouring articles' windows need), or over the union with
+        what is held. Not the whole store: at 100k articles a common term's postings
+        outside a 90-day window are most of them."""
+        if not terms:
+            return
+        margin = (hi - lo) // 2
+        lo, hi = lo - margin, hi + margin
+        for term in terms:
+            held = self._terms.pop(term, None)
+            if held is not None:
+                self._size -= held.size
+                lo, hi = min(lo, held.lo), max(hi, held.hi)
+        for term, (published, ids, weights) in db.term_postings(conn, terms, lo, hi).items():
+            self._terms[term] = _Term(lo, hi, published, ids, weights)
             self._size += len(ids)
 
     def _trim(self) -> None:

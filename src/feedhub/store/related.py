@@ -471,18 +471,18 @@ def _term_query(
 
 
 def term_postings(
-    conn: Connection, terms: Sequence[str]
+    conn: Connection, terms: Sequence[str], start: int, end: int
 ) -> dict[str, tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]]:
-    """Every posting of each term as (published, article ids, weights), sorted by date then
-    id (the primary key's order); a term without postings gets empty arrays. For the
-    related run's in-memory postings (`feedhub.related.postings`)."""
+    """Each term's postings published in [start, end] (epoch seconds) as (published, article
+    ids, weights), sorted by date then id (the primary key's order); a term without any
+    gets empty arrays. For the related run's in-memory postings (`feedhub.related.postings`)."""
     t = related_terms.c
     out = {}
     empty = np.zeros(0, dtype=np.int64)
     for chunk in chunks(sorted(set(terms)), 500):
         rows = conn.execute(
             select(t.term, t.published, t.article_id, t.weight)
-            .where(t.term.in_(chunk))
+            .where(t.term.in_(chunk), t.published >= start, t.published <= end)
             .order_by(t.term, t.published, t.article_id)
         ).all()  # one fetchall: hundreds of thousands of rows for common terms
         if not rows:
