@@ -88,6 +88,25 @@ def pair_score(
     return scores[0], related[0]
 
 
+def related_flags(
+    words: int,
+    lexical: Sequence[float],
+    semantic: Sequence[float] | None,
+    their_words: Sequence[int],
+) -> list[bool]:
+    """Whether each neighbour passes the relevance floor (time plays no part), from its
+    rounded lexical cosine, text-vector cosine (None: no vectors, lexical only) and token
+    count. A story is a candidate only with such a neighbour (`links`), so the runner reads
+    stories for these alone (issue 17)."""
+    if not lexical:
+        return []
+    if semantic is None:
+        return [round(x, SCORE_DIGITS) >= LEXICAL_FLOOR for x in lexical]
+    floor = floors(words, np.asarray(their_words, dtype=np.int64)).tolist()
+    sims, _ = combine_many(np.asarray(lexical), np.asarray(semantic), np.zeros(len(lexical)))
+    return [round(x, SCORE_DIGITS) >= f for x, f in zip(sims.tolist(), floor, strict=True)]
+
+
 def pair_scores(
     published: datetime, words: int, neighbours: Sequence[Neighbour], s: Settings
 ) -> tuple[list[float], list[bool]]:
