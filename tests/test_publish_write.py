@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from feedhub.publish.write import PublishError, write_atomic
+from feedhub.publish import write as write_module
+from feedhub.publish.write import DirSync, PublishError, write_atomic
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 OLD_NS = 1_000_000_000 * 1_000_000_000  # 2001-09-09: an mtime no write would produce
@@ -101,3 +103,32 @@ def test_failed_write_leaves_old_file_intact_and_no_temp(tmp_path: Path) -> None
     assert result.stdout.startswith(f"PublishError: cannot write {target}:"), result
     assert target.read_bytes() == b"previous good version"
     assert leftovers(tmp_path) == []
+
+
+def test_dir_sync_writes_like_write_atomic_and_syncs_each_folder_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[Path] = []
+    real = write_module._fsync_dir
+    monkeypatch.setattr(write_module, "_fsync_dir", lambda d: (synced.append(d), real(d)))
+    files = DirSync()
+    (tmp_path / "same.atom").write_bytes(b"same")
+    assert files.write(tmp_path / "a.atom", b"a")
+    assert files.write(tmp_path / "stories" / "s1.atom", b"1")
+    assert files.write(tmp_path / "stories" / "s2.atom", b"2")
+    assert not files.write(tmp_path / "same.atom", b"same")  # unchanged: nothing to sync
+    assert synced == []  # none per file
+    files.flush()
+    assert sorted(synced) == [tmp_path, tmp_path / "stories"]
+    assert (tmp_path / "stories" / "s2.atom").read_bytes() == b"2"
+    files.flush()  # nothing written since
+    assert len(synced) == 2
+
+
+def test_dir_sync_failure_is_one_line_naming_the_folder(tmp_path: Path) -> None:
+    files = DirSync()
+    assert files.write(tmp_path / "gone" / "a.atom", b"a")
+    shutil.rmtree(tmp_path / "gone")
+    with pytest.raises(PublishError, match=r"cannot sync .*gone") as err:
+        files.flush()
+    assert "\n" not in str(err.value)

@@ -48,7 +48,7 @@ from feedhub.publish.views import (
     TopStory,
 )
 from feedhub.publish.websub import announce
-from feedhub.publish.write import PublishError, remove_leftover_temps, write_atomic
+from feedhub.publish.write import DirSync, PublishError, remove_leftover_temps
 from feedhub.store import Store
 from feedhub.store.articles import stored_articles
 from feedhub.store.copies import (
@@ -117,6 +117,7 @@ def write_site(config: Config, store: Store, *, started: float | None = None) ->
     pages: set[str] = set()
     topics = [TopicInfo(t.name, t.title, t.subtitle) for t in config.file.topics]
     story_sigs: dict[str, str] = {}
+    files = DirSync()
     with store.read() as conn:
         refs = source_refs(conn, config)
         states = feed_states(conn)
@@ -133,7 +134,7 @@ def write_site(config: Config, store: Store, *, started: float | None = None) ->
             docs = [replace(d, entries=tuple(full[v.article.id] for v in d.entries)) for d in docs]
             todo = ArchivePlan(docs[0], tuple(docs[1:]), plan.pending)
             for doc, data in render_plan(site, topic, todo, max_related=related.count):
-                if write_atomic(out / doc.path, data):  # archives_to_write chose these
+                if files.write(out / doc.path, data):  # archives_to_write chose these
                     written.append(doc.path)
                 else:
                     unchanged += 1
@@ -150,12 +151,12 @@ def write_site(config: Config, store: Store, *, started: float | None = None) ->
             )
             top = top_stories(conn, config, topic.slug, refs, followable)
             data = render_top_feed(site, topic, top, max_related=related.count)
-            if write_atomic(out / top_path(topic.slug), data):
+            if files.write(out / top_path(topic.slug), data):
                 written.append(top_path(topic.slug))
             else:
                 unchanged += 1
         for rel_path, data in article_pages(conn, site, refs, related.count).items():
-            if write_atomic(out / rel_path, data):
+            if files.write(out / rel_path, data):
                 written.append(rel_path)
             else:
                 unchanged += 1
@@ -164,13 +165,14 @@ def write_site(config: Config, store: Store, *, started: float | None = None) ->
         todo = stories_to_write(out, states, digest)
         unchanged += len(followable) - len(todo)
         for story, data in story_feeds(conn, config, [st.id for st in todo], refs):
-            if write_atomic(out / story_path(story), data):
+            if files.write(out / story_path(story), data):
                 written.append(story_path(story))
             else:
                 unchanged += 1
         story_sigs = {st.id: signed(digest, st) for st in todo}
     remove_stale_pages(out, pages)
     remove_stale_stories(out, followable)
+    files.flush()  # the story feeds are on disk for good before they are marked written
     if story_sigs:
         with store.write() as conn:
             mark_published(conn, story_sigs)
@@ -183,10 +185,11 @@ def write_site(config: Config, store: Store, *, started: float | None = None) ->
         ("index.html", render_index_html(site, listings)),
         (STYLESHEET, render_stylesheet()),  # named by every feed: readable in a browser
     ):
-        if write_atomic(out / name, data):
+        if files.write(out / name, data):
             written.append(name)
         else:
             unchanged += 1
+    files.flush()
     hub_errors: list[str] = []
     if site.websub_hub:
         changed_feeds = [site.base_url + p for p in written if p.endswith(".atom") and "/" not in p]

@@ -46,8 +46,13 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, *, replace: bool = True) -> bool:
+def write_atomic(
+    path: Path, data: bytes, *, replace: bool = True, sync_dir: bool = True
+) -> bool:
     """Write ``data`` to ``path`` atomically; return True if the file was (re)written.
+
+    ``sync_dir`` False leaves the directory's fsync (the rename's durability) to the caller
+    (`DirSync`): the file itself is always complete, old or new.
 
     Returns False without touching the file when it already holds exactly ``data``, or when it
     exists and ``replace`` is False (closed RFC 5005 archives are written once, never again).
@@ -69,7 +74,8 @@ def write_atomic(path: Path, data: bytes, *, replace: bool = True) -> bool:
             os.close(fd)
         os.replace(tmp, path)
         tmp = None
-        _fsync_dir(path.parent)
+        if sync_dir:
+            _fsync_dir(path.parent)
         return True
     except OSError as exc:
         reason = exc.strerror or exc.__class__.__name__
@@ -97,3 +103,29 @@ def remove_leftover_temps(root: Path) -> list[Path]:
                 p.unlink()
                 removed.append(p)
     return removed
+
+
+class DirSync:
+    """`write_atomic` for many files: each folder's renames made durable by one fsync of
+    the folder in `flush`, not one per file (a publish of 2,000 new articles writes ~2,200
+    story feeds into one folder: the folder fsyncs were 7 of its 120 s; issue 17)."""
+
+    def __init__(self) -> None:
+        self._dirs: set[Path] = set()
+
+    def write(self, path: Path, data: bytes, *, replace: bool = True) -> bool:
+        """`write_atomic` without the folder's fsync, which `flush` makes."""
+        done = write_atomic(path, data, replace=replace, sync_dir=False)
+        if done:
+            self._dirs.add(Path(path).parent)
+        return done
+
+    def flush(self) -> None:
+        """Make the renames so far durable (before recording them as published)."""
+        for directory in sorted(self._dirs):
+            try:
+                _fsync_dir(directory)
+            except OSError as exc:
+                reason = exc.strerror or exc.__class__.__name__
+                raise PublishError(f"cannot sync {directory}: {reason}") from exc
+        self._dirs.clear()
