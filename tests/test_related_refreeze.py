@@ -116,17 +116,22 @@ def _paced_after(
     tmp_path: Path, first: list[int], monkeypatch
 ) -> tuple[Store, list[int], list[int]]:
     """A store with the articles at positions ``first`` indexed, the rest (and any of ``first``
-    again, as changed) queued; returns it, its ids and the ids indexed one by one later."""
-    import feedhub.related.update as upd
+    again, as changed) queued; returns it, its ids and the ids indexed later, by the
+    re-freeze's loop (one by one, or a run of new ones as a batch: `related.batch`)."""
+    import feedhub.related.batch as batch
 
     store, ids = store_with_articles(tmp_path / "paced.db", 80)
     with store.write() as conn:
         update_related(conn, [ids[i] for i in first])
         queue(conn, sorted({*ids[20:], *(ids[i] for i in first if i >= 20)}))
     one_by_one: list[int] = []
-    real = upd._index_one
+    real, real_batch = batch.index_one, batch.index_new
     monkeypatch.setattr(
-        upd, "_index_one", lambda c, doc, s: one_by_one.append(doc.id) or real(c, doc, s)
+        batch, "index_one", lambda c, doc, s: one_by_one.append(doc.id) or real(c, doc, s)
+    )
+    monkeypatch.setattr(
+        batch, "index_new",
+        lambda c, docs, s: one_by_one.extend(d.id for d in docs) or real_batch(c, docs, s),
     )
     return store, ids, one_by_one
 

@@ -25,8 +25,9 @@ from contextlib import AbstractContextManager
 
 from sqlalchemy import Connection
 
+from feedhub.related.batch import recompute_boxes
 from feedhub.related.progress import Progress, Step
-from feedhub.related.update import Settings, frequencies, recompute_boxes, reindex
+from feedhub.related.update import Settings, frequencies, reindex
 from feedhub.store import related as db
 from feedhub.store.meta import delete_meta, get_meta, set_meta
 from feedhub.store.pace import Pacer
@@ -76,6 +77,7 @@ def refreeze(
         _pass(ids, start, write, "weights", WEIGHTS, budget, pause, progress,
               lambda conn, part: reindex(conn, part, df, len(ids), s))
         start = 0
+    # The boxes of a batch at once (issue 17: `batch.recompute_boxes`), as one by one.
     _pass(ids, start, write, "boxes", BOXES, budget, pause, progress,
           lambda conn, part: recompute_boxes(conn, part, s))
     with write() as conn:

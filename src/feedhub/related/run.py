@@ -13,13 +13,12 @@ from itertools import takewhile
 
 from sqlalchemy import Connection
 
+from feedhub.related.batch import index_until_refreeze, recompute_boxes
 from feedhub.related.progress import Progress, Step
 from feedhub.related.refreeze import mark, refreeze
 from feedhub.related.update import (
     REFREEZE_AT,
     Settings,
-    index_until_refreeze,
-    recompute_boxes,
     refreeze_ahead,
     reweigh_leads,
 )
@@ -85,6 +84,7 @@ def _update_pending(
             ids = queued(conn, upto, pacer.batch)
             if not ids:
                 return done
+            # New articles in batches (issue 17: `batch`), the same boxes as one by one.
             step = index_until_refreeze(conn, ids, s)
             if step.refreeze:
                 mark(conn)  # committed with the articles that reached the size

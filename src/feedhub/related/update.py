@@ -10,7 +10,7 @@ offered, updating in several calls gives the same boxes as one call over the sam
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -254,44 +254,85 @@ def _candidates(
             s.window, s.closeness, use_floor=s.min_score > 0,
         )
     excluded = db.cluster_members(conn, cluster_key) | {article_id}
-    result: list[Candidate] = []
-    docs: dict[int, db.DocInfo] = {}
-
-    def take(scored: Iterable[tuple[db.DocInfo, float]]) -> None:
-        for d, raw in scored:
-            if d.article_id in excluded or d.cluster_key == cluster_key:
-                continue
-            score = round(raw, SCORE_DIGITS)  # every path compares equal values
-            if score >= box_floor(s):
-                result.append(Candidate(d.article_id, score, d.published, d.cluster_key))
-                docs[d.article_id] = d
-
     if pairs is None:  # no model, or no vector for this article: shared words alone
+        result: list[Candidate] = []
+        docs: dict[int, db.DocInfo] = {}
         found = db.score_candidates(conn, vector, start_, end_, s.min_score)
-        take((h.doc, h.score) for h in found if round(h.score, SCORE_DIGITS) >= s.min_score)
+        take_scored(
+            result, docs, ((h.doc, h.score) for h in found
+                           if round(h.score, SCORE_DIGITS) >= s.min_score),
+            excluded, cluster_key, s,
+        )
         return result, docs
     ids, scores = pairs.ids.tolist(), pairs.scores.tolist()
-    # The own box: read the rows of a growing prefix, best first, until the box is full. A
-    # prefix ends between two different scores, so what follows scores lower than all of it
-    # and cannot change the box.
+    result, docs, start = own_candidates(
+        ids, scores, lambda part: db.read_docs(conn, part), excluded, cluster_key, published, s
+    )
+    if offers and start < len(ids):
+        # The rest only where the article could enter the box: they score lower than the
+        # box's entries, so they matter as offers alone.
+        score_of = dict(zip(ids[start:], scores[start:], strict=True))
+        rest = db.offer_targets(conn, start_, end_, score_of, s.count)
+        take_scored(result, docs, ((d, score_of[i]) for i, d in rest.items()),
+                    excluded, cluster_key, s)
+    return result, docs
+
+
+def take_scored(
+    result: list[Candidate],
+    docs: dict[int, db.DocInfo],
+    scored: Iterable[tuple[db.DocInfo, float]],
+    excluded: Container[int],
+    cluster_key: int,
+    s: Settings,
+) -> None:
+    """Append to ``result`` (and ``docs``) the scored articles a box may list: not in
+    ``excluded`` nor of the cluster ``cluster_key``, at or above the box floor."""
+    floor = box_floor(s)
+    for d, raw in scored:
+        if d.article_id in excluded or d.cluster_key == cluster_key:
+            continue
+        score = round(raw, SCORE_DIGITS)  # every path compares equal values
+        if score >= floor:
+            result.append(Candidate(d.article_id, score, d.published, d.cluster_key))
+            docs[d.article_id] = d
+
+
+def own_candidates(
+    ids: Sequence[int],
+    scores: Sequence[float],
+    lookup: Callable[[Sequence[int]], Mapping[int, db.DocInfo]],
+    excluded: Container[int],
+    cluster_key: int,
+    published: datetime,
+    s: Settings,
+) -> tuple[list[Candidate], dict[int, db.DocInfo], int]:
+    """The candidates a box is chosen from, out of pairs ranked best first (`Pairs`):
+    those of a growing prefix, best first, until the box is full; with what ``lookup``
+    knows of each (indexed articles only) and where the prefix ended.
+
+    A prefix ends between two different scores, so what follows scores lower than all of
+    it and cannot change the box. Pure given ``lookup``: the per-article path reads the
+    store, the batch path (`feedhub.related.batch`) a dict.
+    """
+    result: list[Candidate] = []
+    docs: dict[int, db.DocInfo] = {}
     step, start = 4 * s.count, 0
     while start < len(ids):
         end = min(start + step, len(ids))
         while end < len(ids) and scores[end] == scores[end - 1]:
             end += 1
         part = ids[start:end]
-        infos = db.read_docs(conn, part)  # indexed only
-        take((infos[i], sc) for i, sc in zip(part, scores[start:end], strict=True) if i in infos)
+        infos = lookup(part)  # indexed only
+        take_scored(
+            result, docs,
+            ((infos[i], sc) for i, sc in zip(part, scores[start:end], strict=True) if i in infos),
+            excluded, cluster_key, s,
+        )
         start, step = end, 2 * step
         if start < len(ids) and len(top_related(result, published, s.count, 0.0)) == s.count:
             break
-    if offers and start < len(ids):
-        # The rest only where the article could enter the box: they score lower than the
-        # box's entries, so they matter as offers alone.
-        score_of = dict(zip(ids[start:], scores[start:], strict=True))
-        rest = db.offer_targets(conn, start_, end_, score_of, s.count)
-        take((d, score_of[i]) for i, d in rest.items())
-    return result, docs
+    return result, docs, start
 
 
 def _recompute(conn: Connection, article_id: int, s: Settings) -> bool:

@@ -610,3 +610,78 @@ def clear_index(conn: Connection) -> None:
     """Empty every related table (for a rebuild)."""
     for table in (related_links, related_terms, related_docs, related_df, related_stats):
         conn.execute(delete(table))
+
+
+# Batch indexing (issue 17: `feedhub.related.batch` indexes and boxes many articles per
+# statement where the per-article path issues a few statements per article and per box).
+
+
+def add_frequencies(conn: Connection, counts: Mapping[str, int], documents: int) -> None:
+    """Add ``counts[term]`` to each term's df (inserting new terms) and ``documents`` to the
+    document count: what `change_frequencies` does once per article, for a batch at once."""
+    if not counts and not documents:
+        return
+    terms = sorted(counts)
+    known = frequencies(conn, terms)
+    if known:
+        conn.execute(_DF_ADD, [{"t": t, "delta": counts[t]} for t in terms if t in known])
+    fresh = [{"term": t, "df": counts[t]} for t in terms if t not in known]
+    for chunk in chunks(fresh, 5000):
+        conn.execute(insert(related_df), list(chunk))
+    stats = related_stats.c
+    bumped = conn.execute(
+        update(related_stats).where(stats.id == 1).values(documents=stats.documents + documents)
+    )
+    if bumped.rowcount == 0:
+        conn.execute(insert(related_stats).values(id=1, documents=documents))
+
+
+def read_term_vectors(conn: Connection, ids: Iterable[int]) -> dict[int, dict[str, float]]:
+    """`read_vector` of many articles (terms in term order); not indexed ones map to {}."""
+    t = related_terms.c
+    ids = list(ids)
+    found: dict[int, dict[str, float]] = {i: {} for i in ids}
+    for chunk in chunks(ids):
+        rows = conn.execute(
+            select(t.article_id, t.term, t.weight)
+            .where(t.article_id.in_(chunk))
+            .order_by(t.article_id, t.term)
+        )
+        for article_id, term, weight in rows:
+            found[article_id][term] = weight
+    return found
+
+
+def cluster_members_of(conn: Connection, keys: Iterable[int]) -> dict[int, set[int]]:
+    """`cluster_members` of many cluster keys, two statements per chunk of keys."""
+    keys = sorted(set(keys))
+    members: dict[int, set[int]] = {k: {k} for k in keys}
+    a, d = articles.c, related_docs.c
+    for chunk in chunks(keys):
+        for i, key in conn.execute(select(a.id, a.cluster_id).where(a.cluster_id.in_(chunk))):
+            members[key].add(i)
+        for i, key in conn.execute(
+            select(d.article_id, d.cluster_key).where(d.cluster_key.in_(chunk))
+        ):
+            members[key].add(i)
+    return members
+
+
+def replace_boxes(conn: Connection, boxes: Mapping[int, tuple[Sequence[Link], float]]) -> None:
+    """`write_box` for many articles: one delete per chunk, one multi-row insert, and one
+    executemany for the box sizes and floors."""
+    if not boxes:
+        return
+    ids = sorted(boxes)
+    for chunk in chunks(ids):
+        conn.execute(delete(related_links).where(related_links.c.article_id.in_(chunk)))
+    links = [
+        {"article_id": a, "rank": r, "related_id": x.related_id, "score": x.score}
+        for a in ids
+        for r, x in enumerate(boxes[a][0], 1)
+    ]
+    for part in chunks(links, 5000):
+        conn.execute(insert(related_links), list(part))
+    conn.execute(
+        _DOC_BOX, [{"a": a, "size": len(boxes[a][0]), "floor": boxes[a][1]} for a in ids]
+    )
