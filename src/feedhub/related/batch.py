@@ -35,7 +35,7 @@ are rare, and their order in the queue is kept (a batch ends before each of them
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import numpy as np
@@ -162,31 +162,37 @@ def index_new(conn: Connection, docs: Sequence[db.ArticleText], s: Settings) -> 
     pairs = _new_pairs(conn, docs, [v for _, _, v in rows], s)
 
     floor = box_floor(s)
-    position = {d.id: k for k, d in enumerate(docs)}
-    ids_before = np.unique(np.concatenate([p.ids for p in pairs] or [np.zeros(0, np.int64)]))
-    ids_before = ids_before[~np.isin(ids_before, np.fromiter(position, np.int64, len(docs)))]
-    before = db.read_docs(conn, ids_before.tolist())  # indexed before the batch
+    batch_ids = np.array([d.id for d in docs], dtype=np.int64)  # ascending, as indexed
+    # The older boxes the batch may enter (room, or a floor at most its best score): read
+    # once, with their sizes and floors as the batch starts (floors only rise as it goes).
+    top = max((float(p.scores[0]) for p in pairs if len(p.scores)), default=0.0)
+    start = min(d.published for d in docs) - s.window
+    end = max(d.published for d in docs) + s.window
+    before = db.open_boxes(conn, start, end, s.count, top + _OFFER_MARGIN)
+    for i in batch_ids.tolist():
+        before.pop(i, None)
     table = _DocTable(before)
     members = db.cluster_members_of(conn, {d.cluster_key for d in docs})
+    older = _Docs(conn, before)  # what the index knows of the articles before the batch
+    older.prefetch(
+        np.setdiff1d(np.concatenate([p.ids[:_PREFETCH] for p in pairs]), batch_ids).tolist()
+    )
 
     boxes: dict[int, list[Candidate]] = {}  # the batch's own boxes, as stored
     mine: dict[int, db.DocInfo] = {}  # the batch's articles indexed so far, as the index has them
     offers: dict[int, list[tuple[int, float]]] = {}  # older holder → (batch position, score)
+    in_batch = set(batch_ids.tolist())
 
     def lookup(part: Sequence[int]) -> dict[int, db.DocInfo]:
-        found = {}
-        for i in part:
-            info = before.get(i) or mine.get(i)
-            if info is not None:
-                found[i] = info
+        """Indexed before the article at hand: older ones, and the batch's earlier ones."""
+        found = older([i for i in part if i not in in_batch])
+        found.update((i, mine[i]) for i in part if i in mine)
         return found
 
     for k, doc in enumerate(docs):
         key, p = doc.cluster_key, pairs[k]
         excluded = members[key] | {doc.id}
-        result, _, _ = own_candidates(
-            p.ids.tolist(), p.scores.tolist(), lookup, excluded, key, doc.published, s
-        )
+        result = _own_candidates(p, lookup, excluded, key, doc.published, s)
         boxes[doc.id] = _as_stored(top_related(result, doc.published, s.count, floor))
 
         # Offers to older articles: visible from this one, over the box floor, and a box that
@@ -202,9 +208,11 @@ def index_new(conn: Connection, docs: Sequence[db.ArticleText], s: Settings) -> 
             offers.setdefault(holder, []).append((k, score))
 
         # Offers to the batch's own earlier articles, in memory.
-        for holder, raw in zip(p.ids.tolist(), p.scores.tolist(), strict=True):
-            info = mine.get(holder)
-            if info is None or info.cluster_key == key or holder in excluded:
+        earlier = (p.ids >= docs[0].id) & (p.ids < doc.id)
+        earlier[earlier] &= np.isin(p.ids[earlier], batch_ids)
+        for holder, raw in zip(p.ids[earlier].tolist(), p.scores[earlier].tolist(), strict=True):
+            info = mine[holder]
+            if info.cluster_key == key or holder in excluded:
                 continue
             score = round(raw, SCORE_DIGITS)
             if score < floor:
@@ -292,6 +300,56 @@ def _new_pairs(
     return out
 
 
+class _Docs:
+    """`db.read_docs` behind a dict: each id is read at most once per batch."""
+
+    def __init__(self, conn: Connection, known: Mapping[int, db.DocInfo]) -> None:
+        self.conn = conn
+        self.found = dict(known)
+        self.asked = set(known)
+
+    def prefetch(self, ids: Iterable[int]) -> None:
+        missing = [i for i in ids if i not in self.asked]
+        if missing:
+            self.found.update(db.read_docs(self.conn, missing))
+            self.asked.update(missing)
+
+    def __call__(self, part: Sequence[int]) -> dict[int, db.DocInfo]:
+        self.prefetch(part)
+        return {i: self.found[i] for i in part if i in self.found}
+
+
+# The best pairs of each article whose rows a batch reads in one go: a box is nearly always
+# full from the first dozen or two (`own_candidates` reads the rest in steps if not).
+_PREFETCH = 24
+
+# Pairs handed to `own_candidates` as Python values at first: a box is nearly always full
+# from the first few dozen (the window may hold thousands).
+_PREFIX = 256
+
+
+def _own_candidates(
+    p: vectors.Pairs,
+    lookup: Callable[[Sequence[int]], Mapping[int, db.DocInfo]],
+    excluded: Container[int],
+    cluster_key: int,
+    published: datetime,
+    s: Settings,
+) -> list[Candidate]:
+    """`update.own_candidates` over ``p``, converting only a prefix of it when that is enough:
+    a run that stops before the prefix's end saw exactly what it sees over all the pairs
+    (a tie running past the end makes it stop there, and then it runs again over all)."""
+    n = min(len(p.ids), _PREFIX)
+    result, _, start = own_candidates(
+        p.ids[:n].tolist(), p.scores[:n].tolist(), lookup, excluded, cluster_key, published, s
+    )
+    if start >= n and n < len(p.ids):
+        result, _, _ = own_candidates(
+            p.ids.tolist(), p.scores.tolist(), lookup, excluded, cluster_key, published, s
+        )
+    return result
+
+
 class _DocTable:
     """Indexed articles' rows as aligned arrays sorted by id, for masks over a box's pairs."""
 
@@ -342,26 +400,17 @@ def recompute_boxes(conn: Connection, ids: Iterable[int], s: Settings) -> set[in
         )
         assert p is not None  # it has a vector
         pairs.append(p)
-    near = np.unique(np.concatenate([p.ids for p in pairs]))
-    infos = db.read_docs(conn, near.tolist())
+    lookup = _Docs(conn, docs)
+    lookup.prefetch(np.unique(np.concatenate([p.ids[:_PREFETCH] for p in pairs])).tolist())
     members = db.cluster_members_of(conn, {docs[i].cluster_key for i in targets})
     old = db.read_boxes(conn, targets)
     floor = box_floor(s)
 
-    def lookup(part: Sequence[int]) -> dict[int, db.DocInfo]:
-        return {j: infos[j] for j in part if j in infos}
-
     writes = {}
     for i, p in zip(targets, pairs, strict=True):
         d = docs[i]
-        result, _, _ = own_candidates(
-            p.ids.tolist(),
-            p.scores.tolist(),
-            lookup,
-            members[d.cluster_key] | {i},
-            d.cluster_key,
-            d.published,
-            s,
+        result = _own_candidates(
+            p, lookup, members[d.cluster_key] | {i}, d.cluster_key, d.published, s
         )
         box = top_related(result, d.published, s.count, floor)
         if box != [Candidate(x.related_id, x.score, x.published, x.cluster_key) for x in old[i]]:

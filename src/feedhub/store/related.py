@@ -685,3 +685,20 @@ def replace_boxes(conn: Connection, boxes: Mapping[int, tuple[Sequence[Link], fl
     conn.execute(
         _DOC_BOX, [{"a": a, "size": len(boxes[a][0]), "floor": boxes[a][1]} for a in ids]
     )
+
+
+def open_boxes(
+    conn: Connection, start: datetime, end: datetime, count: int, top: float
+) -> dict[int, DocInfo]:
+    """The indexed articles published in [start, end] whose box would take an entry scoring
+    ``top``: room left, or a floor at or under it (`offer_targets` for a batch of new
+    articles, ``top`` their best score; one range scan of the window's covering index)."""
+    d = related_docs.c
+    rows = conn.execute(
+        select(d.article_id, d.published, d.cluster_key, d.box_size, d.floor).where(
+            d.published >= _epoch(start),
+            d.published <= _epoch(end),
+            or_(d.box_size < count, d.floor <= top),
+        )
+    )
+    return {r[0]: DocInfo(r[0], _when(r[1]), *r[2:]) for r in rows}
