@@ -131,7 +131,8 @@ def _paced_after(
     )
     monkeypatch.setattr(
         batch, "index_new",
-        lambda c, docs, s: one_by_one.extend(d.id for d in docs) or real_batch(c, docs, s),
+        lambda c, docs, s, known=None: one_by_one.extend(d.id for d in docs)
+        or real_batch(c, docs, s, known),
     )
     return store, ids, one_by_one
 

@@ -101,12 +101,19 @@ def _links(box: Sequence[Candidate], s: Settings) -> tuple[list[db.Link], float]
     )
 
 
-def index_until_refreeze(conn: Connection, article_ids: Sequence[int], s: Settings) -> IndexStep:
+def index_until_refreeze(
+    conn: Connection,
+    article_ids: Sequence[int],
+    s: Settings,
+    known: IndexRows | None = None,
+) -> IndexStep:
     """`update.index_until_refreeze`, with each run of new articles indexed as a batch.
 
     Gone articles are removed first, then the rest in id order, stopping right after the
     article that brings the index to a REFREEZE_AT size, as the per-article path does.
+    ``known``: the index's rows in memory across calls (`IndexRows`), or None.
     """
+    known = known if known is not None else IndexRows()
     index = _batchable(conn)
     if index is None:
         return index_one_by_one(conn, article_ids, s)
@@ -118,6 +125,7 @@ def index_until_refreeze(conn: Connection, article_ids: Sequence[int], s: Settin
     gone = [i for i in ids if i not in texts]
     if gone:
         changed |= remove(conn, gone, s)
+        known.drop()
     done = list(gone)
     present = [i for i in ids if i in texts]
     at = 0
@@ -133,6 +141,7 @@ def index_until_refreeze(conn: Connection, article_ids: Sequence[int], s: Settin
             article_id = present[at]
             is_new = article_id not in indexed
             changed |= index_one(conn, texts[article_id], s)
+            known.drop()
             done.append(article_id)
             at += 1
             if is_new and db.documents(conn) in REFREEZE_AT:
@@ -144,7 +153,7 @@ def index_until_refreeze(conn: Connection, article_ids: Sequence[int], s: Settin
         refreeze = point is not None and documents + len(run) >= point
         if point is not None and refreeze:  # stop right after the article that reaches it
             run = run[: point - documents]
-        changed |= index_new(conn, [texts[i] for i in run], s)
+        changed |= index_new(conn, [texts[i] for i in run], s, known)
         done.extend(run)
         at += len(run)
         if refreeze:
@@ -152,40 +161,36 @@ def index_until_refreeze(conn: Connection, article_ids: Sequence[int], s: Settin
     return IndexStep(ids, changed, False)
 
 
-def index_new(conn: Connection, docs: Sequence[db.ArticleText], s: Settings) -> set[int]:
+def index_new(
+    conn: Connection,
+    docs: Sequence[db.ArticleText],
+    s: Settings,
+    known: IndexRows | None = None,
+) -> set[int]:
     """Index articles not indexed yet, in order, as `_index_one` one after the other would;
-    returns the ids whose box changed (theirs when not empty, and those they entered)."""
+    returns the ids whose box changed (theirs when not empty, and those they entered).
+
+    ``known``: the index's rows held in memory by the caller across batches (read from the
+    store when None); they are brought up to date with this batch's writes."""
     if not docs:
         return set()
+    known = known if known is not None else IndexRows()
+    table = known.table(conn)  # before the batch's rows are written
     rows = _term_vectors(conn, docs, s)
     db.put_docs(conn, rows)
     pairs = _new_pairs(conn, docs, [v for _, _, v in rows], s)
 
     floor = box_floor(s)
     batch_ids = np.array([d.id for d in docs], dtype=np.int64)  # ascending, as indexed
-    # The older boxes the batch may enter (room, or a floor at most its best score): read
-    # once, with their sizes and floors as the batch starts (floors only rise as it goes).
-    top = max((float(p.scores[0]) for p in pairs if len(p.scores)), default=0.0)
-    start = min(d.published for d in docs) - s.window
-    end = max(d.published for d in docs) + s.window
-    before = db.open_boxes(conn, start, end, s.count, top + _OFFER_MARGIN)
-    for i in batch_ids.tolist():
-        before.pop(i, None)
-    table = _DocTable(before)
     members = db.cluster_members_of(conn, {d.cluster_key for d in docs})
-    older = _Docs(conn, before)  # what the index knows of the articles before the batch
-    older.prefetch(
-        np.setdiff1d(np.concatenate([p.ids[:_PREFETCH] for p in pairs]), batch_ids).tolist()
-    )
 
     boxes: dict[int, list[Candidate]] = {}  # the batch's own boxes, as stored
     mine: dict[int, db.DocInfo] = {}  # the batch's articles indexed so far, as the index has them
     offers: dict[int, list[tuple[int, float]]] = {}  # older holder → (batch position, score)
-    in_batch = set(batch_ids.tolist())
 
     def lookup(part: Sequence[int]) -> dict[int, db.DocInfo]:
         """Indexed before the article at hand: older ones, and the batch's earlier ones."""
-        found = older([i for i in part if i not in in_batch])
+        found = table.infos(part)
         found.update((i, mine[i]) for i in part if i in mine)
         return found
 
@@ -196,13 +201,15 @@ def index_new(conn: Connection, docs: Sequence[db.ArticleText], s: Settings) -> 
         boxes[doc.id] = _as_stored(top_related(result, doc.published, s.count, floor))
 
         # Offers to older articles: visible from this one, over the box floor, and a box that
-        # could take them (room, or a floor at most this score).
-        at, known = table.find(p.ids)
-        ok = known & (p.scores >= floor)
-        ok[known] &= table.cluster_key[at[known]] != key
-        ok[known] &= ~np.isin(p.ids[known], np.fromiter(excluded, np.int64, len(excluded)))
-        ok[known] &= (table.box_size[at[known]] < s.count) | (
-            p.scores[known] >= table.floor[at[known]] - _OFFER_MARGIN
+        # could take them (room, or a floor at most this score). Sizes and floors as the batch
+        # started: they only grow while new articles arrive, so this keeps every offer that
+        # could enter; `merge_into` decides.
+        at, old = table.find(p.ids)
+        ok = old & (p.scores >= floor)
+        ok[old] &= table.cluster_key[at[old]] != key
+        ok[old] &= ~np.isin(p.ids[old], np.fromiter(excluded, np.int64, len(excluded)))
+        ok[old] &= (table.box_size[at[old]] < s.count) | (
+            p.scores[old] >= table.floor[at[old]] - _OFFER_MARGIN
         )
         for holder, score in zip(p.ids[ok].tolist(), p.scores[ok].tolist(), strict=True):
             offers.setdefault(holder, []).append((k, score))
@@ -230,7 +237,7 @@ def index_new(conn: Connection, docs: Sequence[db.ArticleText], s: Settings) -> 
         old = [
             Candidate(x.related_id, x.score, x.published, x.cluster_key) for x in current[holder]
         ]
-        box, anchor = old, before[holder].published
+        box, anchor = old, table.published_of(holder)
         for k, raw in offered:
             d = docs[k]
             new = Candidate(d.id, round(raw, SCORE_DIGITS), d.published, d.cluster_key)
@@ -241,6 +248,13 @@ def index_new(conn: Connection, docs: Sequence[db.ArticleText], s: Settings) -> 
             changed.add(holder)
             writes[holder] = _links(box, s)
     db.replace_boxes(conn, writes)
+    sizes = {i: (len(b), f) for i, (b, f) in writes.items()}
+    table.add(
+        batch_ids,
+        np.array([int(d.published.timestamp()) for d in docs], dtype=np.int64),
+        np.array([d.cluster_key for d in docs], dtype=np.int64),
+    )
+    table.set_boxes(sizes)
     return changed
 
 
@@ -351,14 +365,16 @@ def _own_candidates(
 
 
 class _DocTable:
-    """Indexed articles' rows as aligned arrays sorted by id, for masks over a box's pairs."""
+    """Indexed articles' rows (`db.DocInfo`) as aligned arrays sorted by id, for masks over
+    a box's pairs."""
 
-    def __init__(self, docs: Mapping[int, db.DocInfo]) -> None:
-        ordered = sorted(docs)
-        self.ids = np.array(ordered, dtype=np.int64)
-        self.cluster_key = np.array([docs[i].cluster_key for i in ordered], dtype=np.int64)
-        self.box_size = np.array([docs[i].box_size for i in ordered], dtype=np.int64)
-        self.floor = np.array([docs[i].floor for i in ordered], dtype=np.float64)
+    def __init__(self, rows: Sequence[tuple[int, int, int, int, float]]) -> None:
+        rows = sorted(rows)
+        self.ids = np.array([r[0] for r in rows], dtype=np.int64)
+        self.published = np.array([r[1] for r in rows], dtype=np.int64)  # epoch s
+        self.cluster_key = np.array([r[2] for r in rows], dtype=np.int64)
+        self.box_size = np.array([r[3] for r in rows], dtype=np.int64)
+        self.floor = np.array([r[4] for r in rows], dtype=np.float64)
 
     def find(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each id's row (clipped) and whether it is in the table."""
@@ -366,6 +382,73 @@ class _DocTable:
             return np.zeros(len(ids), dtype=np.intp), np.zeros(len(ids), dtype=bool)
         at = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
         return at, self.ids[at] == ids
+
+    def infos(self, ids: Sequence[int]) -> dict[int, db.DocInfo]:
+        """`db.read_docs` of these ids, from the table."""
+        at, found = self.find(np.asarray(ids, dtype=np.int64))
+        return {
+            i: db.DocInfo(
+                i,
+                _from_epoch(int(self.published[a])),
+                int(self.cluster_key[a]),
+                int(self.box_size[a]),
+                float(self.floor[a]),
+            )
+            for i, a, f in zip(ids, at.tolist(), found.tolist(), strict=True)
+            if f
+        }
+
+    def published_of(self, article_id: int) -> datetime:
+        return _from_epoch(int(self.published[np.searchsorted(self.ids, article_id)]))
+
+    def add(self, ids: np.ndarray, published: np.ndarray, keys: np.ndarray) -> None:
+        """Rows of newly indexed articles (empty boxes: `set_boxes` sets theirs)."""
+        at = np.searchsorted(self.ids, ids)
+        self.ids = np.insert(self.ids, at, ids)
+        self.published = np.insert(self.published, at, published)
+        self.cluster_key = np.insert(self.cluster_key, at, keys)
+        self.box_size = np.insert(self.box_size, at, 0)
+        self.floor = np.insert(self.floor, at, 0.0)
+
+    def set_boxes(self, sizes: Mapping[int, tuple[int, float]]) -> None:
+        """Box sizes and floors just written."""
+        if sizes:
+            ids = np.fromiter(sizes, dtype=np.int64, count=len(sizes))
+            at = np.searchsorted(self.ids, ids)
+            self.box_size[at] = [sizes[i][0] for i in ids.tolist()]
+            self.floor[at] = [sizes[i][1] for i in ids.tolist()]
+
+
+def _from_epoch(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+class IndexRows:
+    """Every indexed article's date, cluster key, box size and floor, held in memory across
+    the batches of a related run (issue 17).
+
+    Each batch of new articles may enter any box of its window whose floor its scores
+    reach: reading those rows for every batch read thousands of rows per batch, and a
+    publisher beside a busy service runs small batches (the write budget). The rows are read
+    once, and the batch path's own writes keep them current; `drop` them after any other
+    write to the index (the per-article path, a re-freeze, a backfill): the next batch reads
+    them again.
+    """
+
+    def __init__(self) -> None:
+        self._table: _DocTable | None = None
+
+    def table(self, conn: Connection) -> _DocTable:
+        """The rows, read again when the index's size says another writer changed it (the
+        service's retention unindexes expired articles without the publish lock)."""
+        if self._table is not None and len(self._table.ids) != db.documents(conn):
+            self._table = None
+        if self._table is None:
+            self._table = _DocTable(db.index_rows(conn))
+        return self._table
+
+    def drop(self) -> None:
+        self._table = None
 
 
 def recompute_boxes(conn: Connection, ids: Iterable[int], s: Settings) -> set[int]:

@@ -13,7 +13,7 @@ from itertools import takewhile
 
 from sqlalchemy import Connection
 
-from feedhub.related.batch import index_until_refreeze, recompute_boxes
+from feedhub.related.batch import IndexRows, index_until_refreeze, recompute_boxes
 from feedhub.related.progress import Progress, Step
 from feedhub.related.refreeze import mark, refreeze
 from feedhub.related.update import (
@@ -78,6 +78,7 @@ def _update_pending(
         refreeze(store.read, store.write, s, budget, pause, progress)
     with store.read() as conn:
         total = done + queue_size(conn, upto)
+    known = IndexRows()  # the index's rows across batches, read again after a re-freeze
     while True:
         started = time.perf_counter()
         with store.write() as conn:
@@ -85,7 +86,7 @@ def _update_pending(
             if not ids:
                 return done
             # New articles in batches (issue 17: `batch`), the same boxes as one by one.
-            step = index_until_refreeze(conn, ids, s)
+            step = index_until_refreeze(conn, ids, s, known)
             if step.refreeze:
                 mark(conn)  # committed with the articles that reached the size
             dequeue(conn, step.done)
@@ -95,6 +96,7 @@ def _update_pending(
         pacer.record(time.perf_counter() - started)
         if step.refreeze:  # before any further article is indexed, in its own transactions
             refreeze(store.read, store.write, s, budget, pause, progress)
+            known.drop()
 
 
 def _skip_to_refreeze(conn: Connection, upto: int) -> int:

@@ -687,18 +687,10 @@ def replace_boxes(conn: Connection, boxes: Mapping[int, tuple[Sequence[Link], fl
     )
 
 
-def open_boxes(
-    conn: Connection, start: datetime, end: datetime, count: int, top: float
-) -> dict[int, DocInfo]:
-    """The indexed articles published in [start, end] whose box would take an entry scoring
-    ``top``: room left, or a floor at or under it (`offer_targets` for a batch of new
-    articles, ``top`` their best score; one range scan of the window's covering index)."""
+
+def index_rows(conn: Connection) -> list[tuple[int, int, int, int, float]]:
+    """(article id, published as epoch seconds, cluster key, box size, floor) of every
+    indexed article: the batch path holds them in memory across its batches."""
     d = related_docs.c
-    rows = conn.execute(
-        select(d.article_id, d.published, d.cluster_key, d.box_size, d.floor).where(
-            d.published >= _epoch(start),
-            d.published <= _epoch(end),
-            or_(d.box_size < count, d.floor <= top),
-        )
-    )
-    return {r[0]: DocInfo(r[0], _when(r[1]), *r[2:]) for r in rows}
+    rows = conn.execute(select(d.article_id, d.published, d.cluster_key, d.box_size, d.floor))
+    return [tuple(r) for r in rows]  # type: ignore[misc]
