@@ -183,7 +183,9 @@ def test_batches_index_as_one_by_one(
                 monkeypatch.setattr(upd, "recompute_boxes", batch.recompute_boxes)
                 known = batch.IndexRows()  # held across parts, as the publisher's run does
 
-                def index(c: Connection, part: Sequence[int], s: Settings) -> upd.IndexStep:
+                def index(
+                    c: Connection, part: Sequence[int], s: Settings, known=known
+                ) -> upd.IndexStep:
                     step = batch.index_until_refreeze(c, part, s, known)
                     if step.refreeze:
                         known.drop()
