@@ -228,7 +228,7 @@ def two_stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple
 def per_article(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the publisher's related run take the per-article path everywhere."""
 
-    def recompute(conn: Connection, ids: Sequence[int], s: Settings) -> set[int]:
+    def recompute(conn: Connection, ids: Sequence[int], s: Settings, known=None) -> set[int]:
         upd.recompute_boxes(conn, ids, s)
         return set()
 

@@ -217,8 +217,8 @@ def test_a_killed_refreeze_resumes_after_its_last_committed_batch(tmp_path, monk
     real_reindex, real_boxes = rf.reindex, rf.recompute_boxes
     monkeypatch.setattr(rf, "reindex", lambda c, part, *a: weighed.extend(part)
                         or real_reindex(c, part, *a))
-    monkeypatch.setattr(rf, "recompute_boxes", lambda c, part, s: boxed.extend(part)
-                        or real_boxes(c, part, s))
+    monkeypatch.setattr(rf, "recompute_boxes", lambda c, part, *a: boxed.extend(part)
+                        or real_boxes(c, part, *a))
     steps.clear()
     update_pending_related(store, Settings(count=3), budget=0.0, progress=steps.append)
     assert weighed == [] and boxed == ids[killed_at:]

@@ -556,9 +556,12 @@ class IndexRows:
         self._terms = None
 
 
-def recompute_boxes(conn: Connection, ids: Iterable[int], s: Settings) -> set[int]:
+def recompute_boxes(
+    conn: Connection, ids: Iterable[int], s: Settings, known: IndexRows | None = None
+) -> set[int]:
     """`update.recompute_boxes` for many articles at once (a re-freeze's boxes pass):
-    each box from the index as it stands; returns the ids whose box changed."""
+    each box from the index as it stands; returns the ids whose box changed. ``known``:
+    the postings in memory across calls (a pass that does not change them), or None."""
     ids = list(ids)
     index = _batchable(conn)
     if index is None:
@@ -570,11 +573,13 @@ def recompute_boxes(conn: Connection, ids: Iterable[int], s: Settings) -> set[in
     if not targets:
         return changed
     term_vectors = db.read_term_vectors(conn, targets)
+    terms = known.terms(conn) if known is not None else None
+    lexical = terms.scores if terms is not None else partial(db.lexical_scores, conn)
     pairs = []
     for i in targets:
         d = docs[i]
-        lex_ids, lex_scores = db.lexical_scores(
-            conn, term_vectors[i], d.published - s.window, d.published + s.window, LEXICAL_MIN
+        lex_ids, lex_scores = lexical(
+            term_vectors[i], d.published - s.window, d.published + s.window, LEXICAL_MIN
         )
         p = vectors.related_pairs(
             conn,
