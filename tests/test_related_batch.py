@@ -76,8 +76,16 @@ class Corpus:
                 if self.rng.random() < 0.5:
                     when += timedelta(hours=self.rng.randint(1, 30))
                 cluster = original if self.rng.random() < 0.5 else None
-                ids.append(add_article(conn, title, body, when, cluster_id=cluster,
-                                       source=f"copy{self.rng.randint(1, 3)}"))
+                ids.append(
+                    add_article(
+                        conn,
+                        title,
+                        body,
+                        when,
+                        cluster_id=cluster,
+                        source=f"copy{self.rng.randint(1, 3)}",
+                    )
+                )
                 self.texts.append((ids[-1], title, body, when))
                 continue
             if roll < 0.2 + self.empty:  # no words: nothing clears the floor, in a full window
@@ -93,8 +101,9 @@ class Corpus:
             title = " ".join(words[:5]).capitalize()
             body = "<p>" + " ".join(words) + ".</p>"
             # Microseconds on a few: the index keeps whole seconds, boxes compare what it keeps.
-            when = BASE + timedelta(days=self.rng.randint(0, self.days),
-                                    hours=self.rng.randint(0, 23))
+            when = BASE + timedelta(
+                days=self.rng.randint(0, self.days), hours=self.rng.randint(0, 23)
+            )
             if self.rng.random() < 0.2:
                 when += timedelta(microseconds=self.rng.randint(1, 999_999))
             ids.append(add_article(conn, title, body, when))
@@ -125,8 +134,11 @@ def change_some(conn: Connection, ids: Sequence[int], rng: random.Random) -> Non
     for i in ids:
         if rng.random() < 0.5:
             words = [rng.choice(rng.choice(THREADS)) for _ in range(12)]
-            conn.execute(update(articles).where(articles.c.id == i).values(
-                title=" ".join(words[:4]).capitalize(), content=" ".join(words)))
+            conn.execute(
+                update(articles)
+                .where(articles.c.id == i)
+                .values(title=" ".join(words[:4]).capitalize(), content=" ".join(words))
+            )
         else:
             other = conn.scalar(select(articles.c.id).where(articles.c.id != i).limit(1))
             conn.execute(update(articles).where(articles.c.id == i).values(cluster_id=other))
@@ -233,7 +245,8 @@ def per_article(monkeypatch: pytest.MonkeyPatch) -> None:
         return set()
 
     monkeypatch.setattr(
-        run_module, "index_until_refreeze",
+        run_module,
+        "index_until_refreeze",
         lambda conn, ids, s, known=None: upd.index_until_refreeze(conn, ids, s),
     )
     monkeypatch.setattr(run_module, "recompute_boxes", recompute)
@@ -265,8 +278,9 @@ def test_the_publishers_run_gives_the_per_article_store(two_stores, monkeypatch)
                     # One unchanged, queued again: indexed afresh all the same.
                     ids += [*changed, *(i for i in known[:2] if i not in gone)][:4]
                 waiting = set(conn.scalars(select(pending_related.c.article_id)))
-                conn.execute(insert(pending_related), [
-                    {"article_id": i} for i in sorted(set(ids) - waiting)])
+                conn.execute(
+                    insert(pending_related), [{"article_id": i} for i in sorted(set(ids) - waiting)]
+                )
             update_pending_related(store, SETTINGS, budget=0.05)
             with store.read() as conn:
                 rounds.append(full_state(conn))

@@ -27,6 +27,12 @@ What makes it the same (docs in `update`, `rank`, `score`, `vectors`):
 - Dates in boxes are compared as the index stores them (whole epoch seconds, `_stored`),
   the newcomer's own date as the article row gives it, as in `_index_one`.
 
+What it holds in memory across a run's batches (`IndexRows`, dropped after any write of
+another path): every indexed article's date, cluster key, box size and floor, and for a long
+run the term index's postings (`TermIndex`: the lexical scores without a query per article).
+Every batch still commits its articles, their boxes and the boxes they entered in its own
+paced transaction (`store.pace`), so a killed run resumes after its last batch.
+
 Changed and deleted articles, articles without a text vector, the lexical-only path (no
 model) and calls outside a related run (no window index) take the per-article path: they
 are rare, and their order in the queue is kept (a batch ends before each of them).
@@ -117,6 +123,7 @@ def index_until_refreeze(
     known = known if known is not None else IndexRows()
     index = _batchable(conn)
     if index is None:
+        known.drop()
         return index_one_by_one(conn, article_ids, s)
     ids = sorted(set(article_ids))
     changed: set[int] = set()
