@@ -195,9 +195,7 @@ def test_batches_index_as_one_by_one(
             todo = [ids[1], ids[3], ids[5], ids[7], ids[9], *ids[12:]]
             if path == "batch":
                 monkeypatch.setattr(upd, "recompute_boxes", batch.recompute_boxes)
-                # Held across parts, as the publisher's run does; shared words scored from
-                # the postings in memory (a long run), or by the store's query.
-                known = batch.IndexRows(lexical=seed % 2 == 0)
+                known = batch.IndexRows()  # held across parts, as the publisher's run does
 
                 def index(
                     c: Connection, part: Sequence[int], s: Settings, known=known
@@ -260,8 +258,6 @@ def test_the_publishers_run_gives_the_per_article_store(two_stores, monkeypatch)
     for url, path in zip(two_stores, ("one_by_one", "batch"), strict=True):
         if path == "one_by_one":
             per_article(monkeypatch)
-        else:  # shared words scored in memory, as for a long queue
-            monkeypatch.setattr(run_module, "LEXICAL_IN_MEMORY", 0)
         store = Store.open(url)
         rng, corpus = random.Random(7), Corpus(7)
         rounds = []

@@ -28,8 +28,8 @@ What makes it the same (docs in `update`, `rank`, `score`, `vectors`):
   the newcomer's own date as the article row gives it, as in `_index_one`.
 
 What it holds in memory across a run's batches (`IndexRows`, dropped after any write of
-another path): every indexed article's date, cluster key, box size and floor, and for a long
-run the term index's postings (`TermIndex`: the lexical scores without a query per article).
+another path): every indexed article's date, cluster key, box size and floor. Lexical scores
+come from the run's postings in memory (`postings.TermPostings`), as on the per-article path.
 Every batch still commits its articles, their boxes and the boxes they entered in its own
 paced transaction (`store.pace`), so a killed run resumes after its last batch.
 
@@ -61,6 +61,7 @@ from feedhub.related.update import (
 )
 from feedhub.related.update import _index_one as index_one
 from feedhub.related.update import _lead as lead
+from feedhub.related.update import _put_docs as put_docs
 from feedhub.related.update import _recompute as recompute_one
 from feedhub.related.update import _remove as remove
 from feedhub.related.update import index_until_refreeze as index_one_by_one
@@ -184,13 +185,9 @@ def index_new(
         return set()
     known = known if known is not None else IndexRows()
     table = known.table(conn)  # before the batch's rows are written
-    terms = known.terms(conn)
     rows = _term_vectors(conn, docs, s)
-    db.put_docs(conn, rows)
-    if terms is not None:
-        for doc, _, vector in rows:
-            terms.add(doc.id, doc.published, vector)
-    pairs = _new_pairs(conn, docs, [v for _, _, v in rows], s, terms)
+    put_docs(conn, rows)  # the run's postings are told, as for one article
+    pairs = _new_pairs(conn, docs, [v for _, _, v in rows], s)
 
     floor = box_floor(s)
     batch_ids = np.array([d.id for d in docs], dtype=np.int64)  # ascending, as indexed
@@ -298,13 +295,11 @@ def _new_pairs(
     docs: Sequence[db.ArticleText],
     term_vectors: Sequence[Mapping[str, float]],
     s: Settings,
-    terms: TermIndex | None = None,
 ) -> list[vectors.Pairs]:
     """Each new article's scored pairs as `_candidates` computes them at its turn: the
-    lexical hits of the batch's later articles (indexed already here) and its own left out.
-    The lexical scores from ``terms`` (the postings in memory) when given, else the store."""
+    lexical hits of the batch's later articles (indexed already here) and its own left out."""
     position = {d.id: k for k, d in enumerate(docs)}
-    lexical = terms.scores if terms is not None else partial(db.lexical_scores, conn)
+    lexical = _lexical(conn)
     out = []
     for k, (doc, vector) in enumerate(zip(docs, term_vectors, strict=True)):
         lex_ids, lex_scores = lexical(
@@ -438,137 +433,45 @@ def _from_epoch(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
-class _Postings:
-    """One term's postings (article ids, dates as epoch seconds, weights), appended to;
-    numpy arrays of them made on use."""
-
-    __slots__ = ("_arrays", "ids", "published", "weights")
-
-    def __init__(self) -> None:
-        self.ids: list[int] = []
-        self.published: list[int] = []
-        self.weights: list[float] = []
-        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-
-    def append(self, article_id: int, published: int, weight: float) -> None:
-        self.ids.append(article_id)
-        self.published.append(published)
-        self.weights.append(weight)
-        self._arrays = None
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self._arrays is None:
-            self._arrays = (
-                np.array(self.ids, dtype=np.int64),
-                np.array(self.published, dtype=np.int64),
-                np.array(self.weights, dtype=np.float64),
-            )
-        return self._arrays
-
-
-class TermIndex:
-    """The term index's postings in memory: `db.lexical_scores` without a query per article.
-
-    Issue 17: at 8k stored articles the term query of each new article cost ~15 ms on
-    SQLite (every posting of its 64 terms in the window), the largest share of a batch, and
-    it grows with the store. Here each term's postings are arrays; an article's scores are
-    the products summed per article in the order of the query's terms (a `np.bincount`
-    adds its values in order), as the SQL sums the union of its per-term scans. A sum done
-    in another order can differ in its last bit; scores are rounded to SCORE_DIGITS before
-    anything compares them, so that moves nothing short of a tie with the rounding's
-    boundary (as between SQLite and PostgreSQL already).
-    """
-
-    def __init__(self, rows: Iterable[tuple[str, int, int, float]] = ()) -> None:
-        self.terms: dict[str, _Postings] = {}
-        for term, published, article_id, weight in rows:
-            self._postings(term).append(article_id, published, weight)
-
-    def _postings(self, term: str) -> _Postings:
-        found = self.terms.get(term)
-        if found is None:
-            found = self.terms[term] = _Postings()
-        return found
-
-    def add(self, article_id: int, published: datetime, vector: Mapping[str, float]) -> None:
-        """An article just indexed with this term vector."""
-        when = int(published.timestamp())
-        for term, weight in vector.items():
-            self._postings(term).append(article_id, when, weight)
-
-    def scores(
-        self, vector: Mapping[str, float], start: datetime, end: datetime, min_score: float
-    ) -> tuple[list[int], list[float]]:
-        """`db.lexical_scores`: the indexed articles published in [start, end] whose dot
-        product with ``vector`` is at least ``min_score``, with it."""
-        lo, hi = int(start.timestamp()), int(end.timestamp())
-        found_ids, found_values = [], []
-        for term, weight in vector.items():
-            postings = self.terms.get(term)
-            if postings is None:
-                continue
-            ids, published, weights = postings.arrays()
-            inside = (published >= lo) & (published <= hi)
-            found_ids.append(ids[inside])
-            found_values.append(weights[inside] * weight)
-        if not found_ids:
-            return [], []
-        unique, inverse = np.unique(np.concatenate(found_ids), return_inverse=True)
-        sums = np.bincount(inverse, weights=np.concatenate(found_values), minlength=len(unique))
-        hit = sums >= min_score
-        return unique[hit].tolist(), sums[hit].tolist()
-
-
 class IndexRows:
-    """Every indexed article's date, cluster key, box size and floor, and (``lexical``) the
-    term index's postings, held in memory across the batches of a related run (issue 17).
+    """Every indexed article's date, cluster key, box size and floor, held in memory across
+    the batches of a related run (issue 17).
 
     Each batch of new articles may enter any box of its window whose floor its scores
     reach: reading those rows for every batch read thousands of rows per batch, and a
     publisher beside a busy service runs small batches (the write budget). The rows are read
     once, and the batch path's own writes keep them current; `drop` them after any other
     write to the index (the per-article path, a re-freeze, a backfill): the next batch reads
-    them again. The postings (`TermIndex`) cost a read of the whole term index, worth it for
-    a long run only: the publisher asks for them when many articles are queued.
+    them again. (The term postings are the run's own, `postings.TermPostings`, which every
+    write path keeps current.)
     """
 
-    def __init__(self, lexical: bool = False) -> None:
-        self.lexical = lexical
+    def __init__(self) -> None:
         self._table: _DocTable | None = None
-        self._terms: TermIndex | None = None
-
-    def _check(self, conn: Connection) -> None:
-        """Forget what another writer changed, as the index's size tells (the service's
-        retention unindexes expired articles without the publish lock)."""
-        if self._table is not None and len(self._table.ids) != db.documents(conn):
-            self.drop()
 
     def table(self, conn: Connection) -> _DocTable:
-        self._check(conn)
+        """The rows, read again when the index's size says another writer changed it (the
+        service's retention unindexes expired articles without the publish lock)."""
+        if self._table is not None and len(self._table.ids) != db.documents(conn):
+            self._table = None
         if self._table is None:
             self._table = _DocTable(db.index_rows(conn))
         return self._table
 
-    def terms(self, conn: Connection) -> TermIndex | None:
-        """The postings in memory (read once), or None when not ``lexical``."""
-        if not self.lexical:
-            return None
-        self._check(conn)
-        if self._terms is None:
-            self._terms = TermIndex(db.all_postings(conn))
-        return self._terms
-
     def drop(self) -> None:
         self._table = None
-        self._terms = None
 
 
-def recompute_boxes(
-    conn: Connection, ids: Iterable[int], s: Settings, known: IndexRows | None = None
-) -> set[int]:
+def _lexical(conn: Connection) -> Callable[..., tuple[list[int], list[float]]]:
+    """`db.lexical_scores` as the per-article path calls it: from the run's postings in
+    memory (`window.terms`) inside a run, else from the store."""
+    run = window.terms()
+    return partial(db.lexical_scores, conn) if run is None else partial(run.scores, conn)
+
+
+def recompute_boxes(conn: Connection, ids: Iterable[int], s: Settings) -> set[int]:
     """`update.recompute_boxes` for many articles at once (a re-freeze's boxes pass):
-    each box from the index as it stands; returns the ids whose box changed. ``known``:
-    the postings in memory across calls (a pass that does not change them), or None."""
+    each box from the index as it stands; returns the ids whose box changed."""
     ids = list(ids)
     index = _batchable(conn)
     if index is None:
@@ -580,8 +483,7 @@ def recompute_boxes(
     if not targets:
         return changed
     term_vectors = db.read_term_vectors(conn, targets)
-    terms = known.terms(conn) if known is not None else None
-    lexical = terms.scores if terms is not None else partial(db.lexical_scores, conn)
+    lexical = _lexical(conn)
     pairs = []
     for i in targets:
         d = docs[i]

@@ -25,7 +25,7 @@ from contextlib import AbstractContextManager
 
 from sqlalchemy import Connection
 
-from feedhub.related.batch import IndexRows, recompute_boxes
+from feedhub.related.batch import recompute_boxes
 from feedhub.related.progress import Progress, Step
 from feedhub.related.update import Settings, frequencies, reindex
 from feedhub.store import related as db
@@ -77,11 +77,9 @@ def refreeze(
         _pass(ids, start, write, "weights", WEIGHTS, budget, pause, progress,
               lambda conn, part: reindex(conn, part, df, len(ids), s))
         start = 0
-    # The boxes of a batch at once (issue 17: `batch.recompute_boxes`), as one by one, with
-    # the postings in memory: this pass does not change them.
-    known = IndexRows(lexical=True)
+    # The boxes of a batch at once (issue 17: `batch.recompute_boxes`), as one by one.
     _pass(ids, start, write, "boxes", BOXES, budget, pause, progress,
-          lambda conn, part: recompute_boxes(conn, part, s, known))
+          lambda conn, part: recompute_boxes(conn, part, s))
     with write() as conn:
         delete_meta(conn, KEY)
         delete_meta(conn, DONE)

@@ -32,8 +32,6 @@ from feedhub.store.related import documents, indexed_ids
 
 RELATED_TXN_BUDGET = 0.2  # seconds one related-update transaction may hold the write lock
 RELATED_MAX_BATCH = 500
-# Queued articles from which a run scores their shared words in memory (`batch.TermIndex`).
-LEXICAL_IN_MEMORY = 1000
 
 
 def update_pending_related(
@@ -80,9 +78,7 @@ def _update_pending(
         refreeze(store.read, store.write, s, budget, pause, progress)
     with store.read() as conn:
         total = done + queue_size(conn, upto)
-    # The index's rows across batches, read again after a re-freeze; its postings too when
-    # many articles wait (reading them costs about as much as a few hundred term queries).
-    known = IndexRows(lexical=total - done >= LEXICAL_IN_MEMORY)
+    known = IndexRows()  # the index's rows across batches, read again after a re-freeze
     while True:
         started = time.perf_counter()
         with store.write() as conn:

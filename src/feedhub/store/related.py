@@ -695,10 +695,3 @@ def index_rows(conn: Connection) -> list[tuple[int, int, int, int, float]]:
     rows = conn.execute(select(d.article_id, d.published, d.cluster_key, d.box_size, d.floor))
     return [tuple(r) for r in rows]  # type: ignore[misc]
 
-
-def all_postings(conn: Connection) -> list[tuple[str, int, int, float]]:
-    """Every posting of the term index: (term, published as epoch seconds, article id,
-    weight), by term (the batch path scores a long run's articles in memory)."""
-    t = related_terms.c
-    rows = conn.execute(select(t.term, t.published, t.article_id, t.weight).order_by(t.term))
-    return [tuple(r) for r in rows]  # type: ignore[misc]
