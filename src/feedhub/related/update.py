@@ -127,13 +127,16 @@ def index_until_refreeze(conn: Connection, article_ids: Sequence[int], s: Settin
     ids = sorted(set(article_ids))
     changed: set[int] = set()
     texts = db.read_articles(conn, ids)
-    vectors.ensure(conn, texts.values(), refresh=db.read_docs(conn, ids).keys())
+    # Indexed before this call: indexing one article never indexes another, so this one
+    # read tells which are new (issue 14: a statement per article less on PostgreSQL).
+    indexed = db.read_docs(conn, ids).keys()
+    vectors.ensure(conn, texts.values(), refresh=indexed)
     gone = [i for i in ids if i not in texts]
     if gone:
         changed |= _remove(conn, gone, s)
     done = list(gone)
     for article_id in (i for i in ids if i in texts):
-        is_new = db.read_doc_terms(conn, article_id) is None
+        is_new = article_id not in indexed
         changed |= _index_one(conn, texts[article_id], s)
         done.append(article_id)
         if is_new and db.documents(conn) in REFREEZE_AT:
@@ -176,7 +179,12 @@ def _unindex(conn: Connection, article_id: int) -> bool:
 
 
 def _index_one(conn: Connection, doc: db.ArticleText, s: Settings) -> set[int]:
-    """Index one article, set its box, offer it to its candidates' boxes."""
+    """Index one article, set its box, offer it to its candidates' boxes.
+
+    The boxes it changes are written together at the end (`_write_many`): nothing in
+    between reads them back, and one write per box cost PostgreSQL a round trip each
+    (issue 14).
+    """
     holders: set[int] = set()
     old_box: list[int] = []
     if db.read_doc_terms(conn, doc.id) is not None:  # a changed article is indexed afresh
@@ -186,14 +194,14 @@ def _index_one(conn: Connection, doc: db.ArticleText, s: Settings) -> set[int]:
 
     title_tf, body_tf = document_terms(doc.title, doc.summary, doc.content)
     terms = sorted(title_tf.keys() | body_tf.keys())
-    df = db.change_frequencies(conn, terms, +1)
-    vector = term_vector(title_tf, body_tf, df, db.documents(conn), s.vector, _lead(doc))
+    df, documents = db.count_document(conn, terms, +1)
+    vector = term_vector(title_tf, body_tf, df, documents, s.vector, _lead(doc))
     _put_docs(conn, [(doc, terms, vector)])
 
     changed: set[int] = set()
     candidates, docs = _candidates(conn, doc.id, doc.published, doc.cluster_key, vector, s)
     box = top_related(candidates, doc.published, s.count, box_floor(s))
-    _write(conn, doc.id, box, s)
+    writes = {doc.id: box}  # written at the end; `_recompute` below reads no box of these
     if [c.article_id for c in box] != old_box:
         changed.add(doc.id)
 
@@ -219,8 +227,9 @@ def _index_one(conn: Connection, doc: db.ArticleText, s: Settings) -> set[int]:
         ]
         merged = merge_into(current, mine, c.published, s.count, box_floor(s))
         if merged is not None:
-            _write(conn, c.article_id, merged, s)
+            writes[c.article_id] = merged
             changed.add(c.article_id)
+    _write_many(conn, writes, s)
     return changed
 
 
@@ -358,11 +367,23 @@ def _recompute(conn: Connection, article_id: int, s: Settings) -> bool:
 
 
 def _write(conn: Connection, article_id: int, box: list[Candidate], s: Settings) -> None:
+    _write_many(conn, {article_id: box}, s)
+
+
+def _write_many(conn: Connection, boxes: Mapping[int, list[Candidate]], s: Settings) -> None:
+    """Store boxes with their floors, in a few statements for all (`db.write_boxes`)."""
     # A full box admits only what beats its weakest entry; a box with room admits any
     # candidate at or above min_score (floor 0: box_size decides).
-    floor = box[-1].score if len(box) >= s.count else 0.0
-    links = [db.Link(c.article_id, c.score, c.published, c.cluster_key) for c in box]
-    db.write_box(conn, article_id, links, floor)
+    db.write_boxes(
+        conn,
+        {
+            article_id: (
+                [db.Link(c.article_id, c.score, c.published, c.cluster_key) for c in box],
+                box[-1].score if len(box) >= s.count else 0.0,
+            )
+            for article_id, box in boxes.items()
+        },
+    )
 
 
 def rebuild_related(
