@@ -14,8 +14,9 @@ Run: PYTHONPATH=src .venv/bin/python benchmarks/related.py [--sizes 10000,100000
    go through `update_related` one at a time.
 
 ``--store`` adds the same measurements on a PostgreSQL server (a fresh database per store,
-dropped afterwards): with its full-text candidates (the default there; ``--fulltext-limits``
-adds rows that keep only the N best matches by ts_rank), with the portable term-index query,
+dropped afterwards): with its default candidate query (the postings joined to the vector as
+an array), with its full-text candidates (``--fulltext-limits`` adds rows that keep only the
+N best matches by ts_rank), with the portable term-index query,
 and with that query on a store without the tsvector column (what the column costs writes),
 beside SQLite's rows.
 """
@@ -44,7 +45,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, insert, select, text
+from sqlalchemy import Connection, create_engine, event, insert, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import news_vocabulary
@@ -339,6 +340,10 @@ def speed(
     times = []
     changed = 0
     profiler = cProfile.Profile() if PROFILE else None
+    # Statements sent per new article (issue 14: on PostgreSQL each is a round trip).
+    statements = [0]
+    count = lambda *_: statements.__setitem__(0, statements[0] + 1)  # noqa: E731
+    event.listen(conn, "before_cursor_execute", count)
     with window_index():  # one run, as a publish holds the vectors in memory
         for article_id in new_ids:
             t = time.perf_counter()
@@ -348,6 +353,7 @@ def speed(
             if profiler is not None:
                 profiler.disable()
             times.append(time.perf_counter() - t)
+    event.remove(conn, "before_cursor_execute", count)
     conn.commit()
     if profiler is not None:  # --profile: where one new article's time goes
         print(f"\nprofile of the {len(new_ids)} updates, {backend.label}, {size}:")
@@ -367,6 +373,7 @@ def speed(
         "p50_ms": 1000 * times[len(times) // 2],
         "p95_ms": 1000 * times[int(len(times) * 0.95)],
         "changed": changed / len(new_ids),
+        "statements": statements[0] / len(new_ids),
         "recent": len(recent),
         "build_s": build,
         "file_mb": file_mb,
@@ -379,11 +386,13 @@ def backends(args: argparse.Namespace) -> list[Backend]:
         return [SQLITE]
     server = args.store.rstrip("/")
     limits = [int(x) for x in args.fulltext_limits.split(",") if x]
+    default = Backend("PostgreSQL, postings candidates (default)", server, fulltext.POSTINGS)
     if args.pg_default_only:
-        return [SQLITE, Backend("PostgreSQL, full-text candidates (default)", server, "fulltext")]
+        return [SQLITE, default]
     return [
         SQLITE,
-        Backend("PostgreSQL, full-text candidates (default)", server, "fulltext"),
+        default,
+        Backend("PostgreSQL, full-text candidates", server, fulltext.FULLTEXT),
         *(Backend(f"PostgreSQL, full-text, best {n} by ts_rank only", server, "fulltext", n)
           for n in limits),
         Backend("PostgreSQL, term-index candidates", server, "terms"),
@@ -492,7 +501,8 @@ def speed_table(args: argparse.Namespace, workdir: Path) -> None:
     )
     print(
         f"{'store':12} {'stored':>8} {'mean ms':>8} {'p50 ms':>7} {'p95 ms':>7} "
-        f"{'boxes chg':>9} {'in window':>9} {'build s':>8} {'size MB':>8} {'same boxes':>10}"
+        f"{'boxes chg':>9} {'in window':>9} {'build s':>8} {'size MB':>8} {'same boxes':>10} "
+        f"{'stmts':>6}"
     )
     for size in (int(s) for s in args.sizes.split(",")):
         first: dict[int, list[int]] | None = None
@@ -507,7 +517,7 @@ def speed_table(args: argparse.Namespace, workdir: Path) -> None:
             print(
                 f"{name:12} {size:8d} {r['mean_ms']:8.2f} {r['p50_ms']:7.2f} {r['p95_ms']:7.2f} "
                 f"{r['changed']:9.2f} {r['recent']:9d} {r['build_s']:8.1f} {r['file_mb']:8.1f} "
-                f"{same:10.1%}"
+                f"{same:10.1%} {r['statements']:6.1f}"
             )
 
 

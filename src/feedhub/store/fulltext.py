@@ -16,6 +16,16 @@ is available for measurements but not the default: a shared common word is enoug
 so on full articles 90 % of a window matched, ts_rank (term counts, no idf) is a poor proxy
 for the cosine, and boxes changed (benchmarks/related.py, the README there).
 
+The default on PostgreSQL is neither that GIN match nor the portable term-index query, but
+the same sum from the postings alone with the query vector as an array (``POSTINGS_*``,
+issue 14): every article with a posting of a query term in the window has that term in its
+tsvector (a vector's terms are among its article's terms, and a posting carries its
+article's date), so the GIN match drops nothing the sum counts; on full articles it matched
+90 % of the window and cost more than the sum. The portable query (a UNION ALL of one scan
+per term, what SQLite runs) gives the same rows on PostgreSQL but 3–4× slower there, with
+one parameter per term and weight. At 10k generated articles, one new article's query:
+GIN + postings 45 ms, term index 28 ms, postings with ``unnest`` 8 ms (benchmarks/README.md).
+
 This module only holds SQL text: `feedhub.store.related` imports it (not the reverse).
 """
 
@@ -26,10 +36,13 @@ from sqlalchemy import DDL, Connection, TextClause, text
 TSV_COLUMN = "tsv"
 TSV_INDEX = "ix_related_docs_tsv"
 # Execution options of the connection (`feedhub.store.related.score_candidates` reads them):
-# the candidate generator on PostgreSQL, "fulltext" (DEFAULT_CANDIDATES) or "terms" (the
-# portable term-index query, the only one on SQLite) ...
+# the candidate generator on PostgreSQL, "postings" (DEFAULT_CANDIDATES: `POSTINGS_SCORES`),
+# "fulltext" (the GIN match, then the same sum) or "terms" (the portable term-index query,
+# the only one on SQLite) ...
 CANDIDATES_OPTION = "feedhub_related_candidates"
-DEFAULT_CANDIDATES = "fulltext"
+POSTINGS = "postings"
+FULLTEXT = "fulltext"
+DEFAULT_CANDIDATES = POSTINGS
 # ... and, for measurements, N: keep only the N best matches by ts_rank (not exact).
 LIMIT_OPTION = "feedhub_fulltext_limit"
 
@@ -117,6 +130,24 @@ SCORES: TextClause = text(_CANDIDATES.format(column=TSV_COLUMN, ranking="", sele
 RANKED_SCORES: TextClause = text(
     _CANDIDATES.format(column=TSV_COLUMN, ranking=_RANKING, select=_SCORES)
 )
+
+
+# The same sums from the postings alone (DEFAULT_CANDIDATES, see the module docstring): one
+# join of the query's (term, weight) array with the (term, published) primary key.
+_POSTINGS = """
+WITH q AS (
+    SELECT term, w FROM unnest(CAST(:terms AS text[]), CAST(:weights AS float8[])) AS q(term, w)
+), scores AS (
+    SELECT t.article_id, sum(t.weight * q.w) AS score
+    FROM related_terms t JOIN q ON q.term = t.term
+    WHERE t.published BETWEEN :start AND :end
+    GROUP BY t.article_id
+)
+{select}
+WHERE s.score >= :min_score
+"""
+POSTINGS_CANDIDATES: TextClause = text(_POSTINGS.format(select=_DOCS))
+POSTINGS_SCORES: TextClause = text(_POSTINGS.format(select=_SCORES))
 
 
 def candidate_params(

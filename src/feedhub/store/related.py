@@ -7,8 +7,9 @@ within the date window; ``related_df`` and ``related_stats`` give document frequ
 new vectors; ``related_links`` holds every article's box. These functions take and return
 plain values; the decisions are in `feedhub.related`.
 
-On PostgreSQL the candidates come from its own full-text index instead (a GIN index over a
-tsvector of the same terms, `feedhub.store.fulltext`); the exact scores are the same.
+On PostgreSQL the candidate query joins the postings to the query vector passed as an array
+instead (`feedhub.store.fulltext`, which also keeps the GIN full-text match as an option);
+the exact scores are the same.
 """
 
 from __future__ import annotations
@@ -238,6 +239,9 @@ def offer_targets(
     uniform text, and reading each one's row to compare floors was half of a new article's
     cost (issue 14: 251 ms per article at 10k). One range scan of the window's covering
     index drops the boxes whose floor beats every score; Python compares the rest.
+
+    The rows come in one fetch (``all()``): thousands of them, fetched one at a time, cost
+    PostgreSQL's client more than the scan (issue 14).
     """
     if not scores:
         return {}
@@ -248,7 +252,7 @@ def offer_targets(
             d.published <= _epoch(end),
             or_(d.box_size < count, d.floor <= max(scores.values())),
         )
-    )
+    ).all()
     none = -1.0  # not a pair: below any floor
     return {
         r[0]: DocInfo(r[0], _when(r[1]), *r[2:])
@@ -454,8 +458,9 @@ def score_candidates(
     """Indexed articles published in [start, end] whose dot product with ``vector`` ≥ min_score.
 
     The sum runs in the database over the postings of the vector's terms only. On PostgreSQL
-    the candidates are its full-text index's matches (the same result; execution options of
-    the connection: ``fulltext.CANDIDATES_OPTION`` "terms" for the term-index query).
+    the sums come from the postings joined to the vector as an array (the same result;
+    execution options of the connection: ``fulltext.CANDIDATES_OPTION`` "fulltext" for the GIN
+    match first, "terms" for the term-index query).
     """
     if not vector:
         return []
@@ -489,12 +494,17 @@ def _term_query(
     rows_too: bool,
 ) -> list[Any]:
     """The articles in [start, end] whose dot product with ``vector`` ≥ min_score, with their
-    ``related_docs`` row (``rows_too``) or as (id, score) only. On PostgreSQL the candidates
-    are its full-text index's matches unless the connection asks for the term index."""
+    ``related_docs`` row (``rows_too``) or as (id, score) only. On PostgreSQL the sums come
+    from the postings joined to the vector as an array (`fulltext.POSTINGS_SCORES`) unless
+    the connection asks for the full-text matches or the portable term-index query."""
     options = conn.get_execution_options()
-    if conn.dialect.name == "postgresql" and (
-        options.get(fulltext.CANDIDATES_OPTION, fulltext.DEFAULT_CANDIDATES) == "fulltext"
-    ):
+    mode = options.get(fulltext.CANDIDATES_OPTION, fulltext.DEFAULT_CANDIDATES)
+    if conn.dialect.name == "postgresql" and mode == fulltext.POSTINGS:
+        query = fulltext.POSTINGS_CANDIDATES if rows_too else fulltext.POSTINGS_SCORES
+        return conn.execute(
+            query, fulltext.candidate_params(dict(vector), _epoch(start), _epoch(end), min_score)
+        ).all()
+    if conn.dialect.name == "postgresql" and mode == fulltext.FULLTEXT:
         limit = options.get(fulltext.LIMIT_OPTION)
         if rows_too:
             query = fulltext.CANDIDATES if limit is None else fulltext.RANKED_CANDIDATES
