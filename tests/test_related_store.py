@@ -18,6 +18,7 @@ from feedhub.related import (
     remove_articles,
     update_related,
 )
+from feedhub.store import related as db
 from feedhub.store.db import create_store_engine, migrate
 from feedhub.store.related import related_docs, related_links, related_terms
 from feedhub.store.schema import articles
@@ -257,3 +258,45 @@ def test_changed_text_reindexes(new_store: NewStore) -> None:
         changed = update_related(conn, [b])
         assert a in changed and b in changed
         assert box_ids(conn, a) == [] and box_ids(conn, b) == [c]
+
+
+def test_document_frequencies_change_in_few_statements(new_store: NewStore) -> None:
+    """`count_document` (issue 14: one UPDATE for all known terms, one INSERT for new ones)
+    gives the dfs and the document count the per-term path gave, and a removal drops only
+    the terms that reached 0."""
+    engine = new_store()
+    with engine.begin() as conn:
+        assert db.count_document(conn, ["niger", "troop"], +1) == ({"niger": 1, "troop": 1}, 1)
+        df, documents = db.count_document(conn, ["base", "niger", "troop"], +1)
+        assert (df, documents) == ({"base": 1, "niger": 2, "troop": 2}, 2)
+        assert db.change_frequencies(conn, ["base", "niger"], -1) == {"base": 0, "niger": 1}
+        assert db.frequencies(conn, ["base", "niger", "troop"]) == {"niger": 1, "troop": 2}
+        assert db.documents(conn) == 1
+
+
+def test_boxes_are_written_together(new_store: NewStore) -> None:
+    """`write_boxes` (issue 14: a few statements for all of an article's offers) stores each
+    box in rank order with its size and floor, and replaces what was there."""
+    engine = new_store()
+    with engine.begin() as conn:
+        ids = corpus(conn)
+        update_related(conn, ids)
+        a, b, c, d = ids[:4]
+        docs = db.read_docs(conn, [a, b, c, d])
+
+        def link(i: int, score: float) -> db.Link:
+            return db.Link(i, score, docs[i].published, docs[i].cluster_key)
+
+        db.write_boxes(
+            conn,
+            {a: ([link(c, 0.5), link(d, 0.25)], 0.25), b: ([], 0.0), c: ([link(a, 0.75)], 0.0)},
+        )
+        stored = db.read_boxes(conn, [a, b, c])
+        assert [(x.related_id, x.score) for x in stored[a]] == [(c, 0.5), (d, 0.25)]
+        assert stored[b] == [] and [x.related_id for x in stored[c]] == [a]
+        after = db.read_docs(conn, [a, b, c])
+        assert [(after[i].box_size, after[i].floor) for i in (a, b, c)] == [
+            (2, 0.25),
+            (0, 0.0),
+            (1, 0.0),
+        ]

@@ -149,3 +149,24 @@ def test_every_box_of_a_headline_sample_is_the_same(tmp_path: Path, pg: Engine) 
     expected = uci_boxes(sqlite(tmp_path), heads)
     assert sum(map(len, expected.values())) > 300
     assert uci_boxes(pg, heads) == expected
+
+
+def test_the_candidate_queries_agree(tmp_path: Path, pg: Engine) -> None:
+    """PostgreSQL's default candidate query (the postings joined to the vector as an array,
+    issue 14), its GIN full-text match and the portable term-index query find the same
+    articles with the same scores, min_score 0 (every article sharing a term)."""
+    heads = uci_headlines(200)
+    uci_boxes(pg, heads)
+    window = timedelta(days=3)
+    with pg.begin() as conn:
+        for article_id in range(1, len(heads) + 1, 7):
+            vector = db.read_vector(conn, article_id)
+            when = heads[article_id - 1][1]
+            found = []
+            for mode in (fulltext.POSTINGS, fulltext.FULLTEXT, "terms"):
+                c = conn.execution_options(**{fulltext.CANDIDATES_OPTION: mode})
+                ids, scores = db.lexical_scores(c, vector, when - window, when + window, 0.0)
+                rows = db.score_candidates(c, vector, when - window, when + window, 0.0)
+                assert sorted(ids) == sorted(r.doc.article_id for r in rows)
+                found.append(sorted(zip(ids, (round(s, 9) for s in scores), strict=True)))
+            assert found[0] and found[0] == found[1] == found[2]
