@@ -12,6 +12,8 @@ every statement they send is recorded. Each distinct statement is then run again
 ``EXPLAIN (ANALYZE, BUFFERS)`` (writes: plain ``EXPLAIN``, nothing executed twice) with the
 same parameters, in the same transaction, which is rolled back.
 
+Also ``lexical_scores`` alone for that article (outside a run the candidate query is SQL).
+
 Printed per statement: how often the article sent it, its first words, and the plan's scan
 lines (which index, or a Seq Scan); ``--full`` prints whole plans. ``--keep`` keeps the
 database (``feedhub_explain_<size>``) and reuses it when it is already built.
@@ -34,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import related as bench  # benchmarks/related.py: the generated news
 from feedhub.dedupe.cluster import dedupe_articles
 from feedhub.related import refresh_boxes, update_related, vectors
+from feedhub.related.score import LEXICAL_MIN
 from feedhub.related.text import document_terms
 from feedhub.related.vector import term_vector
 from feedhub.related.window import window_index
@@ -177,9 +180,17 @@ def main() -> None:
                 dedupe_sent = list(recorder.sent)
                 recorder.sent.clear()
                 update_related(conn, [article_id])
+        related_sent = list(recorder.sent)
+        recorder.sent.clear()
+        # The candidate query outside a run (inside one, the lexical scores come from the
+        # run's postings in memory): the last article's vector over its window.
+        vector = db.read_vector(conn, new_ids[-1])
+        when, span = fresh[-1][2], timedelta(days=90)
+        db.lexical_scores(conn, vector, when - span, when + span, LEXICAL_MIN)
         recorder.on = False
         explain(conn, "dedupe_articles (one new article)", dedupe_sent, args.full)
-        explain(conn, "update_related (one new article)", recorder.sent, args.full)
+        explain(conn, "update_related (one new article)", related_sent, args.full)
+        explain(conn, "lexical_scores outside a related run", recorder.sent, args.full)
         conn.rollback()
         conn.close()
     finally:
