@@ -287,6 +287,12 @@ _DF_ADD = (
     .values(df=related_df.c.df + bindparam("delta", type_=Integer))
 )
 _DF_ADD_RETURNING = _DF_ADD.returning(related_df.c.term, related_df.c.df)
+# A delta of its own per term (`add_frequencies`: a batch's counts, as an executemany).
+_DF_ADD_EACH = (
+    update(related_df)
+    .where(related_df.c.term == bindparam("t"))
+    .values(df=related_df.c.df + bindparam("delta"))
+)
 # Only the terms just decremented can have reached 0: the whole table is not scanned.
 _DF_DROP = delete(related_df).where(
     related_df.c.term.in_(bindparam("terms", expanding=True)), related_df.c.df <= 0
@@ -584,6 +590,14 @@ def read_boxes(conn: Connection, ids: Iterable[int]) -> dict[int, list[Link]]:
     return boxes
 
 
+# Box size and floor of one article (`replace_boxes`: an executemany over the batch's boxes).
+_DOC_BOX = (
+    update(related_docs)
+    .where(related_docs.c.article_id == bindparam("a"))
+    .values(box_size=bindparam("size"), floor=bindparam("floor"))
+)
+
+
 def write_box(conn: Connection, article_id: int, box: Sequence[Link], floor: float) -> None:
     """Replace an article's box; ``floor`` is the score a newcomer must reach to be offered."""
     write_boxes(conn, {article_id: (box, floor)})
@@ -697,7 +711,7 @@ def add_frequencies(conn: Connection, counts: Mapping[str, int], documents: int)
     terms = sorted(counts)
     known = frequencies(conn, terms)
     if known:
-        conn.execute(_DF_ADD, [{"t": t, "delta": counts[t]} for t in terms if t in known])
+        conn.execute(_DF_ADD_EACH, [{"t": t, "delta": counts[t]} for t in terms if t in known])
     fresh = [{"term": t, "df": counts[t]} for t in terms if t not in known]
     for chunk in chunks(fresh, 5000):
         conn.execute(insert(related_df), list(chunk))
