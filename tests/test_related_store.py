@@ -1,5 +1,5 @@
 """Related boxes through the real store index, on a SQLite file and on PostgreSQL (its
-full-text candidates): exclusions, window, increments."""
+default candidate query): exclusions, window, increments."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ NewStore = Callable[[], Engine]
 @pytest.fixture(params=BACKENDS)
 def new_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NewStore]:
     """Makes fresh stores on one backend: SQLite files, then PostgreSQL databases (where
-    the candidates come from PostgreSQL's full-text index)."""
+    the candidates come from its postings query, `fulltext.POSTINGS_SCORES`)."""
     engines: list[Engine] = []
     with ExitStack() as stack:
 
