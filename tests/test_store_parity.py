@@ -1,8 +1,9 @@
-"""PostgreSQL's full-text candidates for Related News give SQLite's boxes.
+"""PostgreSQL's candidates for Related News give SQLite's boxes.
 
-On PostgreSQL the candidates of a box come from a GIN index over a tsvector of each
-article's index terms (`feedhub.store.fulltext`), on SQLite from the portable term index;
-both score candidates with the same stored vectors. These tests check the index is there
+On PostgreSQL the candidates of a box come from the postings joined to the vector as an
+array (`feedhub.store.fulltext.POSTINGS_SCORES`; a GIN index over a tsvector of each
+article's index terms stays as an option), on SQLite from the portable term index; all
+score candidates with the same stored vectors. These tests check the index is there
 (also added to an older store by migrating), that the query uses it, and that the boxes are
 the same as SQLite's: the reference article's box, and every box of a sample of the UCI
 headlines (skipped with the reason where the shared data is missing).
