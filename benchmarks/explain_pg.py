@@ -37,8 +37,6 @@ import related as bench  # benchmarks/related.py: the generated news
 from feedhub.dedupe.cluster import dedupe_articles
 from feedhub.related import refresh_boxes, update_related, vectors
 from feedhub.related.score import LEXICAL_MIN
-from feedhub.related.text import document_terms
-from feedhub.related.vector import term_vector
 from feedhub.related.window import window_index
 from feedhub.store import fulltext
 from feedhub.store import related as db
@@ -78,19 +76,8 @@ def build(conn: Connection, background: list[tuple[str, str, datetime]], start: 
     for i in range(0, len(ids), 1000):
         dedupe_articles(conn, ids[i : i + 1000])
     print(f"  articles and dedupe: {time.perf_counter() - t0:.0f} s", flush=True)
-    df: Counter[str] = Counter()
-    for title, body, _ in background:
-        t, b = document_terms(title, "", body)
-        df.update(t.keys() | b.keys())
-    db.write_frequencies(conn, df, len(background))
-    docs = []
-    for article_id, (title, body, when) in zip(ids, background, strict=True):
-        t, b = document_terms(title, "", body)
-        doc = db.ArticleText(article_id, title, "", body, when, article_id)
-        docs.append((doc, sorted(t.keys() | b.keys()), term_vector(t, b, df, len(background))))
-    for i in range(0, len(docs), 1000):
-        db.put_docs(conn, docs[i : i + 1000])
-    recent = [d for d, _, _ in docs if d.published >= start]
+    docs = bench.index_terms(conn, ids, background)
+    recent = [d for d in docs if d.published >= start]
     for i in range(0, len(recent), 1000):
         vectors.ensure(conn, recent[i : i + 1000])
     print(f"  term index, vectors of {len(recent)}: {time.perf_counter() - t0:.0f} s", flush=True)

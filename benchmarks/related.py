@@ -299,6 +299,15 @@ class NewsGenerator:
 
 def bulk_index(conn: Connection, ids: list[int], rows: list[tuple[str, str, datetime]]) -> None:
     """Index a background corpus as `rebuild_related` does (df of the whole set), fast."""
+    docs = index_terms(conn, ids, rows)
+    for i in range(0, len(docs), 1000):  # text vectors, as the parse workers store them
+        vectors.ensure(conn, docs[i : i + 1000])
+
+
+def index_terms(
+    conn: Connection, ids: list[int], rows: list[tuple[str, str, datetime]]
+) -> list[db.ArticleText]:
+    """The term index of a background corpus (df of the whole set); returns its articles."""
     df: Counter[str] = Counter()
     for title, body, _ in rows:
         t, b = document_terms(title, "", body)
@@ -311,9 +320,7 @@ def bulk_index(conn: Connection, ids: list[int], rows: list[tuple[str, str, date
         docs.append((doc, sorted(t.keys() | b.keys()), term_vector(t, b, df, len(rows))))
     for i in range(0, len(docs), 1000):
         db.put_docs(conn, docs[i : i + 1000])
-    docs = [doc for doc, _, _ in docs]
-    for i in range(0, len(docs), 1000):  # text vectors, as the parse workers store them
-        vectors.ensure(conn, docs[i : i + 1000])
+    return [doc for doc, _, _ in docs]
 
 
 def speed(

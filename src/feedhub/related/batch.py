@@ -58,6 +58,7 @@ from feedhub.related.update import (
     Settings,
     box_floor,
     own_candidates,
+    read_for_index,
 )
 from feedhub.related.update import _index_one as index_one
 from feedhub.related.update import _lead as lead
@@ -126,11 +127,8 @@ def index_until_refreeze(
     if index is None:
         known.drop()
         return index_one_by_one(conn, article_ids, s)
-    ids = sorted(set(article_ids))
+    ids, texts, indexed = read_for_index(conn, article_ids)
     changed: set[int] = set()
-    texts = db.read_articles(conn, ids)
-    indexed = db.read_docs(conn, ids).keys()
-    vectors.ensure(conn, texts.values(), refresh=indexed)
     gone = [i for i in ids if i not in texts]
     if gone:
         changed |= remove(conn, gone, s)

@@ -10,7 +10,7 @@ offered, updating in several calls gives the same boxes as one call over the sam
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -117,6 +117,20 @@ class IndexStep:
     refreeze: bool  # the last new article brought the index to a REFREEZE_AT size
 
 
+def read_for_index(
+    conn: Connection, article_ids: Iterable[int]
+) -> tuple[list[int], dict[int, db.ArticleText], Collection[int]]:
+    """What indexing ``article_ids`` starts from: the ids sorted, the texts of those still
+    stored, and which were indexed before the call (their text vectors made current)."""
+    ids = sorted(set(article_ids))
+    texts = db.read_articles(conn, ids)
+    # Indexed before this call: indexing one article never indexes another, so this one
+    # read tells which are new (issue 14: a statement per article less on PostgreSQL).
+    indexed = db.read_docs(conn, ids).keys()
+    vectors.ensure(conn, texts.values(), refresh=indexed)
+    return ids, texts, indexed
+
+
 def index_until_refreeze(conn: Connection, article_ids: Sequence[int], s: Settings) -> IndexStep:
     """Index ids in order, stopping right after one brings the index to a re-freeze point.
 
@@ -124,13 +138,8 @@ def index_until_refreeze(conn: Connection, article_ids: Sequence[int], s: Settin
     incremental updates to agree; the caller runs it (`_rebuild`, or `refreeze` in steps)
     before indexing the rest.
     """
-    ids = sorted(set(article_ids))
+    ids, texts, indexed = read_for_index(conn, article_ids)
     changed: set[int] = set()
-    texts = db.read_articles(conn, ids)
-    # Indexed before this call: indexing one article never indexes another, so this one
-    # read tells which are new (issue 14: a statement per article less on PostgreSQL).
-    indexed = db.read_docs(conn, ids).keys()
-    vectors.ensure(conn, texts.values(), refresh=indexed)
     gone = [i for i in ids if i not in texts]
     if gone:
         changed |= _remove(conn, gone, s)
