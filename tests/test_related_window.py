@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,40 @@ def test_a_first_publish_does_not_depend_on_the_order_articles_were_stored(
     files = sorted(DATA.glob("[bd]*.txt"))
     forward = boxes_by_title(tmp_path, "forward.db", files)
     assert forward and forward == boxes_by_title(tmp_path, "reverse.db", files[::-1])
+
+
+def test_a_run_reads_only_the_dates_its_windows_need_and_gives_the_same_boxes(
+    tmp_path: Path,
+) -> None:
+    """Articles over two years, a 30-day window; the newest dozen arrive last, in an order
+    that jumps back and forth over their weeks (as a publish's new articles do). The run's
+    index reads the windows asked about (widening its interval, reading the new articles'
+    own vectors first), not the whole store, and gives the boxes of the store query."""
+    rng = random.Random(17)
+    stories = [read_story(p) for p in sorted(DATA.glob("[bd]*.txt"))]
+    start = datetime(2023, 1, 1, tzinfo=UTC)
+    rows = sorted(((title, f"<p>{body}</p>", start + timedelta(days=rng.randint(0, 730)))
+                   for _ in range(3) for title, _, body, _ in stories), key=lambda r: r[2])
+    s = Settings(window=timedelta(days=30), min_score=0.0)
+    order = list(range(len(rows) - 12, len(rows)))
+    rng.shuffle(order)  # one order for both stores: a vector's weights follow the order
+    results = []
+    for in_memory in (False, True):
+        engine = make_engine(tmp_path, f"spread-{in_memory}.db")
+        with engine.begin() as conn:
+            ids = [add_article(conn, t, b, when) for t, b, when in rows]
+            old, new = ids[:-12], [ids[i] for i in order]
+            update_related(conn, old, s)
+            if in_memory:
+                with window_index() as index:
+                    assert index is not None
+                    for part in (new[:5], new[5:]):
+                        update_related(conn, part, s)
+                    held = index._main.size + index._tail.size
+                assert len(new) < held < len(ids)  # the windows' dates, not the store
+            else:
+                for part in (new[:5], new[5:]):
+                    update_related(conn, part, s)
+            results.append(stored_boxes(conn))
+    assert len({r[0] for r in results[0]}) > 10
+    assert results[1] == results[0]

@@ -135,6 +135,7 @@ def index_until_refreeze(
         known.drop()
     done = list(gone)
     present = [i for i in ids if i in texts]
+    index.prefetch(present)
     at = 0
     while at < len(present):
         end = at
@@ -475,6 +476,7 @@ def recompute_boxes(conn: Connection, ids: Iterable[int], s: Settings) -> set[in
     if index is None:
         return {i for i in ids if recompute_one(conn, i, s)}
     docs = db.read_docs(conn, ids)
+    index.prefetch([i for i in ids if i in docs])
     targets = [i for i in ids if i in docs and index.vector(i) is not None]
     alone = [i for i in ids if i in docs and index.vector(i) is None]
     changed = {i for i in alone if recompute_one(conn, i, s)}
