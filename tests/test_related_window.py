@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, insert, select
 
-from feedhub.related import Settings, semantic, update_related
+from feedhub.related import Settings, remove_articles, semantic, update_related
 from feedhub.related.run import update_pending_related
 from feedhub.related.window import window_index
 from feedhub.store import Store
@@ -125,4 +125,38 @@ def test_a_run_reads_only_the_dates_its_windows_need_and_gives_the_same_boxes(
                     update_related(conn, part, s)
             results.append(stored_boxes(conn))
     assert len({r[0] for r in results[0]}) > 10
+    assert results[1] == results[0]
+
+
+def test_removing_articles_inside_a_run_refills_boxes_as_the_store_query_does(
+    tmp_path: Path,
+) -> None:
+    """Retention removes old articles inside a run (`feedhub.retention.prune`): the boxes
+    that listed them are refilled from the run's index as from the store, though the index
+    still holds the removed articles' vectors (they are no longer indexed, so never taken)."""
+    rng = random.Random(5)
+    stories = [read_story(p) for p in sorted(DATA.glob("[bd]*.txt"))]
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    rows = sorted(((title, f"<p>{body}</p>", start + timedelta(days=rng.randint(0, 120)))
+                   for _ in range(3) for title, _, body, _ in stories), key=lambda r: r[2])
+    s = Settings(window=timedelta(days=30), min_score=0.0)
+    results = []
+    for in_memory in (False, True):
+        engine = make_engine(tmp_path, f"prune-{in_memory}.db")
+        with engine.begin() as conn:
+            ids = [add_article(conn, t, b, when) for t, b, when in rows]
+            update_related(conn, ids, s)
+            before = stored_boxes(conn)
+            gone = ids[:12]
+            if in_memory:
+                with window_index():
+                    for part in (gone[:6], gone[6:]):
+                        remove_articles(conn, part, s)
+            else:
+                for part in (gone[:6], gone[6:]):
+                    remove_articles(conn, part, s)
+            after = stored_boxes(conn)
+            assert after != before
+            assert not {r[2] for r in after} & set(gone)
+            results.append(after)
     assert results[1] == results[0]

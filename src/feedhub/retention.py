@@ -13,7 +13,9 @@ from datetime import datetime
 
 from feedhub.config import Config
 from feedhub.dedupe.cluster import remove_articles as dedupe_remove
+from feedhub.related import Settings as RelatedSettings
 from feedhub.related import remove_articles as related_remove
+from feedhub.related.window import window_index
 from feedhub.store import Store
 from feedhub.store.articles import delete_articles, expired
 from feedhub.store.stories import drop_empty
@@ -26,6 +28,14 @@ def prune(config: Config, store: Store, now: datetime) -> int:
     """Delete expired articles in batches (one transaction each); return how many went."""
     cutoff = now - config.file.retention.max_age
     rel = related_settings(config)
+    # Removing an article recomputes the boxes that listed it; inside a related run each
+    # recompute's window is a slice of vectors read once by date, not a read of its ±window
+    # from SQL (10 % of a 10k store: 105 s, ~90 ms per removed article; issue 17).
+    with window_index():
+        return _prune(store, cutoff, rel, now)
+
+
+def _prune(store: Store, cutoff: datetime, rel: RelatedSettings, now: datetime) -> int:
     total = 0
     while True:
         with store.write() as conn:
