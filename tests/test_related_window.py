@@ -91,6 +91,15 @@ def test_a_first_publish_does_not_depend_on_the_order_articles_were_stored(
     assert forward and forward == boxes_by_title(tmp_path, "reverse.db", files[::-1])
 
 
+def spread(rng: random.Random, start: datetime, days: int) -> list[tuple[str, str, datetime]]:
+    """The labelled corpus three times over, at random dates in ``days`` from ``start``,
+    oldest first: (title, content, published)."""
+    stories = [read_story(p) for p in sorted(DATA.glob("[bd]*.txt"))]
+    rows = [(title, f"<p>{body}</p>", start + timedelta(days=rng.randint(0, days)))
+            for _ in range(3) for title, _, body, _ in stories]
+    return sorted(rows, key=lambda r: r[2])
+
+
 def test_a_run_reads_only_the_dates_its_windows_need_and_gives_the_same_boxes(
     tmp_path: Path,
 ) -> None:
@@ -99,10 +108,7 @@ def test_a_run_reads_only_the_dates_its_windows_need_and_gives_the_same_boxes(
     index reads the windows asked about (widening its interval, reading the new articles'
     own vectors first), not the whole store, and gives the boxes of the store query."""
     rng = random.Random(17)
-    stories = [read_story(p) for p in sorted(DATA.glob("[bd]*.txt"))]
-    start = datetime(2023, 1, 1, tzinfo=UTC)
-    rows = sorted(((title, f"<p>{body}</p>", start + timedelta(days=rng.randint(0, 730)))
-                   for _ in range(3) for title, _, body, _ in stories), key=lambda r: r[2])
+    rows = spread(rng, datetime(2023, 1, 1, tzinfo=UTC), days=730)
     s = Settings(window=timedelta(days=30), min_score=0.0)
     order = list(range(len(rows) - 12, len(rows)))
     rng.shuffle(order)  # one order for both stores: a vector's weights follow the order
@@ -134,11 +140,7 @@ def test_removing_articles_inside_a_run_refills_boxes_as_the_store_query_does(
     """Retention removes old articles inside a run (`feedhub.retention.prune`): the boxes
     that listed them are refilled from the run's index as from the store, though the index
     still holds the removed articles' vectors (they are no longer indexed, so never taken)."""
-    rng = random.Random(5)
-    stories = [read_story(p) for p in sorted(DATA.glob("[bd]*.txt"))]
-    start = datetime(2024, 1, 1, tzinfo=UTC)
-    rows = sorted(((title, f"<p>{body}</p>", start + timedelta(days=rng.randint(0, 120)))
-                   for _ in range(3) for title, _, body, _ in stories), key=lambda r: r[2])
+    rows = spread(random.Random(5), datetime(2024, 1, 1, tzinfo=UTC), days=120)
     s = Settings(window=timedelta(days=30), min_score=0.0)
     results = []
     for in_memory in (False, True):
