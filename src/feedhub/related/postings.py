@@ -26,6 +26,7 @@ import numpy as np
 from sqlalchemy import Connection
 
 from feedhub.store import related as db
+from feedhub.store import vectors as vdb
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -82,7 +83,7 @@ class TermPostings:
         [start, end] whose dot product with ``vector`` is ≥ min_score, as (ids, scores)."""
         if not vector:
             return [], []
-        lo_at, hi_at = db.epoch(start), db.epoch(end)
+        lo_at, hi_at = vdb.epoch(start), vdb.epoch(end)
         self._load(conn, [t for t in vector if not self._covers(t, lo_at, hi_at)], lo_at, hi_at)
         ids: list[NDArray[np.int64]] = []
         parts: list[NDArray[np.float64]] = []
@@ -109,7 +110,7 @@ class TermPostings:
     def indexed(self, rows: Iterable[tuple[int, datetime, Mapping[str, float]]]) -> None:
         """Postings just written (article id, published, term vector)."""
         for article_id, published, vector in rows:
-            when = db.epoch(published)
+            when = vdb.epoch(published)
             for term, weight in vector.items():
                 found = self._terms.get(term)
                 if found is not None and found.lo <= when <= found.hi:

@@ -62,11 +62,6 @@ def _epoch(when: datetime) -> int:
     return int(when.timestamp())
 
 
-def epoch(when: datetime) -> int:
-    """A date as the epoch seconds the index stores (a window's bounds too)."""
-    return _epoch(when)
-
-
 def _when(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
