@@ -32,6 +32,7 @@ import pstats
 import random
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -50,12 +51,14 @@ from sqlalchemy import Connection, create_engine, event, insert, select, text
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import news_vocabulary
 from feedhub.related import Settings, refresh_boxes, related_for, update_related, vectors
+from feedhub.related.run import update_pending_related
 from feedhub.related.text import STOPWORDS, document_terms
 from feedhub.related.vector import term_vector
 from feedhub.related.window import window_index
-from feedhub.store import fulltext
+from feedhub.store import Store, fulltext
 from feedhub.store import related as db
 from feedhub.store.db import create_store_engine, migrate
+from feedhub.store.queue import enqueue
 from feedhub.store.schema import articles, metadata, sources
 
 PROFILE = 0  # --profile N
@@ -84,12 +87,12 @@ SQLITE = Backend("SQLite")
 _CLEANUP = ExitStack()  # drops the PostgreSQL databases made by new_store at exit
 
 
-def _pg_database(server: str, name: str) -> str:
+def _pg_database(server: str, name: str, template: str | None = None) -> str:
     admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
     db = f"feedhub_bench_{os.getpid()}_{name.replace('.', '_').replace('-', '_')}".lower()
     with admin.connect() as c:
         c.exec_driver_sql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-        c.exec_driver_sql(f"CREATE DATABASE {db}")
+        c.exec_driver_sql(f"CREATE DATABASE {db}" + (f" TEMPLATE {template}" if template else ""))
 
     def drop() -> None:
         with admin.connect() as c:
@@ -341,8 +344,11 @@ def speed(
     with window_index():  # the vectors in memory, as a publish computes boxes
         refresh_boxes(conn, recent)  # realistic floors for boxes a new article may enter
     conn.commit()
-    conn.begin()
     build = time.perf_counter() - t0
+    name = f"speed-{size}-{backend.candidates}-{backend.limit}-{backend.bare}.db"
+    conn, copy_url = clone_store(conn, workdir, name, backend)
+    publisher = publisher_path(copy_url, fresh, backend)
+    conn.begin()
     new_ids = insert_articles(conn, fresh)
     times = []
     changed = 0
@@ -366,9 +372,7 @@ def speed(
         print(f"\nprofile of the {len(new_ids)} updates, {backend.label}, {size}:")
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(PROFILE)
     if backend.server is None:
-        file_mb = (workdir / f"speed-{size}-{backend.candidates}-{backend.limit}-"
-                   f"{backend.bare}.db").stat()
-        file_mb = file_mb.st_size / 1e6
+        file_mb = (workdir / name).stat().st_size / 1e6
     else:
         file_mb = conn.scalar(text("SELECT pg_database_size(current_database())")) / 1e6
     times.sort()
@@ -376,6 +380,8 @@ def speed(
     conn.close()
     return {
         "boxes": boxes,
+        "publisher_ms": publisher[0],
+        "publisher_same": publisher[1] == boxes,
         "mean_ms": 1000 * sum(times) / len(times),
         "p50_ms": 1000 * times[len(times) // 2],
         "p95_ms": 1000 * times[int(len(times) * 0.95)],
@@ -385,6 +391,51 @@ def speed(
         "build_s": build,
         "file_mb": file_mb,
     }
+
+
+def clone_store(
+    conn: Connection, workdir: Path, name: str, backend: Backend
+) -> tuple[Connection, str]:
+    """A copy of the built store (committed) for the publisher's path, and a connection to
+    the original again (PostgreSQL copies a database only while no one is connected)."""
+    engine = conn.engine
+    if backend.server is None:
+        copy = workdir / f"publisher-{name}"
+        target = sqlite3.connect(copy)
+        conn.connection.driver_connection.backup(target)
+        target.close()
+        return conn, f"sqlite:///{copy}"
+    source = engine.url.database
+    conn.close()
+    engine.dispose()
+    copy = _pg_database(backend.server, f"publisher-{name}", template=source)
+    options = {fulltext.CANDIDATES_OPTION: backend.candidates}
+    if backend.limit is not None:
+        options[fulltext.LIMIT_OPTION] = backend.limit
+    return engine.connect().execution_options(**options), copy
+
+
+def publisher_path(
+    url: str, fresh: Sequence[tuple[str, str, datetime]], backend: Backend
+) -> tuple[float, dict[int, list[int]]]:
+    """ms per new article as a publish computes their boxes (issue 14): the same new
+    articles queued, then `update_pending_related` (batches of new articles, each in a
+    transaction paced to 0.2 s); and the boxes it leaves."""
+    store = Store.open(url)
+    try:
+        options = {fulltext.CANDIDATES_OPTION: backend.candidates}
+        if backend.limit is not None:
+            options[fulltext.LIMIT_OPTION] = backend.limit
+        store.engine.update_execution_options(**options)
+        with store.write() as conn:
+            enqueue(conn, new=insert_articles(conn, fresh))
+        t = time.perf_counter()
+        update_pending_related(store, Settings())
+        elapsed = time.perf_counter() - t
+        with store.read() as conn:
+            return 1000 * elapsed / len(fresh), db.all_boxes(conn)
+    finally:
+        store.close()
 
 
 def backends(args: argparse.Namespace) -> list[Backend]:
@@ -509,7 +560,7 @@ def speed_table(args: argparse.Namespace, workdir: Path) -> None:
     print(
         f"{'store':12} {'stored':>8} {'mean ms':>8} {'p50 ms':>7} {'p95 ms':>7} "
         f"{'boxes chg':>9} {'in window':>9} {'build s':>8} {'size MB':>8} {'same boxes':>10} "
-        f"{'stmts':>6}"
+        f"{'stmts':>6} {'publish ms':>10} {'same':>5}"
     )
     for size in (int(s) for s in args.sizes.split(",")):
         first: dict[int, list[int]] | None = None
@@ -524,7 +575,8 @@ def speed_table(args: argparse.Namespace, workdir: Path) -> None:
             print(
                 f"{name:12} {size:8d} {r['mean_ms']:8.2f} {r['p50_ms']:7.2f} {r['p95_ms']:7.2f} "
                 f"{r['changed']:9.2f} {r['recent']:9d} {r['build_s']:8.1f} {r['file_mb']:8.1f} "
-                f"{same:10.1%} {r['statements']:6.1f}"
+                f"{same:10.1%} {r['statements']:6.1f} {r['publisher_ms']:10.2f} "
+                f"{'yes' if r['publisher_same'] else 'NO':>5}"
             )
 
 

@@ -37,8 +37,8 @@ BUDGET = 2_000_000
 
 @dataclass(slots=True)
 class _Term:
-    """One term's postings published in [lo, hi] sorted by (published, article id), plus
-    those the run added since (merged in at next use)."""
+    """One term's postings published in [lo, hi] sorted by date, plus those the run added
+    since (merged in at next use)."""
 
     lo: int
     hi: int
@@ -49,12 +49,18 @@ class _Term:
 
     def merged(self) -> _Term:
         if self.added:
-            pub, ids, w = zip(*self.added, strict=True)
-            published = np.concatenate([self.published, np.asarray(pub, dtype=np.int64)])
-            article = np.concatenate([self.ids, np.asarray(ids, dtype=np.int64)])
-            order = np.lexsort((article, published))
-            self.published, self.ids = published[order], article[order]
-            self.weights = np.concatenate([self.weights, np.asarray(w)])[order]
+            pub, ids, w = (np.asarray(x) for x in zip(*self.added, strict=True))
+            published = np.concatenate([self.published, pub.astype(np.int64)])
+            article = np.concatenate([self.ids, ids.astype(np.int64)])
+            weights = np.concatenate([self.weights, w.astype(np.float64)])
+            # Only the dates need order (a window is a slice by date; a term lists an article
+            # once, so no sum depends on the order within a date). New articles are mostly
+            # the newest, so the common case is sorted already.
+            newest = self.published[-1] if len(self.published) else pub[0]
+            if pub[0] < newest or (len(pub) > 1 and (np.diff(pub) < 0).any()):
+                order = np.argsort(published, kind="stable")
+                published, article, weights = published[order], article[order], weights[order]
+            self.published, self.ids, self.weights = published, article, weights
             self.added = []
         return self
 
@@ -101,11 +107,7 @@ class TermPostings:
         self._trim()
         if not ids:
             return [], []
-        # Summed term by term in the vector's order, as the query's UNION ALL delivers them.
-        unique, where = np.unique(np.concatenate(ids), return_inverse=True)
-        sums = np.bincount(where, weights=np.concatenate(parts))
-        keep = sums >= min_score
-        return unique[keep].tolist(), sums[keep].tolist()
+        return _summed(np.concatenate(ids), np.concatenate(parts), min_score)
 
     def indexed(self, rows: Iterable[tuple[int, datetime, Mapping[str, float]]]) -> None:
         """Postings just written (article id, published, term vector)."""
@@ -155,3 +157,29 @@ class TermPostings:
         while self._size > self.budget and len(self._terms) > 1:
             _, dropped = self._terms.popitem(last=False)
             self._size -= dropped.size
+
+
+def _summed(
+    ids: NDArray[np.int64], weights: NDArray[np.float64], min_score: float
+) -> tuple[list[int], list[float]]:
+    """Each id's sum of ``weights``, added in the order given (term by term in the vector's
+    order, as the query's UNION ALL delivers them, so the floats are the query's), kept
+    where ≥ min_score; ids ascending.
+
+    A window's ids are close together (ids grow with arrival, windows are by date), so the
+    sums are one `bincount` over the id span; `np.unique`'s sort cost a fifth of a new
+    article's lexical scores (issue 14). Ids spread wider than that are sorted instead."""
+    if not len(ids):
+        return [], []
+    base = int(ids.min())
+    span = int(ids.max()) - base + 1
+    if span > 8 * len(ids) + 4096:
+        unique, where = np.unique(ids, return_inverse=True)
+        sums = np.bincount(where, weights=weights)
+        keep = sums >= min_score
+        return unique[keep].tolist(), sums[keep].tolist()
+    offsets = ids - base
+    sums = np.bincount(offsets, weights=weights, minlength=span)
+    present = np.bincount(offsets, minlength=span) > 0
+    keep = np.flatnonzero(present & (sums >= min_score))
+    return (keep + base).tolist(), sums[keep].tolist()
