@@ -534,6 +534,8 @@ def term_postings(
     """Each term's postings published in [start, end] (epoch seconds) as (published, article
     ids, weights), sorted by date then id (the primary key's order); a term without any
     gets empty arrays. For the related run's in-memory postings (`feedhub.related.postings`)."""
+    if conn.dialect.name == "sqlite":
+        return _term_postings_sqlite(conn, terms, start, end)
     t = related_terms.c
     out = {}
     empty = np.zeros(0, dtype=np.int64)
@@ -566,6 +568,36 @@ def term_postings(
         for term in chunk:
             if term not in out:
                 out[term] = (empty, empty, np.zeros(0))
+    return out
+
+
+_TERM_POSTINGS = (
+    "SELECT published, article_id, weight FROM related_terms"
+    " WHERE term = ? AND published >= ? AND published <= ? ORDER BY published, article_id"
+)
+
+
+def _term_postings_sqlite(
+    conn: Connection, terms: Sequence[str], start: int, end: int
+) -> dict[str, tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]]:
+    """`term_postings` on SQLite: one primary-key range per term on the driver's cursor.
+    Without a round trip a query per term costs nothing, and the rows then need no term
+    column to be split by: 0.058 s for 94k postings at 100k articles, against 0.10 s for
+    one IN query per 500 terms (issue 14). Not seen by SQLAlchemy's statement events."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    out = {}
+    try:
+        for term in set(terms):
+            rows = cursor.execute(_TERM_POSTINGS, (term, start, end)).fetchall()
+            if not rows:
+                out[term] = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
+                             np.zeros(0))
+                continue
+            published, ids, weights = zip(*rows, strict=True)
+            out[term] = (np.asarray(published, dtype=np.int64),
+                         np.asarray(ids, dtype=np.int64), np.asarray(weights, dtype=np.float64))
+    finally:
+        cursor.close()
     return out
 
 
