@@ -377,13 +377,9 @@ class _DocTable:
     """Indexed articles' rows (`db.DocInfo`) as aligned arrays sorted by id, for masks over
     a box's pairs."""
 
-    def __init__(self, rows: Sequence[tuple[int, int, int, int, float]]) -> None:
-        rows = sorted(rows)
-        self.ids = np.array([r[0] for r in rows], dtype=np.int64)
-        self.published = np.array([r[1] for r in rows], dtype=np.int64)  # epoch s
-        self.cluster_key = np.array([r[2] for r in rows], dtype=np.int64)
-        self.box_size = np.array([r[3] for r in rows], dtype=np.int64)
-        self.floor = np.array([r[4] for r in rows], dtype=np.float64)
+    def __init__(self, columns: tuple[np.ndarray, ...]) -> None:
+        """``columns``: `db.index_rows`, in id order."""
+        self.ids, self.published, self.cluster_key, self.box_size, self.floor = columns
 
     def find(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each id's row (clipped) and whether it is in the table."""

@@ -812,10 +812,25 @@ def replace_boxes(conn: Connection, boxes: Mapping[int, tuple[Sequence[Link], fl
 
 
 
-def index_rows(conn: Connection) -> list[tuple[int, int, int, int, float]]:
-    """(article id, published as epoch seconds, cluster key, box size, floor) of every
-    indexed article: the batch path holds them in memory across its batches."""
+def index_rows(conn: Connection) -> tuple[NDArray[np.int64], ...]:
+    """Article ids, published (epoch seconds), cluster keys, box sizes and floors of every
+    indexed article, as arrays in id order: the batch path holds them in memory across its
+    batches. Read as the driver's tuples (100k rows: SQLAlchemy Rows took 0.45 s)."""
     d = related_docs.c
-    rows = conn.execute(select(d.article_id, d.published, d.cluster_key, d.box_size, d.floor))
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    result = conn.execute(
+        select(d.article_id, d.published, d.cluster_key, d.box_size, d.floor)
+        .order_by(d.article_id)
+    )
+    rows = result.cursor.fetchall() if result.cursor is not None else []
+    result.close()
+    if not rows:
+        return (*(np.zeros(0, dtype=np.int64) for _ in range(4)), np.zeros(0))
+    ids, published, keys, sizes, floors = zip(*rows, strict=True)
+    return (
+        np.asarray(ids, dtype=np.int64),
+        np.asarray(published, dtype=np.int64),
+        np.asarray(keys, dtype=np.int64),
+        np.asarray(sizes, dtype=np.int64),
+        np.asarray(floors, dtype=np.float64),
+    )
 
