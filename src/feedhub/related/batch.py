@@ -255,7 +255,7 @@ def index_new(
         if box != old:
             changed.add(holder)
             writes[holder] = _links(box, s)
-    db.replace_boxes(conn, writes)
+    db.write_boxes(conn, writes)
     sizes = {i: (len(b), f) for i, (b, f) in writes.items()}
     table.add(
         batch_ids,
@@ -513,5 +513,5 @@ def recompute_boxes(conn: Connection, ids: Iterable[int], s: Settings) -> set[in
         box = top_related(result, d.published, s.count, floor)
         if box != [Candidate(x.related_id, x.score, x.published, x.cluster_key) for x in old[i]]:
             writes[i] = _links(box, s)
-    db.replace_boxes(conn, writes)
+    db.write_boxes(conn, writes)
     return changed | writes.keys()

@@ -36,7 +36,6 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
-    case,
     delete,
     event,
     func,
@@ -47,7 +46,7 @@ from sqlalchemy import (
     update,
 )
 
-from feedhub.store import fulltext, pages
+from feedhub.store import fulltext, pages, related_pg
 from feedhub.store.batch import chunks
 from feedhub.store.schema import Id, articles, metadata
 
@@ -301,6 +300,8 @@ _DOCUMENTS_ADD = (
 
 
 def frequencies(conn: Connection, terms: Sequence[str]) -> dict[str, int]:
+    if conn.dialect.name == "postgresql":
+        return related_pg.frequencies(conn, terms)
     result: dict[str, int] = {}
     for chunk in chunks(terms):
         result.update((term, df) for term, df in conn.execute(_DF_SELECT, {"terms": chunk}))
@@ -330,6 +331,8 @@ def count_document(
     UPDATE per term. Read-then-write rather than a dialect upsert keeps this portable; the
     store has one writer at a time (docs/architecture.md), so nothing races between them.
     """
+    if conn.dialect.name == "postgresql" and delta > 0:
+        return related_pg.count_document(conn, terms, delta)
     new: dict[str, int] = {}
     returning = conn.dialect.update_returning
     for chunk in chunks(terms):
@@ -397,7 +400,9 @@ def put_docs(
         )
     if docs:
         conn.execute(insert(related_docs), docs)
-    if postings:
+    if postings and conn.dialect.name == "postgresql":
+        related_pg.insert_postings(conn, postings)
+    elif postings:
         conn.execute(insert(related_terms), postings)
 
 
@@ -536,6 +541,8 @@ def term_postings(
     gets empty arrays. For the related run's in-memory postings (`feedhub.related.postings`)."""
     if conn.dialect.name == "sqlite":
         return _term_postings_sqlite(conn, terms, start, end)
+    if conn.dialect.name == "postgresql":
+        return related_pg.term_postings(conn, sorted(set(terms)), start, end)
     t = related_terms.c
     out = {}
     empty = np.zeros(0, dtype=np.int64)
@@ -627,7 +634,7 @@ def read_boxes(conn: Connection, ids: Iterable[int]) -> dict[int, list[Link]]:
     return boxes
 
 
-# Box size and floor of one article (`replace_boxes`: an executemany over the batch's boxes).
+# Box size and floor of one article (`write_boxes`: an executemany over the boxes).
 _DOC_BOX = (
     update(related_docs)
     .where(related_docs.c.article_id == bindparam("a"))
@@ -643,34 +650,29 @@ def write_box(conn: Connection, article_id: int, box: Sequence[Link], floor: flo
 def write_boxes(conn: Connection, boxes: Mapping[int, tuple[Sequence[Link], float]]) -> None:
     """Replace several articles' boxes (article id → entries best first, floor).
 
-    A new article changes its own box and those it is offered to; writing each with a
-    DELETE, an INSERT and an UPDATE cost PostgreSQL ~6 ms a box (issue 14). Per 500 boxes:
-    one DELETE of their links, one multi-row INSERT of every new entry, and one UPDATE
-    of their sizes and floors by CASE on the article id (portable; one box: no CASE).
+    A new article changes its own box and those it is offered to, a batch of them many
+    more; writing each with a DELETE, an INSERT and an UPDATE cost PostgreSQL ~6 ms a box
+    (issue 14). Per 500 boxes one DELETE of their links, then multi-row INSERTs of every
+    new entry, and the sizes and floors: on PostgreSQL one UPDATE from arrays, on SQLite
+    (no round trips) an executemany, or one UPDATE for a single box.
     """
     if not boxes:
         return
     ids = sorted(boxes)
-    lk, d = related_links.c, related_docs.c
     for chunk in chunks(ids):
-        conn.execute(delete(related_links).where(lk.article_id.in_(chunk)))
+        conn.execute(delete(related_links).where(related_links.c.article_id.in_(chunk)))
     rows = [
         {"article_id": a, "rank": i, "related_id": x.related_id, "score": x.score}
         for a in ids
         for i, x in enumerate(boxes[a][0], 1)
     ]
-    if rows:
-        conn.execute(insert(related_links), rows)
-    for chunk in chunks(ids):
-        if len(chunk) == 1:
-            box, floor = boxes[chunk[0]]
-            size: Any = len(box)
-            floors: Any = floor
-        else:
-            size = case({a: len(boxes[a][0]) for a in chunk}, value=d.article_id)
-            floors = case({a: boxes[a][1] for a in chunk}, value=d.article_id)
+    for part in chunks(rows, 5000):
+        conn.execute(insert(related_links), list(part))
+    if conn.dialect.name == "postgresql":
+        related_pg.set_boxes(conn, {a: (len(boxes[a][0]), boxes[a][1]) for a in ids})
+    else:
         conn.execute(
-            update(related_docs).where(d.article_id.in_(chunk)).values(box_size=size, floor=floors)
+            _DOC_BOX, [{"a": a, "size": len(boxes[a][0]), "floor": boxes[a][1]} for a in ids]
         )
 
 
@@ -746,12 +748,18 @@ def add_frequencies(conn: Connection, counts: Mapping[str, int], documents: int)
     if not counts and not documents:
         return
     terms = sorted(counts)
-    known = frequencies(conn, terms)
-    if known:
-        conn.execute(_DF_ADD_EACH, [{"t": t, "delta": counts[t]} for t in terms if t in known])
-    fresh = [{"term": t, "df": counts[t]} for t in terms if t not in known]
-    for chunk in chunks(fresh, 5000):
-        conn.execute(insert(related_df), list(chunk))
+    if conn.dialect.name == "postgresql":
+        if terms:
+            related_pg.add_frequencies(conn, counts)
+    else:
+        known = frequencies(conn, terms)
+        if known:
+            conn.execute(
+                _DF_ADD_EACH, [{"t": t, "delta": counts[t]} for t in terms if t in known]
+            )
+        fresh = [{"term": t, "df": counts[t]} for t in terms if t not in known]
+        for chunk in chunks(fresh, 5000):
+            conn.execute(insert(related_df), list(chunk))
     stats = related_stats.c
     bumped = conn.execute(
         update(related_stats).where(stats.id == 1).values(documents=stats.documents + documents)
@@ -789,27 +797,6 @@ def cluster_members_of(conn: Connection, keys: Iterable[int]) -> dict[int, set[i
         ):
             members[key].add(i)
     return members
-
-
-def replace_boxes(conn: Connection, boxes: Mapping[int, tuple[Sequence[Link], float]]) -> None:
-    """`write_box` for many articles: one delete per chunk, one multi-row insert, and one
-    executemany for the box sizes and floors."""
-    if not boxes:
-        return
-    ids = sorted(boxes)
-    for chunk in chunks(ids):
-        conn.execute(delete(related_links).where(related_links.c.article_id.in_(chunk)))
-    links = [
-        {"article_id": a, "rank": r, "related_id": x.related_id, "score": x.score}
-        for a in ids
-        for r, x in enumerate(boxes[a][0], 1)
-    ]
-    for part in chunks(links, 5000):
-        conn.execute(insert(related_links), list(part))
-    conn.execute(
-        _DOC_BOX, [{"a": a, "size": len(boxes[a][0]), "floor": boxes[a][1]} for a in ids]
-    )
-
 
 
 def index_rows(conn: Connection) -> tuple[NDArray[np.int64], ...]:
