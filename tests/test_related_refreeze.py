@@ -127,7 +127,8 @@ def _paced_after(
     one_by_one: list[int] = []
     real, real_batch = batch.index_one, batch.index_new
     monkeypatch.setattr(
-        batch, "index_one", lambda c, doc, s: one_by_one.append(doc.id) or real(c, doc, s)
+        batch, "index_one",
+        lambda c, doc, s, **kw: one_by_one.append(doc.id) or real(c, doc, s, **kw),
     )
     monkeypatch.setattr(
         batch, "index_new",

@@ -148,11 +148,12 @@ def index_until_refreeze(
         if end == at:  # a changed article (or one without a vector): one by one, in order
             article_id = present[at]
             is_new = article_id not in indexed
-            changed |= index_one(conn, texts[article_id], s)
+            step, documents = index_one(conn, texts[article_id], s, was_indexed=not is_new)
+            changed |= step
             known.drop()
             done.append(article_id)
             at += 1
-            if is_new and db.documents(conn) in REFREEZE_AT:
+            if is_new and documents in REFREEZE_AT:
                 return IndexStep(sorted(done), changed, True)
             continue
         run = present[at:end]

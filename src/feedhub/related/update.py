@@ -146,9 +146,10 @@ def index_until_refreeze(conn: Connection, article_ids: Sequence[int], s: Settin
     done = list(gone)
     for article_id in (i for i in ids if i in texts):
         is_new = article_id not in indexed
-        changed |= _index_one(conn, texts[article_id], s)
+        step, documents = _index_one(conn, texts[article_id], s, was_indexed=not is_new)
+        changed |= step
         done.append(article_id)
-        if is_new and db.documents(conn) in REFREEZE_AT:
+        if is_new and documents in REFREEZE_AT:
             return IndexStep(sorted(done), changed, True)
     return IndexStep(ids, changed, False)
 
@@ -187,16 +188,20 @@ def _unindex(conn: Connection, article_id: int) -> bool:
     return True
 
 
-def _index_one(conn: Connection, doc: db.ArticleText, s: Settings) -> set[int]:
-    """Index one article, set its box, offer it to its candidates' boxes.
+def _index_one(
+    conn: Connection, doc: db.ArticleText, s: Settings, *, was_indexed: bool
+) -> tuple[set[int], int]:
+    """Index one article, set its box, offer it to its candidates' boxes; returns the ids
+    whose box changed and the index's document count after it.
 
-    The boxes it changes are written together at the end (`_write_many`): nothing in
-    between reads them back, and one write per box cost PostgreSQL a round trip each
-    (issue 14).
+    ``was_indexed``: the caller's read of which articles are indexed already (a changed
+    one is indexed afresh); passed in, and the count returned, rather than read again: a
+    round trip each on PostgreSQL (issue 14). The boxes it changes are written together at
+    the end (`_write_many`): nothing in between reads them back.
     """
     holders: set[int] = set()
     old_box: list[int] = []
-    if db.read_doc_terms(conn, doc.id) is not None:  # a changed article is indexed afresh
+    if was_indexed:  # a changed article is indexed afresh
         holders = db.holders(conn, [doc.id]) - {doc.id}
         old_box = [link.related_id for link in db.read_boxes(conn, [doc.id])[doc.id]]
         _unindex(conn, doc.id)
@@ -239,7 +244,7 @@ def _index_one(conn: Connection, doc: db.ArticleText, s: Settings) -> set[int]:
             writes[c.article_id] = merged
             changed.add(c.article_id)
     _write_many(conn, writes, s)
-    return changed
+    return changed, documents
 
 
 def _candidates(
