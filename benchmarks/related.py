@@ -345,8 +345,8 @@ def speed(
         refresh_boxes(conn, recent)  # realistic floors for boxes a new article may enter
     conn.commit()
     if backend.server is not None:
-        # The planner's statistics, as autovacuum leaves them a minute after a bulk load
-        # (without them PostgreSQL planned the 100k store's lookups for empty tables).
+        # The planner's statistics, as autovacuum leaves a store a minute after a bulk load:
+        # the measurement starts right after it, and a live store would have them.
         with conn.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             c.exec_driver_sql("VACUUM ANALYZE")
     build = time.perf_counter() - t0
