@@ -190,6 +190,22 @@ def test_new_words_added_at_once_give_the_same_vectors_as_one_by_one() -> None:
         assert (made[0].tobytes(), made[1]) == _one_word_at_a_time(model, text)
 
 
+def test_a_batch_of_texts_gives_each_text_its_own_vector() -> None:
+    """Issue 17: a feed's texts are embedded at once (`embed_texts`: their new words added
+    in one pass): each must be the bytes of that text alone, from an empty word cache or
+    a warm one, and a text without words None."""
+    model = semantic._load()
+    texts = [read_story(p)[2] for p in sorted(DATA.glob("[bd]*.txt"))]
+    texts += ["Niger  Niger\n\tjunta's \"decision\" — 1,100 troops (U.S.) Niamey Niger é",
+              " \n ", "\u200b \u0301 x", ""]
+    expected = [_one_word_at_a_time(model, t) if t.split() else None for t in texts]
+    for start_empty in (True, False):
+        if start_empty:
+            semantic._Words._current = None
+        made = semantic.embed_texts(texts)
+        assert [None if m is None else (m[0].tobytes(), m[1]) for m in made] == expected
+
+
 def test_time_bonus_prefers_closer_within_a_news_cycle() -> None:
     t = datetime(2024, 4, 12, tzinfo=UTC)
     window = timedelta(days=90)

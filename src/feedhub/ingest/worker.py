@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from feedhub.ingest.decide import normalize_guid
-from feedhub.model import FetchResult, ParsedFeed, SourceKind, article_hash
+from feedhub.model import Article, FetchResult, ParsedFeed, SourceKind, article_hash
 from feedhub.topics import CompiledRules
 
 if TYPE_CHECKING:
@@ -75,13 +75,16 @@ def prepare_articles(
     parsed: ParsedFeed, source_name: str, now: datetime, spec: PrepareSpec
 ) -> Prepared:
     """The pure per-article work of the write transaction, done in the worker: canonical
-    URL and content hash (as the store computes them), dedupe features and topics."""
+    URL and content hash (as the store computes them), dedupe features, topics and text
+    vectors. Vectors are computed for the feed's articles at once (issue 17: their new
+    words reach the model in one pass), each the same as alone."""
     from feedhub.dedupe.features import extract
     from feedhub.dedupe.urls import article_canonical_url
-    from feedhub.related.vectors import article_vector
+    from feedhub.related.vectors import article_vectors
 
     out = Prepared()
     seen: set[str] = set()
+    todo: list[Article] = []
     for raw in parsed.articles:
         a = normalize_guid(raw)
         if a.guid in seen:
@@ -101,7 +104,9 @@ def prepare_articles(
                 canon, canonical=True,
             )
         out.topics[a.guid] = spec.rules.match(a, source_name, spec.forced)
-        vector = article_vector(a.title, a.summary, a.content)
+        todo.append(a)
+    vectors = article_vectors([(a.title, a.summary, a.content) for a in todo])
+    for a, vector in zip(todo, vectors, strict=True):
         if vector is not None:
             out.vectors[a.guid] = vector
     return out

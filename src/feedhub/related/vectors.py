@@ -57,6 +57,23 @@ def article_vector(title: str, summary: str, content: str) -> tuple[int, bytes] 
     return (0, b"") if made is None else (made[1], semantic.to_blob(made[0]))
 
 
+def article_vectors(
+    articles: Sequence[tuple[str, str, str]],
+) -> list[tuple[int, bytes] | None]:
+    """`article_vector` of each (title, summary, content), the same values: one feed's
+    articles at once, so their new words reach the model in one pass (issue 17)."""
+    if not articles or not _installed() or not semantic.available():
+        return [None] * len(articles)
+    texts = [
+        semantic.article_text(title, html_to_text(content) or html_to_text(summary))
+        for title, summary, content in articles
+    ]
+    return [
+        (0, b"") if made is None else (made[1], semantic.to_blob(made[0]))
+        for made in semantic.embed_texts(texts)
+    ]
+
+
 def _installed() -> bool:
     from importlib.util import find_spec
 
