@@ -222,7 +222,7 @@ def reissued_as(
     for a in articles:
         if a.guid in existing or a.guid in out:
             continue
-        twin = by_hash.get(article_hash(a))
+        twin = by_hash.get(article_hash(a)) if by_hash else None  # none stored: no hash
         link = link_of[a.guid]
         if twin is None and link and link != home and per_link[link] == 1:
             twin = links.get(link)

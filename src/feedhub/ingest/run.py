@@ -468,8 +468,9 @@ def _links_if_new(
     conn: Connection, sid: int, existing: Mapping[str, str], parsed: ParsedFeed
 ) -> dict[str, str]:
     """The source's stored links (``existing_links``), read only when the parse holds a
-    guid the store does not know: a reissued item is a new guid."""
-    if all(normalize_guid(a).guid in existing for a in parsed.articles):
+    guid the store does not know: a reissued item is a new guid. A source with nothing
+    stored has no links (its first fetch: one query saved)."""
+    if not existing or all(normalize_guid(a).guid in existing for a in parsed.articles):
         return {}
     return existing_links(conn, sid)
 

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, and_, delete, or_, select, update
 
 from feedhub.model import Article, ArticleChanges, StoredArticle, article_hash
 from feedhub.store import pages
-from feedhub.store.batch import chunks
+from feedhub.store.batch import chunks, insert_many
 from feedhub.store.queue import enqueue
 from feedhub.store.schema import articles, sources, tombstones
 
@@ -113,7 +113,8 @@ def _insert_articles(conn: Connection, source_id: int, rows: list[dict[str, obje
     # SQLite does not promise the row order of a multi-row INSERT … RETURNING, so the
     # above sends one INSERT per row (10,000 statements for 200 feeds of 50). One
     # executemany, then the ids read back by guid, unique within the source.
-    conn.execute(articles.insert(), rows)
+    columns = list(rows[0])
+    insert_many(conn, articles, columns, [tuple(r.values()) for r in rows])
     by_guid: dict[object, int] = {}
     for chunk in chunks([r["guid"] for r in rows], 500):
         q = select(articles.c.guid, articles.c.id).where(

@@ -42,7 +42,7 @@ from sqlalchemy import (
 
 from feedhub.model import DedupeFeatures as Features
 from feedhub.store import pages
-from feedhub.store.batch import chunks
+from feedhub.store.batch import chunks, insert_many
 from feedhub.store.schema import Id, UTCDateTime, articles, metadata, sources
 
 dedupe_features = Table(
@@ -175,28 +175,30 @@ def drop_index(conn: Connection, ids: Sequence[int]) -> set[int]:
     return neighbours - set(ids)
 
 
+_FEATURE_COLUMNS = (
+    "article_id", "source_id", "published", "url_key", "fingerprint", "shingles", "keys"
+)
+
+
 def insert_features(conn: Connection, feats: Sequence[Features]) -> None:
     """Store features and their index keys in bulk (executemany); also used by benchmarks."""
     if not feats:
         return
     import numpy as np
 
-    conn.execute(
-        dedupe_features.insert(),
+    insert_many(
+        conn,
+        dedupe_features,
+        _FEATURE_COLUMNS,
         [
-            {
-                "article_id": f.article_id,
-                "source_id": f.source_id,
-                "published": f.published,
-                "url_key": f.url_key,
-                "fingerprint": f.fingerprint,
-                "shingles": f.shingles.astype("<u4").tobytes(),
-                "keys": np.asarray(f.keys, dtype="<i8").tobytes(),
-            }
+            (
+                f.article_id, f.source_id, f.published, f.url_key, f.fingerprint,
+                f.shingles.astype("<u4").tobytes(), np.asarray(f.keys, dtype="<i8").tobytes(),
+            )
             for f in feats
         ],
     )
-    key_rows = [(k, f.article_id) for f in feats for k in set(f.keys)]
+    key_rows = sorted((k, f.article_id) for f in feats for k in set(f.keys))
     if not key_rows:
         return
     sql = _driver_sql(conn, "INSERT INTO dedupe_keys ({k}, article_id) VALUES ({m}, {m})")

@@ -7,6 +7,7 @@ from collections.abc import Collection, Sequence
 
 from sqlalchemy import Connection, delete, func, select
 
+from feedhub.store.batch import insert_many
 from feedhub.store.schema import articles, pending_related
 
 
@@ -46,8 +47,7 @@ def enqueue(conn: Connection, new: Sequence[int] = (), changed: Sequence[int] = 
         else ()
     )
     queued = set(new) | (set(changed) - waiting)
-    if queued:
-        conn.execute(pending_related.insert(), [{"article_id": i} for i in sorted(queued)])
+    insert_many(conn, pending_related, ("article_id",), [(i,) for i in sorted(queued)])
 
 
 def dequeue(conn: Connection, ids: Collection[int]) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, delete, func, select
 
 from feedhub.model import StoredArticle
 from feedhub.store.articles import stored_articles
+from feedhub.store.batch import insert_many
 from feedhub.store.meta import get_meta, set_meta
 from feedhub.store.schema import article_topics, articles
 
@@ -50,14 +51,8 @@ def file_articles(
     if missing:
         for a in stored_articles(conn, missing, analysis=True):
             found[a.id] = rules.match(a, a.source, forced.get(a.source, ()))
-    rows = [
-        {"article_id": i, "topic": t}
-        for i in dict.fromkeys(ids)
-        if i in found
-        for t in sorted(found[i])
-    ]
-    if rows:
-        conn.execute(article_topics.insert(), rows)
+    rows = [(i, t) for i in dict.fromkeys(ids) if i in found for t in sorted(found[i])]
+    insert_many(conn, article_topics, ("article_id", "topic"), rows)
 
 
 def refile_if_rules_changed(

@@ -22,12 +22,11 @@ from sqlalchemy import (
     String,
     Table,
     delete,
-    insert,
     or_,
     select,
 )
 
-from feedhub.store.batch import chunks
+from feedhub.store.batch import chunks, insert_many
 from feedhub.store.schema import Id, articles, metadata
 
 related_vectors = Table(
@@ -63,21 +62,12 @@ def write_vectors(
     ids = [r[0] for r in rows]
     for chunk in chunks(ids):
         conn.execute(delete(related_vectors).where(related_vectors.c.article_id.in_(chunk)))
-    if rows:
-        conn.execute(
-            insert(related_vectors),
-            [
-                {
-                    "article_id": i,
-                    "published": _epoch(p),
-                    "model": model,
-                    "dim": dim,
-                    "words": w,
-                    "vec": v,
-                }
-                for i, p, w, v in rows
-            ],
-        )
+    insert_many(
+        conn,
+        related_vectors,
+        ("article_id", "published", "model", "dim", "words", "vec"),
+        [(i, _epoch(p), model, dim, w, v) for i, p, w, v in rows],
+    )
 
 
 def read_vectors(conn: Connection, ids: Iterable[int], model: str) -> dict[int, StoredVector]:
