@@ -283,7 +283,7 @@ def instrumented() -> Iterator[StageTimers]:
     t.wrap(parse, "parse_json_feed", "  parse_json_feed (JSON Feed, all of it)")
     t.wrap(norm, "clean_html", "  nh3 clean_html")
     t.wrap(worker, "prepare_articles", "prepare (prepare_articles, in the worker)")
-    t.wrap(features, "extract", "  dedupe features (extract: MinHash…)")
+    t.wrap(features, "extract_many", "  dedupe features (extract_many: MinHash…, a feed at once)")
     t.wrap(vectors, "article_vectors", "  text vectors (article_vectors, a feed at once)")
     t.wrap(topics.CompiledRules, "match", "  topic matching (CompiledRules.match)")
     t.wrap(run.Ingester, "_apply", "store transaction (Ingester._apply)")

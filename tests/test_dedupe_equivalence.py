@@ -270,3 +270,44 @@ def test_word_level_functions_unchanged() -> None:
     assert text.word_hashes([]).dtype == np.uint32 and text.word_hashes([]).size == 0
     assert np.array_equal(minhash.shingles(toks), ref.shingles(toks))
     assert [text.fold_word(t) for t in toks] == [ref.fold_word(t) for t in toks]
+
+
+# ---------------------------------------------------------------- a feed at once (issue 17)
+
+
+def assert_batch_same(items: list[tuple[str, str, str | None]]) -> None:
+    """``extract_many`` of the items (one feed's articles at once) is the reference's
+    ``extract`` of each, ids aside (0 in a worker, set by the writer)."""
+    for canonical in (False, True):
+        got = features.extract_many([(T0, t, h, u) for t, h, u in items], canonical=canonical)
+        assert len(got) == len(items)
+        for (title, html, url), new in zip(items, got, strict=True):
+            old = ref.extract(0, 0, T0, title, html, url, canonical=canonical)
+            assert (new.article_id, new.source_id, new.published) == (0, 0, T0)
+            assert (new.url_key, new.fingerprint) == (old.url_key, old.fingerprint)
+            assert new.shingles.dtype == np.uint32 and new.shingles.flags.c_contiguous
+            assert np.array_equal(new.shingles, old.shingles), (title, html)
+            assert new.keys == old.keys, (title, html)
+            assert all(type(k) is int for k in new.keys)
+
+
+def test_a_feed_at_once_gives_each_article_its_features(
+    benchmark_articles: list[tuple[str, str, str]],
+) -> None:
+    for i in range(0, len(benchmark_articles), 50):  # as the generated feeds come
+        assert_batch_same(benchmark_articles[i : i + 50])
+    assert_batch_same([(t, h, "https://example.org/a/b") for t, h in EDGE_CASES])
+    assert_batch_same([])
+    assert_batch_same([("", "", None)])
+
+
+def test_a_batch_larger_than_one_signature_product(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Feeds with more shingles than one product takes are split into several."""
+    monkeypatch.setattr(minhash, "_SIGNATURE_BATCH", 100)
+    assert_batch_same([("T", "<p>" + LONG + "</p>", None), *((t, h, None) for t, h in EDGE_CASES)])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(articles(), max_size=8))
+def test_generated_feeds_at_once_unchanged(batch: list[tuple[str, str]]) -> None:
+    assert_batch_same([(t, h, "https://example.org/x") for t, h in batch])

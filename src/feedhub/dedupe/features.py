@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from urllib.parse import urlsplit
 
 from feedhub.dedupe.fingerprint import fingerprint_hashes
-from feedhub.dedupe.minhash import article_shingles, band_keys, lead_key, signature
+from feedhub.dedupe.minhash import (
+    article_shingles,
+    band_keys,
+    lead_key,
+    many_article_shingles,
+    many_band_keys,
+    signature,
+)
 from feedhub.dedupe.text import article_word_hashes
 from feedhub.dedupe.urls import canonical_url
 from feedhub.model import DedupeFeatures as Features
@@ -81,3 +89,33 @@ def extract(
         shingles=sh,
         keys=tuple(keys),
     )
+
+
+def extract_many(
+    items: Sequence[tuple[datetime, str, str, str | None]], *, canonical: bool = False
+) -> list[Features]:
+    """``extract(0, 0, published, title, html, url)`` of each item, the same features: one
+    feed's articles at once, so the MinHash steps are numpy calls per feed, not per
+    article (issue 17). Ids are 0: the writer sets them (as for ``extract`` in a worker).
+    """
+    words = [article_word_hashes(title, html) for _, title, html, _ in items]
+    shingles = many_article_shingles(words)
+    keys = many_band_keys(shingles)
+    out = []
+    for (published, _, _, url), (w, n_title), sh, k in zip(
+        items, words, shingles, keys, strict=True
+    ):
+        body = w[n_title:]
+        lead = lead_key(body)
+        if lead is not None:
+            k.append(lead)
+        out.append(Features(
+            article_id=0,
+            source_id=0,
+            published=published,
+            url_key=url_key(url, canonical=canonical),
+            fingerprint=fingerprint_hashes(body),
+            shingles=sh,
+            keys=tuple(k),
+        ))
+    return out

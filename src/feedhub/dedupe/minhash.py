@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from collections.abc import Sequence
 from functools import cache
 
 import numpy as np
@@ -30,6 +31,7 @@ NUM_PERM = BANDS * ROWS
 # p = 1-(1-0.5^3)^20 = 0.93, at 0.6 with 0.992; verification (decide.py) keeps precision.
 SEED = 1
 LEAD_WORDS = 12  # a teaser and its full article share the first words of the body
+_SIGNATURE_BATCH = 1 << 16  # shingles per product in many_band_keys: 60 × 256 KB at most
 
 _U64 = np.uint64
 _U32 = np.uint32
@@ -113,6 +115,80 @@ def article_shingles(words: NDArray[np.uint32], n_title: int) -> Shingles:
     high = _mix(words.astype(_U64)).view(_U32)[_HIGH::2]
     high[n_title - 2 : n_title] = high[0]
     return sorted_unique(high)
+
+
+def many_article_shingles(items: Sequence[tuple[NDArray[np.uint32], int]]) -> list[Shingles]:
+    """``article_shingles`` of each (words, n_title), the same arrays, with numpy's calls
+    made once for all of them (issue 17: per article, the dozen calls on a few hundred
+    values cost more than the arithmetic).
+
+    The words of all articles are mixed as one sequence (the windows across two articles
+    are dropped), and each article's sorted unique shingles come from one sort of
+    (article index << 32 | shingle).
+    """
+    out: list[Shingles | None] = [None] * len(items)
+    batch = []
+    for i, (words, n_title) in enumerate(items):
+        if n_title < SHINGLE or words.size - n_title < SHINGLE:  # padding cases: rare
+            out[i] = article_shingles(words, n_title)
+        else:
+            batch.append(i)
+    if batch:
+        sizes = np.fromiter((items[i][0].size for i in batch), dtype=np.intp, count=len(batch))
+        starts = np.cumsum(sizes) - sizes
+        high = _mix(np.concatenate([items[i][0] for i in batch]).astype(_U64))
+        high = high.view(_U32)[_HIGH::2]
+        # Each article's first shingle over the two windows across its title/body seam
+        # (as article_shingles), and which windows are an article's own.
+        seams = starts + np.fromiter((items[i][1] for i in batch), dtype=np.intp,
+                                     count=len(batch))
+        first = high[starts]
+        high[seams - 2] = first
+        high[seams - 1] = first
+        own = np.ones(high.size, dtype=bool)
+        ends = starts + sizes
+        own[ends[:-1] - 2] = False
+        own[ends[:-1] - 1] = False
+        owner = np.repeat(np.arange(len(batch), dtype=_U64), sizes - 2)
+        keyed = np.sort((owner << _U64(32)) | high[own].astype(_U64))
+        keep = np.empty(keyed.size, dtype=bool)
+        keep[0] = True
+        np.not_equal(keyed[1:], keyed[:-1], out=keep[1:])
+        keyed = keyed[keep]
+        bounds = np.searchsorted(keyed >> _U64(32), np.arange(len(batch) + 1, dtype=_U64))
+        values = keyed.view(_U32)[1 - _HIGH :: 2]  # the low halves: the shingles
+        for j, i in enumerate(batch):
+            out[i] = values[bounds[j] : bounds[j + 1]].copy()
+    return out  # type: ignore[return-value]
+
+
+def many_band_keys(shingles: Sequence[Shingles]) -> list[list[int]]:
+    """``band_keys(signature(sh))`` of each shingle set ([] for an empty one), the same keys,
+    from one product for all of them (issue 17)."""
+    out: list[list[int]] = [[] for _ in shingles]
+    batch = [i for i, sh in enumerate(shingles) if sh.size]
+    # At most ~_SIGNATURE_BATCH shingles per product: its matrix is NUM_PERM × that.
+    lo = 0
+    while lo < len(batch):
+        hi, total = lo, 0
+        while hi < len(batch) and (hi == lo or total + shingles[batch[hi]].size
+                                   <= _SIGNATURE_BATCH):
+            total += shingles[batch[hi]].size
+            hi += 1
+        part = batch[lo:hi]
+        sizes = np.fromiter((shingles[i].size for i in part), dtype=np.intp, count=len(part))
+        a, b = _permutations_columns()
+        phv = a * _fmix32(np.concatenate([shingles[i] for i in part]).astype(_U32, copy=False))
+        phv += b
+        sigs = np.minimum.reduceat(phv, np.cumsum(sizes) - sizes, axis=1)  # NUM_PERM × n
+        mixed = sigs.T.astype(_U64).reshape(len(part), BANDS, ROWS) @ _BAND_MULT
+        mixed += _BAND_ADD
+        mixed ^= mixed >> _U64(31)
+        mixed *= _K3
+        for i, keys in zip(part, mixed.view(np.int64).tolist(), strict=True):
+            out[i] = keys
+        lo = hi
+    return out
 
 
 def sorted_unique(h: NDArray[np.uint32]) -> Shingles:
