@@ -9,14 +9,17 @@ format are ingested with a fixed clock; the store is compared
 * with the store the same ingest writes through SQLAlchemy (``batch.DRIVER_INSERTS``
   off): every row of every table;
 * with straightforward references kept here: each article's dedupe features from the
-  frozen pre-speed-up code (tests/support/dedupe_reference.py) and its text vector
-  computed word by word from the model's own tokenizer and table, one text at a time.
+  frozen pre-speed-up code (tests/support/dedupe_reference.py), its text vector computed
+  word by word from the model's own tokenizer and table, one text at a time, and its
+  topics from one regular expression per rule over the whole text, decomposed whole.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
+import unicodedata
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +34,7 @@ from feedhub.ingest.run import Ingester
 from feedhub.related import semantic
 from feedhub.store import Store, batch
 from feedhub.store.dedupe import dedupe_features, dedupe_keys
-from feedhub.store.schema import articles, metadata
+from feedhub.store.schema import article_topics, articles, metadata
 from feedhub.store.vectors import related_vectors
 from feedhub.util.text import html_to_text
 from tests.conftest import REPO
@@ -40,6 +43,12 @@ from tests.support import dedupe_reference as ref
 T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 REAL_FEEDS = REPO / ".cache" / "real-feeds"
 GENERATED = 4  # feeds per format, of 25 items
+RULES = [  # topic: keywords, categories, exclude
+    ("africa", ["Niger", "Sahel", "Burkina Faso", "Lagos"], [], []),
+    ("money", ["inflation", "oil"], ["Economy"], []),
+    ("python", ["python", "release"], [], ["snake"]),
+    ("world", ["the"], [], ["python"]),
+]
 
 
 def corpus(tmp_path: Path) -> list[Path]:
@@ -67,9 +76,9 @@ def ingest_into(folder: Path, files: list[Path]) -> Engine:
     """Every file as a source, ingested once at T0 (parse and prepare inline, no pool)."""
     folder.mkdir()
     topics = [
-        "  - {name: africa, title: Africa, keywords: [Niger, Sahel, Burkina Faso, Lagos]}",
-        "  - {name: money, title: Money, keywords: [inflation, oil], categories: [Economy]}",
-        "  - {name: python, title: Python, keywords: [python, release], exclude: [snake]}",
+        f"  - {{name: {name}, title: {name}, keywords: [{', '.join(keywords)}], "
+        f"categories: [{', '.join(categories)}], exclude: [{', '.join(exclude)}]}}"
+        for name, keywords, categories, exclude in RULES
     ]
     # One source at a time: article ids follow the source order in both runs.
     lines = ["store: data/feedhub.db", "schedule: {interval: 1h, jitter: 0%}",
@@ -184,3 +193,42 @@ def test_text_vectors_are_each_article_alone(stores: tuple[Engine, Engine]) -> N
         v = stored[r.id]
         assert (v.model, v.dim) == (semantic.MODEL_ID, semantic.DIMENSION)
         assert (v.words, v.vec) == reference_vector(model, r.title, r.summary, r.content), r.id
+
+
+def _folded(text: str) -> str:
+    """The text matched against: NFKD of the whole text, combining marks dropped, casefolded."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+
+def _phrases(phrases: list[str]) -> re.Pattern[str] | None:
+    """Whole words or phrases, words apart by any non-word run (the matcher's definition)."""
+    alternatives = [
+        r"\W+".join(map(re.escape, words))
+        for words in ([w for w in re.split(r"\W+", _folded(p)) if w] for p in phrases)
+        if words
+    ]
+    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)") if alternatives else None
+
+
+def test_topics_are_the_reference_topics(stores: tuple[Engine, Engine]) -> None:
+    fast, _ = stores
+    c = articles.c
+    with fast.connect() as conn:
+        rows = conn.execute(select(c.id, c.title, c.summary, c.content, c.categories)).all()
+        filed = set(map(tuple, conn.execute(select(article_topics))))
+    expected = set()
+    for r in rows:
+        text = "\n".join((r.title, html_to_text(r.summary), html_to_text(r.content),
+                          "\n".join(r.categories)))
+        folded = _folded(text)
+        categories = {_folded(x).strip() for x in r.categories}
+        for name, keywords, cats, exclude in RULES:
+            kw, ex = _phrases(keywords), _phrases(exclude)
+            hit = (kw is not None and kw.search(folded) is not None) or bool(
+                {_folded(x) for x in cats} & categories
+            )
+            if hit and (ex is None or ex.search(folded) is None):
+                expected.add((r.id, name))
+    assert filed == expected
+    assert {t for _, t in filed} == {name for name, *_ in RULES}

@@ -17,6 +17,7 @@ from feedhub.topics import (
     match_topics,
     rules_digest,
     strip_accents,
+    words,
 )
 
 NIGER = TopicRule("niger", keywords=("Niger",))
@@ -164,3 +165,18 @@ def test_strip_accents_by_runs_equals_the_whole_text_decomposed(text: str) -> No
     # accented names made every real article take the per-character loop). NFKD maps each
     # character on its own and reorders only combining marks, which are dropped.
     assert strip_accents(text) == _strip_accents_whole_text(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.one_of(st.text(), _TEXTS, st.lists(st.one_of(
+    st.text(alphabet=st.characters(max_codepoint=0x7F)),
+    st.sampled_from(["“", "”", "’", "—", "–", "…", "\xa0", "\u2003", "\u2028", "é", "ß", "東",
+                     "①", "½", "™", "_", "\u0301", "ı"]),
+    st.text(min_size=1, max_size=3),
+)).map("".join)))
+def test_words_are_the_word_runs(text: str) -> None:
+    # Issue 17: non-ASCII characters that are no word characters become spaces before the
+    # ASCII path; the runs must be those of the whole text (the matcher's tokens).
+    folded = strip_accents(text).casefold()
+    assert words(folded) == re.findall(r"\w+", folded)
+    assert words(text) == re.findall(r"\w+", text)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from functools import lru_cache
 
 _TAG = re.compile(r"<!--.*?-->|<[^>]*>", re.DOTALL)
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
@@ -30,7 +31,14 @@ def strip_accents(text: str) -> str:
 
 
 def _strip_run(run: re.Match[str]) -> str:
-    decomposed = unicodedata.normalize("NFKD", run.group())
+    return _stripped(run.group())
+
+
+@lru_cache(maxsize=4096)
+def _stripped(run: str) -> str:
+    """A non-ASCII run without accents. Memoized (issue 17): news text repeats a few runs
+    (curly quotes, dashes, the same accented names) in every article."""
+    decomposed = unicodedata.normalize("NFKD", run)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
