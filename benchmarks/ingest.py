@@ -263,7 +263,6 @@ def instrumented() -> Iterator[StageTimers]:
     import feedhub.parse as parse
     import feedhub.parse.feed as pfeed
     import feedhub.parse.normalize as norm
-    import feedhub.related.vectors as vectors
     import feedhub.topics as topics
     from feedhub.ingest.pool import load_parse_stage
 
@@ -271,7 +270,7 @@ def instrumented() -> Iterator[StageTimers]:
     import feedhub.related.semantic as semantic
 
     # The text-vector model loads on the first article (~1 s): not any one format's cost.
-    vectors.article_vectors([("warm up", "", "<p>the model loads on first use</p>")])
+    semantic.article_vectors([("warm up", "", "<p>the model loads on first use</p>")])
     # Its word cache starts empty, as in a fresh `feedhub fetch` (else a format measured
     # after another with the same words would look cheaper).
     semantic._Words._current = None
@@ -284,7 +283,7 @@ def instrumented() -> Iterator[StageTimers]:
     t.wrap(norm, "clean_html", "  nh3 clean_html")
     t.wrap(worker, "prepare_articles", "prepare (prepare_articles, in the worker)")
     t.wrap(features, "extract_many", "  dedupe features (extract_many: MinHash…, a feed at once)")
-    t.wrap(vectors, "article_vectors", "  text vectors (article_vectors, a feed at once)")
+    t.wrap(semantic, "article_vectors", "  text vectors (article_vectors, a feed at once)")
     t.wrap(topics.CompiledRules, "match", "  topic matching (CompiledRules.match)")
     t.wrap(run.Ingester, "_apply", "store transaction (Ingester._apply)")
     t.wrap(run, "apply_source_update", "  apply_source_update")

@@ -80,7 +80,7 @@ def prepare_articles(
     numpy calls per feed, new words to the model in one pass), each the same as alone."""
     from feedhub.dedupe.features import extract_many
     from feedhub.dedupe.urls import article_canonical_url
-    from feedhub.related.vectors import article_vectors
+    from feedhub.related.semantic import article_vectors
 
     out = Prepared()
     seen: set[str] = set()

@@ -1,7 +1,8 @@
 """Text vectors in the store: computed once per article, reused, recomputed on a model change.
 
 The edge between `semantic` (the model) and `feedhub.store.vectors` (the rows). The parse
-workers compute each new or changed article's vector (`article_vector`) and ingest stores it
+workers compute each new or changed article's vector (`semantic.article_vectors`, without
+this module's SQL imports) and ingest stores it
 (`store_prepared`); indexing calls `ensure` for any article still without one; `backfill`
 gives a store written before vectors existed (or by another model) its vectors in paced
 transactions on the first publish, and recomputes the boxes of the articles it touched.
@@ -34,7 +35,7 @@ Begin = Callable[[], AbstractContextManager[Connection]]
 
 def body_text(doc: db.ArticleText) -> str:
     """The plain text embedded after the title: content, or the summary when there is none
-    (as `article_vector` computes it in the parse workers)."""
+    (as `semantic.article_vectors` computes it in the parse workers)."""
     return html_to_text(doc.content) or html_to_text(doc.summary)
 
 
@@ -49,38 +50,9 @@ def embed(
 
 
 def article_vector(title: str, summary: str, content: str) -> tuple[int, bytes] | None:
-    """(token count, blob) of an article as stored, for the parse workers; None when the
-    model package is not installed (checked quietly: the publisher gives the one warning)."""
-    if not _installed() or not semantic.available():
-        return None
-    made = embed(title, summary, content)
-    return (0, b"") if made is None else (made[1], semantic.to_blob(made[0]))
-
-
-def article_vectors(
-    articles: Sequence[tuple[str, str, str]],
-) -> list[tuple[int, bytes] | None]:
-    """`article_vector` of each (title, summary, content), the same values: one feed's
-    articles at once, so their new words reach the model in one pass (issue 17)."""
-    if not articles or not _installed() or not semantic.available():
-        return [None] * len(articles)
-    texts = [
-        semantic.article_text(title, html_to_text(content) or html_to_text(summary))
-        for title, summary, content in articles
-    ]
-    return [
-        (0, b"") if made is None else (made[1], semantic.to_blob(made[0]))
-        for made in semantic.embed_texts(texts)
-    ]
-
-
-def _installed() -> bool:
-    from importlib.util import find_spec
-
-    try:
-        return find_spec("wordllama") is not None
-    except ValueError:  # a None in sys.modules: the import is blocked
-        return False
+    """(token count, blob) of an article as stored; None when the model package is not
+    installed (`semantic.article_vectors`, which the parse workers call for a feed)."""
+    return semantic.article_vectors([(title, summary, content)])[0]
 
 
 def store_prepared(conn: Connection, prepared: dict[int, tuple[int, bytes]]) -> None:
