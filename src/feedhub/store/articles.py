@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, or_, select, update
@@ -113,8 +114,9 @@ def _insert_articles(conn: Connection, source_id: int, rows: list[dict[str, obje
     # SQLite does not promise the row order of a multi-row INSERT … RETURNING, so the
     # above sends one INSERT per row (10,000 statements for 200 feeds of 50). One
     # executemany, then the ids read back by guid, unique within the source.
-    columns = list(rows[0])
-    insert_many(conn, articles, columns, [tuple(r.values()) for r in rows])
+    columns = tuple(rows[0])
+    values = itemgetter(*columns)
+    insert_many(conn, articles, columns, [values(r) for r in rows])
     by_guid: dict[object, int] = {}
     for chunk in chunks([r["guid"] for r in rows], 500):
         q = select(articles.c.guid, articles.c.id).where(
