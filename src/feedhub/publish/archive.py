@@ -140,15 +140,31 @@ def render_plan(
     max_related: int = DEFAULT_MAX_RELATED,
     empty_updated: datetime = EPOCH,
 ) -> list[tuple[FeedDocument, bytes]]:
-    """Render every document of a plan, subscription first.
+    """Render every document of a plan, subscription first."""
+    docs = (plan.subscription, *plan.archives)
+    return render_documents(
+        site, topic, plan, docs, max_related=max_related, empty_updated=empty_updated
+    )
+
+
+def render_documents(
+    site: SiteInfo,
+    topic: TopicInfo,
+    plan: ArchivePlan,
+    docs: Sequence[FeedDocument],
+    *,
+    max_related: int = DEFAULT_MAX_RELATED,
+    empty_updated: datetime = EPOCH,
+) -> list[tuple[FeedDocument, bytes]]:
+    """Render the given documents of ``plan`` (the publisher skips the unchanged ones).
 
     An empty (open) archive is dated at the subscription document's edge, the date of its
     oldest entry, rather than ``empty_updated``.
     """
-    edge = min((v.article.published for v in plan.subscription.entries), default=None)
+    edge = subscription_edge(plan)
 
     def when_empty(doc: FeedDocument) -> datetime:
-        is_open_archive = doc is not plan.subscription and not doc.closed
+        is_open_archive = doc.path != plan.subscription.path and not doc.closed
         return edge if is_open_archive and edge is not None else empty_updated
 
     return [
@@ -163,5 +179,10 @@ def render_plan(
                 empty_updated=when_empty(doc),
             ),
         )
-        for doc in (plan.subscription, *plan.archives)
+        for doc in docs
     ]
+
+
+def subscription_edge(plan: ArchivePlan) -> datetime | None:
+    """The date of the subscription document's oldest entry (an empty open archive's date)."""
+    return min((v.article.published for v in plan.subscription.entries), default=None)

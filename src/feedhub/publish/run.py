@@ -15,13 +15,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Connection
 
 from feedhub import __version__
 from feedhub.config import Config
 from feedhub.model import SourceKind, StoredArticle, readable_name
-from feedhub.publish.archive import ArchivePlan, archives_to_write, plan_archives, render_plan
+from feedhub.publish.archive import (
+    FeedDocument,
+    archives_to_write,
+    plan_archives,
+    render_documents,
+    subscription_edge,
+)
 from feedhub.publish.atom import (
     STORIES_DIR,
     STYLESHEET,
@@ -35,6 +42,7 @@ from feedhub.publish.index import render_index_html, render_opml
 from feedhub.publish.lock import publish_lock
 from feedhub.publish.page import ARTICLES_DIR, page_path, render_article_page
 from feedhub.publish.stylesheet import render_stylesheet
+from feedhub.publish.text import is_web_url
 from feedhub.publish.views import (
     CopyRef,
     EntryView,
@@ -51,6 +59,7 @@ from feedhub.publish.websub import announce
 from feedhub.publish.write import DirSync, PublishError, remove_leftover_temps
 from feedhub.store import Store
 from feedhub.store.articles import stored_articles
+from feedhub.store.batch import chunks
 from feedhub.store.copies import (
     copy_rows,
     folder_article_ids,
@@ -58,7 +67,15 @@ from feedhub.store.copies import (
     story_of,
     topic_story_ids,
 )
-from feedhub.store.related import read_boxes
+from feedhub.store.docsigs import (
+    Stamp,
+    article_stamps,
+    doc_sigs,
+    forget_docs,
+    mark_docs,
+    topic_stamps,
+)
+from feedhub.store.related import Link, read_boxes
 from feedhub.store.stories import (
     FeedState,
     feed_states,
@@ -82,6 +99,9 @@ class PublishReport:
     changed_paths: tuple[str, ...]
     duration: float
     warnings: tuple[str, ...] = ()  # e.g. a WebSub hub that could not be reached
+    # Topic documents (subscription feeds, archives, top stories) rendered this time: the
+    # others were unchanged since written (their signature, issue 17) and were not rendered.
+    rendered: tuple[str, ...] = ()
 
 
 def site_info(config: Config) -> SiteInfo:
@@ -117,27 +137,52 @@ def write_site(config: Config, store: Store, *, started: float | None = None) ->
     pages: set[str] = set()
     topics = [TopicInfo(t.name, t.title, t.subtitle) for t in config.file.topics]
     story_sigs: dict[str, str] = {}
+    doc_marks: dict[str, str] = {}  # topic documents written now → their signature
+    rendered: list[str] = []
     files = DirSync()
     with store.read() as conn:
         refs = source_refs(conn, config)
         states = feed_states(conn)
         followable = {st.id for st in states}  # the stories with a feed
+        last_sigs = doc_sigs(conn)
         for topic in topics:
-            views = topic_stories(conn, topic.slug, refs)
-            plan = plan_archives(site, topic.slug, views, config.file.output.entries_per_feed)
-            # Closed archives are written once; skip rendering the ones already on disk.
-            # Boxes and copies are looked up only for the documents that get rendered.
-            docs = [plan.subscription, *archives_to_write(out, plan)]
-            full = with_details(
-                conn, [v for d in docs for v in d.entries], refs, related.count, followable
+            digest = topic_digest(config, topic)
+            stamps = {s.id: s for s in topic_stamps(conn, topic.slug)}
+            plan = plan_archives(
+                site, topic.slug, [skeleton(s, refs) for s in stamps.values()],
+                config.file.output.entries_per_feed,
             )
-            docs = [replace(d, entries=tuple(full[v.article.id] for v in d.entries)) for d in docs]
-            todo = ArchivePlan(docs[0], tuple(docs[1:]), plan.pending)
-            for doc, data in render_plan(site, topic, todo, max_related=related.count):
-                if files.write(out / doc.path, data):  # archives_to_write chose these
+            # The subscription document and the open archive are signed: rendered only when
+            # what they show changed, or their file is gone (issue 17). Closed archives are
+            # written once; only the ones missing on disk are rendered.
+            signed_docs = [plan.subscription, *(d for d in plan.archives if not d.closed)]
+            details = detail_stamps(
+                conn, [v.article.id for d in signed_docs for v in d.entries], refs,
+                related.count, followable,
+            )
+            edge = subscription_edge(plan)
+            todo: list[FeedDocument] = []
+            for doc in signed_docs:
+                sig = document_sig(digest, doc, stamps, details, edge)
+                if last_sigs.get(doc.path) == sig and (out / doc.path).is_file():
+                    unchanged += 1
+                else:
+                    todo.append(doc)
+                    doc_marks[doc.path] = sig
+                last_sigs.pop(doc.path, None)
+            todo += [d for d in archives_to_write(out, plan) if d.closed]
+            # Boxes and copies are looked up only for the documents that get rendered.
+            ids = [v.article.id for d in todo for v in d.entries]
+            full = with_details(conn, loaded_views(conn, ids, refs), refs, related.count,
+                                followable) if ids else {}
+            docs = [replace(d, entries=tuple(full[v.article.id] for v in d.entries)) for d in todo]
+            for doc, data in render_documents(site, topic, plan, docs, max_related=related.count):
+                rendered.append(doc.path)
+                if files.write(out / doc.path, data):
                     written.append(doc.path)
                 else:
                     unchanged += 1
+            heads = [v.article.id for v in plan.subscription.entries[:5]]
             listings.append(
                 TopicListing(
                     topic,
@@ -145,14 +190,22 @@ def write_site(config: Config, store: Store, *, started: float | None = None) ->
                         Headline(
                             v.article.title, v.article.url, v.article.published, v.source.title
                         )
-                        for v in plan.subscription.entries[:5]
+                        for v in loaded_views(conn, heads, refs)
                     ),
                 )
             )
-            top = top_stories(conn, config, topic.slug, refs, followable)
+            path = top_path(topic.slug)
+            top = top_candidates(conn, config, topic.slug, refs, followable)
+            sig = top_sig(conn, config, digest, top, refs)
+            if last_sigs.pop(path, None) == sig and (out / path).is_file():
+                unchanged += 1
+                continue
+            top = top_details(conn, config, top, refs)
             data = render_top_feed(site, topic, top, max_related=related.count)
-            if files.write(out / top_path(topic.slug), data):
-                written.append(top_path(topic.slug))
+            rendered.append(path)
+            doc_marks[path] = sig
+            if files.write(out / path, data):
+                written.append(path)
             else:
                 unchanged += 1
         for rel_path, data in article_pages(conn, site, refs, related.count).items():
@@ -172,10 +225,14 @@ def write_site(config: Config, store: Store, *, started: float | None = None) ->
         story_sigs = {st.id: signed(digest, st) for st in todo}
     remove_stale_pages(out, pages)
     remove_stale_stories(out, followable)
-    files.flush()  # the story feeds are on disk for good before they are marked written
-    if story_sigs:
+    # The story feeds and topic documents are on disk for good before they are marked
+    # written: a crash before the marks leaves them to be rendered again (issue 17).
+    files.flush()
+    if story_sigs or doc_marks or last_sigs:
         with store.write() as conn:
             mark_published(conn, story_sigs)
+            mark_docs(conn, doc_marks)
+            forget_docs(conn, last_sigs)  # documents no longer signed (a topic removed)
     newest = max((h.published for li in listings for h in li.headlines), default=None)
     for name, data in (
         (
@@ -201,6 +258,7 @@ def write_site(config: Config, store: Store, *, started: float | None = None) ->
         changed_paths=tuple(written),
         duration=time.perf_counter() - started,
         warnings=tuple(hub_errors),
+        rendered=tuple(rendered),
     )
 
 
@@ -221,10 +279,90 @@ def source_refs(conn: Connection, config: Config) -> dict[str, SourceRef]:
     return refs
 
 
+def loaded_views(
+    conn: Connection, ids: Sequence[int], refs: dict[str, SourceRef]
+) -> list[EntryView]:
+    """The views of the given articles, read whole (newest first); no box or copies yet."""
+    return [EntryView(a, refs[a.source]) for a in stored_articles(conn, ids)]
+
+
 def topic_stories(conn: Connection, topic: str, refs: dict[str, SourceRef]) -> list[EntryView]:
     """A topic's entries, one per story (the cluster's representative); no box or copies yet."""
-    reps = topic_story_ids(conn, topic)
-    return [EntryView(a, refs[a.source]) for a in stored_articles(conn, reps)]
+    return loaded_views(conn, sorted(topic_story_ids(conn, topic)), refs)
+
+
+# Topic documents (subscription feed, open archive, top stories): rendered only when what
+# they show changed since they were written, as story feeds are (issue 17: a publish with
+# nothing new rendered 20,000 entries of a 10k store, 11 of its 17 s).
+RENDER_VERSION = 1  # raise when a topic document's bytes change for the same inputs
+
+
+def topic_digest(config: Config, topic: TopicInfo) -> str:
+    """What every document of a topic depends on besides its entries: the site's facts a
+    feed shows (not its title: index.html's only), the topic's own facts, the renderer's
+    version. Sources and the Related News links shown are signed with their entries."""
+    s = site_info(config)
+    key = repr((s.base_url, s.author, s.websub_hub, topic, __version__, RENDER_VERSION))
+    return hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def skeleton(stamp: Stamp, refs: dict[str, SourceRef]) -> EntryView:
+    """A view holding only what planning reads (id, date, source): the text is read for
+    the documents that get rendered only (`loaded_views`)."""
+    a = StoredArticle(
+        id=stamp.id, source=stamp.source, guid="", title="", url=None, canonical_url=None,
+        summary="", content="", authors=(), categories=(), published=stamp.published,
+        updated=stamp.published, first_seen=stamp.published, content_hash="",
+    )
+    return EntryView(a, refs[stamp.source])
+
+
+def detail_stamps(
+    conn: Connection,
+    ids: Sequence[int],
+    refs: dict[str, SourceRef],
+    count: int,
+    followable: set[str] | frozenset[str] = frozenset(),
+) -> dict[int, str]:
+    """Article id → what `with_details` would add to it, as stamps: its copies (with their
+    sources' titles), its stored box's links with their stories' representatives, its
+    story when followable. Reads ids, urls and dates only, never an article's text."""
+    copies: dict[int, list[tuple[str | None, str]]] = {}
+    for chunk in chunks(ids):
+        for cluster, url, name in copy_rows(conn, chunk):
+            copies.setdefault(cluster, []).append((url, refs[name].title))
+    boxes = read_boxes(conn, ids) if count else {}
+    linked = {link.related_id for box in boxes.values() for link in box}
+    cluster_of = story_of(conn, linked)
+    reps = article_stamps(conn, set(cluster_of.values()))
+    story = stories_of(conn, ids) if followable else {}
+    out: dict[int, str] = {}
+    for i in ids:
+        # The links shown (`chosen_related` keeps the web ones), each with its stamp.
+        box = [(r.id, r.url, r.stamp) for r in box_reps(i, boxes.get(i, ()), cluster_of,
+                                                          reps, count)
+               if is_web_url(r.url or "")]
+        sid = story.get(i)
+        out[i] = repr((copies.get(i, ()), box, sid if sid in followable else None))
+    return out
+
+
+def document_sig(
+    digest: str,
+    doc: FeedDocument,
+    stamps: dict[int, Stamp],
+    details: dict[int, str],
+    edge: datetime | None,
+) -> str:
+    """The signature of one topic document: its path and RFC 5005 links, each entry's
+    stamp, source and details, and (empty) the date it is given."""
+    h = hashlib.sha1(repr((digest, doc.path, doc.links, None if doc.entries else edge))
+                     .encode("utf-8", "surrogatepass"))
+    for v in doc.entries:
+        i = v.article.id
+        h.update(f"\0{i}\0{stamps[i].stamp}\0{v.source!r}\0{details[i]}"
+                 .encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
 
 
 def with_details(
@@ -322,10 +460,21 @@ def top_stories(
     refs: dict[str, SourceRef],
     followable: set[str],
 ) -> list[TopStory]:
+    """A topic's top stories with their boxes and copies (`top_candidates`, `top_details`)."""
+    return top_details(conn, config, top_candidates(conn, config, topic, refs, followable), refs)
+
+
+def top_candidates(
+    conn: Connection,
+    config: Config,
+    topic: str,
+    refs: dict[str, SourceRef],
+    followable: set[str],
+) -> list[TopStory]:
     """A topic's top stories: those with an article of the topic in the last
     ``stories.top_window`` up to the topic's newest article (not the clock: an unchanged
     store gives the same feed, and a quiet topic still shows its last busy day), most
-    outlets first, then the most recent, then by id."""
+    outlets first, then the most recent, then by id. No box or copies yet."""
     st = config.file.stories
     end = newest_published(conn, topic)
     if end is None:
@@ -352,8 +501,35 @@ def top_stories(
         outlets = sorted({refs[a.source].title for a in own if start <= a.published <= end})
         out.append(TopStory(story, EntryView(rep, refs[rep.source]), tuple(outlets),
                             story in followable))
-    full = with_details(conn, [t.view for t in out], refs, config.file.related.count)
-    return [replace(t, view=full[t.view.article.id]) for t in out]
+    return out
+
+
+def top_details(
+    conn: Connection, config: Config, top: Sequence[TopStory], refs: dict[str, SourceRef]
+) -> list[TopStory]:
+    """The top stories with their representatives' boxes and copies filled in."""
+    full = with_details(conn, [t.view for t in top], refs, config.file.related.count)
+    return [replace(t, view=full[t.view.article.id]) for t in top]
+
+
+def top_sig(
+    conn: Connection,
+    config: Config,
+    digest: str,
+    top: Sequence[TopStory],
+    refs: dict[str, SourceRef],
+) -> str:
+    """The signature of a topic's top stories feed: the stories in order, their outlets,
+    their representatives' stamps and details."""
+    ids = [t.view.article.id for t in top]
+    stamps = article_stamps(conn, ids)
+    details = detail_stamps(conn, ids, refs, config.file.related.count)
+    key = repr((
+        digest, "top", config.file.stories,
+        [(t.story_id, t.view.article.id, stamps[t.view.article.id].stamp, t.view.source,
+          details[t.view.article.id], t.sources, t.followable) for t in top],
+    ))
+    return hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def related_boxes(
@@ -369,19 +545,35 @@ def related_boxes(
     linked = {link.related_id for box in boxes.values() for link in box}
     cluster_of = story_of(conn, linked)
     reps = {a.id: a for a in stored_articles(conn, set(cluster_of.values()))}
-    out: dict[int, tuple[RelatedLink, ...]] = {}
-    for a in stories:
-        seen = {a.cluster_id or a.id}
-        box: list[RelatedLink] = []
-        for link in boxes.get(a.id, ()):
-            story = cluster_of.get(link.related_id)
-            rep = reps.get(story) if story is not None else None
-            if rep is None or story in seen or not rep.url:
-                continue
-            seen.add(story)
-            box.append(RelatedLink(rep.id, rep.title, rep.url, rep.published))
-        out[a.id] = tuple(box[:count])
-    return out
+    return {
+        a.id: tuple(
+            RelatedLink(rep.id, rep.title, rep.url or "", rep.published)
+            for rep in box_reps(a.cluster_id or a.id, boxes.get(a.id, ()), cluster_of, reps,
+                                count)
+        )
+        for a in stories
+    }
+
+
+R = TypeVar("R", StoredArticle, Stamp)
+
+
+def box_reps(
+    own: int, links: Sequence[Link], cluster_of: dict[int, int], reps: dict[int, R], count: int
+) -> list[R]:
+    """The representatives a box links to, best first: one per story, never the entry's
+    own story (``own``), only those with a URL; ``count`` at most. Shared by the rendering
+    (`related_boxes`) and the signature (`detail_stamps`), so both see the same links."""
+    seen = {own}
+    out: list[R] = []
+    for link in links:
+        story = cluster_of.get(link.related_id)
+        rep = reps.get(story) if story is not None else None
+        if rep is None or story in seen or not rep.url:
+            continue
+        seen.add(story)
+        out.append(rep)
+    return out[:count]
 
 
 def cluster_copies(

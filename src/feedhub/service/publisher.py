@@ -63,7 +63,7 @@ def publish_in_child(config: Config, store: Store) -> PublishReport:
     return PublishReport(
         topics=data["topics"], written=data["written"], unchanged=data["unchanged"],
         changed_paths=tuple(data["changed_paths"]), duration=data["duration"],
-        warnings=tuple(data["warnings"]),
+        warnings=tuple(data["warnings"]), rendered=tuple(data.get("rendered", ())),
     )
 
 
