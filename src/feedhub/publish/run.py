@@ -474,7 +474,8 @@ def top_candidates(
     """A topic's top stories: those with an article of the topic in the last
     ``stories.top_window`` up to the topic's newest article (not the clock: an unchanged
     store gives the same feed, and a quiet topic still shows its last busy day), most
-    outlets first, then the most recent, then by id. No box or copies yet."""
+    outlets first, then the most recent, then by id. Planned from stamps (no article's
+    text: `top_details` reads the representatives'), no box or copies yet."""
     st = config.file.stories
     end = newest_published(conn, topic)
     if end is None:
@@ -485,7 +486,7 @@ def top_candidates(
     ids = [r[0] for r in ranked]
     members = members_of(conn, ids)
     filed = topic_members(conn, ids, topic)
-    loaded = {a.id: a for a in stored_articles(conn, _flat(members))}
+    loaded = article_stamps(conn, _flat(members))
     out: list[TopStory] = []
     for story, _, _ in ranked:
         own = [loaded[m] for m in members.get(story, []) if m in loaded]
@@ -499,17 +500,17 @@ def top_candidates(
             continue
         rep = min(reps, key=lambda a: (-size.get(a.id, 0), a.published, a.id))
         outlets = sorted({refs[a.source].title for a in own if start <= a.published <= end})
-        out.append(TopStory(story, EntryView(rep, refs[rep.source]), tuple(outlets),
-                            story in followable))
+        out.append(TopStory(story, skeleton(rep, refs), tuple(outlets), story in followable))
     return out
 
 
 def top_details(
     conn: Connection, config: Config, top: Sequence[TopStory], refs: dict[str, SourceRef]
 ) -> list[TopStory]:
-    """The top stories with their representatives' boxes and copies filled in."""
-    full = with_details(conn, [t.view for t in top], refs, config.file.related.count)
-    return [replace(t, view=full[t.view.article.id]) for t in top]
+    """The top stories with their representatives read whole, boxes and copies filled in."""
+    views = loaded_views(conn, [t.view.article.id for t in top], refs)
+    full = with_details(conn, views, refs, config.file.related.count)
+    return [replace(t, view=full[t.view.article.id]) for t in top if t.view.article.id in full]
 
 
 def top_sig(

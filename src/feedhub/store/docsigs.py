@@ -31,6 +31,7 @@ class Stamp:
     source: str  # the source's name
     published: datetime
     url: str | None  # a Related News box links only to a representative with one
+    cluster_id: int | None  # dedupe: the representative's id
     stamp: str  # changes whenever what a feed shows of the article can change
 
 
@@ -55,7 +56,7 @@ def _columns() -> tuple[object, ...]:
 def _stamp(r: object) -> Stamp:
     # `changed` moves with every ingest change (title, url, body, dates); the published
     # date (full text may set it) and the cluster (dedupe) can change without it.
-    return Stamp(r.id, r.name, r.published, r.url,  # type: ignore[attr-defined]
+    return Stamp(r.id, r.name, r.published, r.url, r.cluster_id,  # type: ignore[attr-defined]
                  f"{r.changed}|{r.published_raw}|{r.cluster_id}")  # type: ignore[attr-defined]
 
 
