@@ -68,14 +68,16 @@ from feedhub.store.copies import (
     topic_story_ids,
 )
 from feedhub.store.docsigs import (
+    LinkStamp,
     Stamp,
     article_stamps,
     doc_sigs,
     forget_docs,
+    link_stamps,
     mark_docs,
     topic_stamps,
 )
-from feedhub.store.related import Link, read_boxes
+from feedhub.store.related import read_boxes
 from feedhub.store.stories import (
     FeedState,
     feed_states,
@@ -331,16 +333,13 @@ def detail_stamps(
     for chunk in chunks(ids):
         for cluster, url, name in copy_rows(conn, chunk):
             copies.setdefault(cluster, []).append((url, refs[name].title))
-    boxes = read_boxes(conn, ids) if count else {}
-    linked = {link.related_id for box in boxes.values() for link in box}
-    cluster_of = story_of(conn, linked)
-    reps = article_stamps(conn, set(cluster_of.values()))
+    boxes = link_stamps(conn, ids) if count else {}
     story = stories_of(conn, ids) if followable else {}
     out: dict[int, str] = {}
     for i in ids:
         # The links shown (`chosen_related` keeps the web ones), each with its stamp.
-        box = [(r.id, r.url, r.stamp) for r in box_reps(i, boxes.get(i, ()), cluster_of,
-                                                          reps, count)
+        pairs = [(link.story, link) for link in boxes.get(i, ())]
+        box = [(r.story, r.url, r.stamp) for r in box_reps(i, pairs, count)
                if is_web_url(r.url or "")]
         sid = story.get(i)
         out[i] = repr((copies.get(i, ()), box, sid if sid in followable else None))
@@ -546,30 +545,31 @@ def related_boxes(
     linked = {link.related_id for box in boxes.values() for link in box}
     cluster_of = story_of(conn, linked)
     reps = {a.id: a for a in stored_articles(conn, set(cluster_of.values()))}
+
+    def links(a: StoredArticle) -> list[tuple[int, StoredArticle | None]]:
+        found = [(cluster_of.get(link.related_id), link) for link in boxes.get(a.id, ())]
+        return [(story, reps.get(story)) for story, _ in found if story is not None]
+
     return {
         a.id: tuple(
             RelatedLink(rep.id, rep.title, rep.url or "", rep.published)
-            for rep in box_reps(a.cluster_id or a.id, boxes.get(a.id, ()), cluster_of, reps,
-                                count)
+            for rep in box_reps(a.cluster_id or a.id, links(a), count)
         )
         for a in stories
     }
 
 
-R = TypeVar("R", StoredArticle, Stamp)
+R = TypeVar("R", StoredArticle, LinkStamp)
 
 
-def box_reps(
-    own: int, links: Sequence[Link], cluster_of: dict[int, int], reps: dict[int, R], count: int
-) -> list[R]:
-    """The representatives a box links to, best first: one per story, never the entry's
-    own story (``own``), only those with a URL; ``count`` at most. Shared by the rendering
-    (`related_boxes`) and the signature (`detail_stamps`), so both see the same links."""
+def box_reps(own: int, links: Sequence[tuple[int, R | None]], count: int) -> list[R]:
+    """The representatives a box links to, best first, from its links' (story,
+    representative) pairs: one per story, never the entry's own story (``own``), only
+    those with a URL; ``count`` at most. Shared by the rendering (`related_boxes`) and the
+    signature (`detail_stamps`), so both see the same links."""
     seen = {own}
     out: list[R] = []
-    for link in links:
-        story = cluster_of.get(link.related_id)
-        rep = reps.get(story) if story is not None else None
+    for story, rep in links:
         if rep is None or story in seen or not rep.url:
             continue
         seen.add(story)

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, String, func, select, type_coerce
 
 from feedhub.store.batch import chunks
 from feedhub.store.meta import set_meta
+from feedhub.store.related import related_docs, related_links
 from feedhub.store.schema import article_topics, articles, meta, sources
 
 PREFIX = "doc_sig:"
@@ -89,6 +90,45 @@ def article_stamps(conn: Connection, ids: Iterable[int]) -> dict[int, Stamp]:
             .where(a.id.in_(chunk))
         )
         out.update((r.id, _stamp(r)) for r in conn.execute(q))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class LinkStamp:
+    """One stored Related News link as a signature needs it: the story (representative)
+    it leads to, with that representative's URL and stamp."""
+
+    story: int
+    url: str | None
+    stamp: str
+
+
+def link_stamps(conn: Connection, ids: Iterable[int]) -> dict[int, list[LinkStamp]]:
+    """Article id → its stored box's links, best first, each with its story's
+    representative (the links `store.related.read_boxes` returns, their stories resolved
+    as `copies.story_of` does), in one query per chunk; no dates converted, no text."""
+    lk = related_links.c
+    linked = articles.alias("linked")
+    rep = articles.alias("rep")
+    story = func.coalesce(linked.c.cluster_id, linked.c.id)
+    out: dict[int, list[LinkStamp]] = {}
+    for chunk in chunks(sorted(set(ids))):
+        q = (
+            select(
+                lk.article_id, story.label("story"), rep.c.url,
+                type_coerce(rep.c.changed, String).label("changed"),
+                type_coerce(rep.c.published, String).label("published"), rep.c.cluster_id,
+            )
+            .join(related_docs, related_docs.c.article_id == lk.related_id)
+            .join(linked, linked.c.id == lk.related_id)
+            .join(rep, rep.c.id == story)
+            .where(lk.article_id.in_(chunk))
+            .order_by(lk.article_id, lk.rank)
+        )
+        for r in conn.execute(q):
+            out.setdefault(r.article_id, []).append(
+                LinkStamp(r.story, r.url, f"{r.changed}|{r.published}|{r.cluster_id}")
+            )
     return out
 
 
