@@ -301,7 +301,7 @@ RENDER_VERSION = 1  # raise when a topic document's bytes change for the same in
 
 def topic_digest(config: Config, topic: TopicInfo) -> str:
     """What every document of a topic depends on besides its entries: the site's facts a
-    feed shows (not its title: index.html's only), the topic's own facts, the renderer's
+    feed shows (not its title: the indexes' only), the topic's own facts, the renderer's
     version. Sources and the Related News links shown are signed with their entries."""
     s = site_info(config)
     key = repr((s.base_url, s.author, s.websub_hub, topic, __version__, RENDER_VERSION))
