@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import pg_database
 from tests.test_stories_pipeline import BASE, CONFIG, cli, corpus, item_xml, rss, write_feeds
 
 SIGNED_TOP = "top/"
@@ -181,3 +182,26 @@ def test_signatures_lost_in_a_crash_mean_rendering_again(site: Path) -> None:
     assert sorted(report["rendered"]) == ["africa.atom", "top/africa.atom", "world.atom"]
     assert report["written"] == 0 and files(site / "out") == before
     assert publish(site)["rendered"] == []
+
+
+@pytest.mark.postgres
+def test_postgresql_signs_the_same_way(tmp_path: Path) -> None:
+    """On a PostgreSQL store too (its dates come back as datetimes, not text): a second
+    publish renders nothing, a changed title renders its documents."""
+    write_feeds(tmp_path)
+    with pg_database() as url:
+        text = CONFIG.format(base=BASE).replace("store: data/feedhub.db",
+                                                f'store: {{url: "{url}"}}')
+        (tmp_path / "feedhub.yaml").write_text(text, encoding="utf-8")
+        assert cli(tmp_path, "fetch").returncode == 0
+        assert {"world.atom", "top/world.atom"} <= set(publish(tmp_path)["rendered"])
+        before = files(tmp_path / "out")
+        assert publish(tmp_path)["rendered"] == [] and files(tmp_path / "out") == before
+        key, title, date, body, _ = next(i for i in corpus() if i[0] == "d10-ecb-rates")
+        items = [item_xml("wire", k, t, d, b) for k, t, d, b, _ in corpus() if k != key]
+        items.append(item_xml("wire", key, title + " (corrected)", date, body))
+        (tmp_path / "wire.xml").write_text(rss("wire", items), encoding="utf-8")
+        assert cli(tmp_path, "fetch").returncode == 0
+        report = publish(tmp_path)
+        changed = {p for p in changed_since(before, tmp_path / "out") if topic_doc(p)}
+        assert changed and set(report["rendered"]) == changed

@@ -159,7 +159,7 @@ def write_site(config: Config, store: Store, *, started: float | None = None) ->
             # written once; only the ones missing on disk are rendered.
             signed_docs = [plan.subscription, *(d for d in plan.archives if not d.closed)]
             details = detail_stamps(
-                conn, [v.article.id for d in signed_docs for v in d.entries], refs,
+                conn, [v.article for d in signed_docs for v in d.entries], refs,
                 related.count, followable,
             )
             edge = subscription_edge(plan)
@@ -315,20 +315,23 @@ def skeleton(stamp: Stamp, refs: dict[str, SourceRef]) -> EntryView:
         id=stamp.id, source=stamp.source, guid="", title="", url=None, canonical_url=None,
         summary="", content="", authors=(), categories=(), published=stamp.published,
         updated=stamp.published, first_seen=stamp.published, content_hash="",
+        cluster_id=stamp.cluster_id,
     )
     return EntryView(a, refs[stamp.source])
 
 
 def detail_stamps(
     conn: Connection,
-    ids: Sequence[int],
+    entries: Sequence[StoredArticle],
     refs: dict[str, SourceRef],
     count: int,
     followable: set[str] | frozenset[str] = frozenset(),
 ) -> dict[int, str]:
     """Article id → what `with_details` would add to it, as stamps: its copies (with their
     sources' titles), its stored box's links with their stories' representatives, its
-    story when followable. Reads ids, urls and dates only, never an article's text."""
+    story when followable. Reads ids, urls and dates only, never an article's text
+    (``entries`` may be `skeleton` ones)."""
+    ids = [a.id for a in entries]
     copies: dict[int, list[tuple[str | None, str]]] = {}
     for chunk in chunks(ids):
         for cluster, url, name in copy_rows(conn, chunk):
@@ -336,10 +339,11 @@ def detail_stamps(
     boxes = link_stamps(conn, ids) if count else {}
     story = stories_of(conn, ids) if followable else {}
     out: dict[int, str] = {}
-    for i in ids:
+    for a in entries:
+        i = a.id
         # The links shown (`chosen_related` keeps the web ones), each with its stamp.
         pairs = [(link.story, link) for link in boxes.get(i, ())]
-        box = [(r.story, r.url, r.stamp) for r in box_reps(i, pairs, count)
+        box = [(r.story, r.url, r.stamp) for r in box_reps(a.cluster_id or i, pairs, count)
                if is_web_url(r.url or "")]
         sid = story.get(i)
         out[i] = repr((copies.get(i, ()), box, sid if sid in followable else None))
@@ -523,7 +527,8 @@ def top_sig(
     their representatives' stamps and details."""
     ids = [t.view.article.id for t in top]
     stamps = article_stamps(conn, ids)
-    details = detail_stamps(conn, ids, refs, config.file.related.count)
+    details = detail_stamps(conn, [t.view.article for t in top], refs,
+                            config.file.related.count)
     key = repr((
         digest, "top", config.file.stories,
         [(t.story_id, t.view.article.id, stamps[t.view.article.id].stamp, t.view.source,
