@@ -167,6 +167,15 @@ def test_a_deleted_file_is_rendered_again(site: Path) -> None:
     assert (site / "out" / "africa.atom").is_file()
 
 
+def test_a_file_changed_by_hand_is_rendered_again(site: Path) -> None:
+    path = site / "out" / "world.atom"
+    good = path.read_bytes()
+    path.write_bytes(good.replace(b"<title>", b"<title>edited ", 1))
+    report = publish(site)
+    assert report["rendered"] == ["world.atom"] and report["changed_paths"] == ["world.atom"]
+    assert path.read_bytes() == good
+
+
 def test_signatures_lost_in_a_crash_mean_rendering_again(site: Path) -> None:
     """The signatures are stored after the files are on disk: a crash between the two
     leaves the old (or no) signature, and the next publish renders those documents again

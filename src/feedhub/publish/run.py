@@ -166,7 +166,7 @@ def write_site(config: Config, store: Store, *, started: float | None = None) ->
             todo: list[FeedDocument] = []
             for doc in signed_docs:
                 sig = document_sig(digest, doc, stamps, details, edge)
-                if last_sigs.get(doc.path) == sig and (out / doc.path).is_file():
+                if unchanged_on_disk(last_sigs.get(doc.path), sig, out / doc.path):
                     unchanged += 1
                 else:
                     todo.append(doc)
@@ -199,7 +199,7 @@ def write_site(config: Config, store: Store, *, started: float | None = None) ->
             path = top_path(topic.slug)
             top = top_candidates(conn, config, topic.slug, refs, followable)
             sig = top_sig(conn, config, digest, top, refs)
-            if last_sigs.pop(path, None) == sig and (out / path).is_file():
+            if unchanged_on_disk(last_sigs.pop(path, None), sig, out / path):
                 unchanged += 1
                 continue
             top = top_details(conn, config, top, refs)
@@ -233,7 +233,7 @@ def write_site(config: Config, store: Store, *, started: float | None = None) ->
     if story_sigs or doc_marks or last_sigs:
         with store.write() as conn:
             mark_published(conn, story_sigs)
-            mark_docs(conn, doc_marks)
+            mark_docs(conn, {p: on_disk(sig, out / p) for p, sig in doc_marks.items()})
             forget_docs(conn, last_sigs)  # documents no longer signed (a topic removed)
     newest = max((h.published for li in listings for h in li.headlines), default=None)
     for name, data in (
@@ -306,6 +306,23 @@ def topic_digest(config: Config, topic: TopicInfo) -> str:
     s = site_info(config)
     key = repr((s.base_url, s.author, s.websub_hub, topic, __version__, RENDER_VERSION))
     return hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def on_disk(sig: str, path: Path) -> str | None:
+    """The mark stored for a written document: its signature and its file's size and
+    mtime, so a file deleted, or edited or replaced by hand, is rendered again; None when
+    the file is missing."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return f"{sig}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def unchanged_on_disk(last: str | None, sig: str, path: Path) -> bool:
+    """Whether the document at ``path`` was written from ``sig`` and is still as written."""
+    mark = on_disk(sig, path)
+    return mark is not None and last == mark
 
 
 def skeleton(stamp: Stamp, refs: dict[str, SourceRef]) -> EntryView:

@@ -142,11 +142,12 @@ def doc_sigs(conn: Connection) -> dict[str, str]:
     return out
 
 
-def mark_docs(conn: Connection, sigs: Mapping[str, str]) -> None:
+def mark_docs(conn: Connection, sigs: Mapping[str, str | None]) -> None:
     """Record what each document was written from (path → signature); call it only once
     the files are durably on disk, so a crash before leaves them to be written again."""
     for path, sig in sorted(sigs.items()):
-        set_meta(conn, _key(path), f"{sig} {path}")
+        if sig is not None:
+            set_meta(conn, _key(path), f"{sig} {path}")
 
 
 def forget_docs(conn: Connection, paths: Iterable[str]) -> None:
