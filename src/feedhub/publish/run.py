@@ -65,7 +65,6 @@ from feedhub.store.copies import (
     folder_article_ids,
     source_rows,
     story_of,
-    topic_story_ids,
 )
 from feedhub.store.docsigs import (
     LinkStamp,
@@ -288,11 +287,6 @@ def loaded_views(
     return [EntryView(a, refs[a.source]) for a in stored_articles(conn, ids)]
 
 
-def topic_stories(conn: Connection, topic: str, refs: dict[str, SourceRef]) -> list[EntryView]:
-    """A topic's entries, one per story (the cluster's representative); no box or copies yet."""
-    return loaded_views(conn, sorted(topic_story_ids(conn, topic)), refs)
-
-
 # Topic documents (subscription feed, open archive, top stories): rendered only when what
 # they show changed since they were written, as story feeds are (issue 17: a publish with
 # nothing new rendered 20,000 entries of a 10k store, 11 of its 17 s).
@@ -471,17 +465,6 @@ def remove_stale_stories(out: Path, keep: set[str]) -> None:
     for feed in root.glob("*.atom"):
         if feed.stem not in keep:
             feed.unlink(missing_ok=True)
-
-
-def top_stories(
-    conn: Connection,
-    config: Config,
-    topic: str,
-    refs: dict[str, SourceRef],
-    followable: set[str],
-) -> list[TopStory]:
-    """A topic's top stories with their boxes and copies (`top_candidates`, `top_details`)."""
-    return top_details(conn, config, top_candidates(conn, config, topic, refs, followable), refs)
 
 
 def top_candidates(
