@@ -22,6 +22,7 @@ of feedparser's corpus, real feeds and the benchmark's generated formats.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from typing import Any
@@ -69,7 +70,11 @@ _EMAIL = re.compile(
     r"""(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?"""
 )
 # Media types feedparser reads as XML in the encoding the document declares (RFC 3023).
-_APPLICATION_XML = ("application/xml", "application/xml-dtd", "application/xml-external-parsed-entity")
+_APPLICATION_XML = (
+    "application/xml",
+    "application/xml-dtd",
+    "application/xml-external-parsed-entity",
+)
 
 _PUBLISHED = frozenset({"pubdate", "published", "issued"})
 _UPDATED = frozenset({"updated", "modified", "lastbuilddate", "dc_date"})
@@ -94,8 +99,20 @@ _ENTRY_KEYS = frozenset(
         "author_detail", "tags", "feedburner_origlink", "guidislink",
     }
 )  # fmt: skip
-_FEED_KEYS = frozenset({"link", "links", "id", "title", "title_detail", "ttl", "authors",
-                        "author", "author_detail", "guidislink"})
+_FEED_KEYS = frozenset(
+    {
+        "link",
+        "links",
+        "id",
+        "title",
+        "title_detail",
+        "ttl",
+        "authors",
+        "author",
+        "author_detail",
+        "guidislink",
+    }
+)
 
 
 class _Decline(Exception):
@@ -112,10 +129,8 @@ def _fix(text: str) -> str:
     ``self.encoding`` is "utf-8" and the repair applies)."""
     if text.isascii():
         return text
-    try:
+    with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
         text = text.encode("iso-8859-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        pass
     return text.translate(_cp1252)
 
 
@@ -158,8 +173,9 @@ def acceptable_bytes(body: bytes, content_type: str | None) -> bool:
     if media in _APPLICATION_XML or (media.startswith("application/") and media.endswith("+xml")):
         return True
     # text/xml without a charset is us-ascii to feedparser (RFC 3023): declined.
-    return charset is not None and (media == "text/xml" or (
-        media.startswith("text/") and media.endswith("+xml")))
+    return charset is not None and (
+        media == "text/xml" or (media.startswith("text/") and media.endswith("+xml"))
+    )
 
 
 def _declarations(body: bytes) -> dict[str, str] | None:
@@ -332,8 +348,9 @@ class _Reader:
 
     @staticmethod
     def category(ctx: dict[str, Any], el: Any, attrs: dict[str, str], value: str) -> None:
-        _add_tag(ctx, attrs.get("term"), attrs.get("scheme", attrs.get("domain")),
-                 attrs.get("label"))
+        _add_tag(
+            ctx, attrs.get("term"), attrs.get("scheme", attrs.get("domain")), attrs.get("label")
+        )
         if not value:
             return
         tags = ctx["tags"]
