@@ -125,7 +125,9 @@ def _article(
         summary=summary,
         content=content,
         authors=_authors(e) or feed_authors,
-        categories=n.names(_get(t, "term") or _get(t, "label") for t in _get(e, "tags") or ()),
+        categories=n.names(
+            _get(t, "term") or _get(t, "label") for t in _get(e, "tags") or ()
+        ),
         # One date stands for both: an Atom entry often has only <updated>.
         published=n.clamp_date(published or updated, now),
         updated=n.clamp_date(updated or published, now),
