@@ -48,7 +48,7 @@ GENERATED_FORMATS = ("rss", "rss-teaser", "rss-full", "atom-full", "rdf")
 EDGE_CASES: dict[str, bytes] = {
     "guid-not-permalink-before-link": b"""<rss version="2.0"><channel><title>T</title>
 <link>http://example.com/</link><item><guid isPermaLink="false">a/b</guid>
-<link>/rel?a=1&amp;amp;b=2</link><title>x &amp;amp; y</title></item></channel></rss>""",
+<link>/rel?a=1&amp;amp;b=2&amp;c;=3</link><title>x &amp;amp; y</title></item></channel></rss>""",
     "guid-permalink-only": b"""<rss version="2.0"><channel><link>http://e.com/</link>
 <item><guid>http:///e.com//p/1</guid><description>&lt;p&gt;Hi&lt;/p&gt;</description>
 </item></channel></rss>""",
