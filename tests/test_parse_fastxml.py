@@ -116,6 +116,26 @@ xmlns="http://purl.org/rss/1.0/"><item rdf:about="http://e/1"><title>i</title></
     "rss091": b"<rss version='0.91'><channel><item><title>v</title></item></channel></rss>",
     "media-title": b"""<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/">
 <channel><item><media:title>m</media:title></item></channel></rss>""",
+    "media-rss": b"""<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel>
+<media:thumbnail url="http://e/t.jpg"/><item><media:title>Media first</media:title>
+<title>Item</title><media:group><media:content url="http://e/v.mp4"><media:title>deep</media:title>
+<media:category>Cat A</media:category></media:content><media:thumbnail url="http://e/t.jpg"/>
+</media:group><media:keywords>one, two,,three</media:keywords>
+<media:category scheme="s">Cat A</media:category></item>
+<item>
+<media:title type="html">&lt;b&gt;only media&lt;/b&gt;</media:title></item></channel></rss>""",
+    "images": b"""<rss version="2.0"><channel><image><title>Logo</title><url>http://e/l.png</url>
+<link>http://e/</link></image><title>After image</title><item><title>i</title></item></channel>
+</rss>""",
+    "rdf-image-before-channel": b"""<rdf:RDF
+xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/">
+<image rdf:about="http://e/l.png"><title>Logo</title><url>http://e/l.png</url></image>
+<channel rdf:about="http://e/"><title>Chan</title></channel><item rdf:about="http://e/1">
+<title>i</title><dc:rights xmlns:dc="http://purl.org/dc/elements/1.1/">c</dc:rights></item>
+</rdf:RDF>""",
+    "media-description": b"""<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/">
+<channel><item><description>d</description><media:content url="http://e/v">
+<media:description>caption</media:description></media:content></item></channel></rss>""",
     "html-page": b"<html><head><title>x</title></head><body>no feed</body></html>",
 }
 
@@ -214,6 +234,10 @@ def test_edge_cases_equal_or_declined() -> None:
         "categories",
         "cp1252-controls",
         "rdf-channel-after-items",
+        "media-title",
+        "media-rss",
+        "images",
+        "rdf-image-before-channel",
     } <= taken
     assert not taken & {
         "xml-base",
@@ -222,7 +246,7 @@ def test_edge_cases_equal_or_declined() -> None:
         "latin1-declared",
         "undefined-entity",
         "not-well-formed",
-        "media-title",
+        "media-description",
         "html-page",
     }
 

@@ -91,6 +91,18 @@ _INERT_FEED = frozenset(
     }
     | _PUBLISHED | _UPDATED
 )  # fmt: skip
+# The same for entries: rights, language, publisher go to keys feed.py never reads.
+_INERT_ENTRY = frozenset(
+    {"rights", "copyright", "dc_rights", "language", "dc_language", "dc_publisher"}
+)
+# Media RSS handlers that only fill media_* keys (group and content only enclose others).
+_MEDIA_INERT = frozenset(
+    {
+        "media_group", "media_content", "media_thumbnail", "media_credit", "media_rating",
+        "media_restriction", "media_license", "media_player",
+    }
+)  # fmt: skip
+_MEDIA_SCHEME = "http://search.yahoo.com/mrss/category_schema"
 # Keys feed.py reads: an element without a feedparser handler stores its text under its
 # own name, so one named like these (at any depth) would change a value.
 _ENTRY_KEYS = frozenset(
@@ -362,6 +374,46 @@ class _Reader:
         else:
             _add_tag(ctx, value, None, None)
 
+    def image(self, el: Any, depth: int) -> None:
+        """A feed's <image>: its own dict in feedparser; only its title's depth matters."""
+        self.attrs(el)
+        self.title_depth = -1
+        for child in el:
+            name = self.name(child)
+            # feedparser leaves the image at any other unprefixed element (inimage = 0).
+            if name not in ("title", "link", "url", "width", "height", "description"):
+                raise _Decline(f"{name} in an image")
+            self.attrs(child)
+            if len(child):
+                raise _Decline(f"markup inside an image's {name}")
+            if name == "title" and self.construct(child, "text/plain")[1]:
+                self.title_depth = depth + 1
+
+    def media(self, ctx: dict[str, Any], el: Any, depth: int) -> None:
+        """A Media RSS element at ``depth``: titles, categories and keywords reach feed.py's
+        keys (modelled); the others fill media_* keys only; description is declined
+        (feedparser would take it for the summary)."""
+        name = self.name(el)
+        attrs = self.attrs(el)
+        if name == "media_title":
+            saved = self.title_depth  # _end_media_title restores it
+            self.title(ctx, el, depth)
+            self.title_depth = saved
+        elif name == "media_category":
+            attrs.setdefault("scheme", _MEDIA_SCHEME)
+            self.category(ctx, el, attrs, self.text(el))
+        elif name == "media_keywords":
+            if attrs:
+                raise _Decline("attributes on media:keywords")
+            for term in self.text(el).split(","):
+                if term.strip():
+                    _add_tag(ctx, term.strip(), None, None)
+        elif name in _MEDIA_INERT:
+            for child in el:
+                self.media(ctx, child, depth + 1)
+        else:
+            self.generic(el, _ENTRY_KEYS | _FEED_KEYS)
+
     # --- containers ----------------------------------------------------------------------
 
     def channel(self, container: Any, depth: int) -> None:
@@ -387,6 +439,10 @@ class _Reader:
                 self.attrs(el)
                 if len(el):
                     raise _Decline(f"markup inside {name}")
+            elif name == "image":
+                self.image(el, depth)
+            elif name.startswith("media_"):
+                self.media(feed, el, depth)
             else:
                 self.generic(el, _FEED_KEYS)
 
@@ -442,10 +498,12 @@ class _Reader:
                 if self.attrs(el):
                     raise _Decline("attributes on origLink")
                 e["feedburner_origlink"] = self.text(el)
-            elif name == "enclosure":
+            elif name == "enclosure" or name in _INERT_ENTRY:
                 self.attrs(el)
                 if len(el):
-                    raise _Decline("markup inside an enclosure")
+                    raise _Decline(f"markup inside {name}")
+            elif name.startswith("media_"):
+                self.media(e, el, depth + 1)
             else:
                 self.generic(el, _ENTRY_KEYS)
         # A second description/summary becomes content in feedparser (_summaryKey); two
@@ -562,6 +620,8 @@ def parse(body: bytes, content_type: str | None) -> dict[str, Any] | None:
                     reader.channel(el, 3)
                 elif child == "item":
                     reader.entry(el, 2)
+                elif child == "image":
+                    reader.image(el, 2)
                 else:
                     reader.generic(el, _FEED_KEYS)
     except _Decline:
