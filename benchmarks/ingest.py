@@ -279,6 +279,7 @@ def instrumented() -> Iterator[StageTimers]:
     t.wrap(run, "refile_topics", "refile_if_rules_changed")
     t.wrap(worker, "parse_job", "parse (parse_job, in the worker)")
     t.wrap(pfeed.feedparser, "parse", "  feedparser.parse (sanitize_html=False)")
+    t.wrap(pfeed.fastxml, "parse", "  fastxml.parse (lxml fast path, #17)")
     t.wrap(parse, "parse_json_feed", "  parse_json_feed (JSON Feed, all of it)")
     t.wrap(norm, "clean_html", "  nh3 clean_html")
     t.wrap(worker, "prepare_articles", "prepare (prepare_articles, in the worker)")

@@ -223,6 +223,19 @@ def _lower_ns(uri: str) -> str:
     return "http://backend.userland.com/rss" if "backend.userland.com/rss" in lower else lower
 
 
+def _fp_name(tag: str, prefix: str | None) -> str:
+    """feedparser's name for an element: standard prefix (or the document's own for an
+    unknown namespace), "_", local name, lower-cased."""
+    if tag[0] == "{":
+        uri, local = tag[1:].split("}", 1)
+        standard = _MATCH.get(_lower_ns(uri))
+        prefix = (prefix or "") if standard is None else standard
+    else:
+        prefix, local = "", tag
+    local = local.lower()
+    return f"{prefix.lower()}_{local}" if prefix else local
+
+
 class _Reader:
     """One document's walk: feedparser's state, reduced to what decides feed.py's keys."""
 
@@ -232,28 +245,26 @@ class _Reader:
         self.feed: dict[str, Any] = {}
         self.entries: list[dict[str, Any]] = []
         self.title_depth = -1  # feedparser's title_depth: a later title at or below is ignored
+        self.names: dict[str, str] = {}  # tag → feedparser's name, for this document
 
     # --- names and attributes, as feedparser's strict parser builds them -----------------
 
-    @staticmethod
-    def name(el: Any) -> str:
+    def name(self, el: Any) -> str:
         tag = el.tag
         if not isinstance(tag, str):
             raise _Decline("entity or other special node")
-        if tag[0] == "{":
-            uri, local = tag[1:].split("}", 1)
-            prefix = _MATCH.get(_lower_ns(uri))
-            if prefix is None:
-                prefix = el.prefix or ""
-        else:
-            prefix, local = "", tag
-        local = local.lower()
-        return f"{prefix.lower()}_{local}" if prefix else local
+        # Only an unknown namespace's name depends on the element's own prefix.
+        name = self.names.get(tag)
+        if name is None:
+            name = _fp_name(tag, el.prefix)
+            if tag[0] != "{" or _lower_ns(tag[1 : tag.index("}")]) in _MATCH:
+                self.names[tag] = name
+        return name
 
     @staticmethod
     def attrs(el: Any) -> dict[str, str]:
         out: dict[str, str] = {}
-        for key, value in el.attrib.items():
+        for key, value in el.items():
             if key[0] == "{":
                 uri, local = key[1:].split("}", 1)
                 prefix = _MATCH.get(_lower_ns(uri), "")
