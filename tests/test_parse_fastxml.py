@@ -101,6 +101,27 @@ xmlns="http://purl.org/rss/1.0/"><item rdf:about="http://e/1"><title>i</title></
     "xml-base": b"""<feed xmlns="http://www.w3.org/2005/Atom" xml:base="http://b.example/">
 <entry><id>x</id><link href="rel"/><content type="html">&lt;a href="p"&gt;p&lt;/a&gt;</content>
 </entry></feed>""",
+    "xml-base-nested": b"""<feed xmlns="http://www.w3.org/2005/Atom"><entry xml:base="http://b/">
+<id>x</id><link href="rel"/></entry></feed>""",
+    "xml-base-relative": b"""<feed xmlns="http://www.w3.org/2005/Atom" xml:base="/dir/">
+<entry><id>x</id><link href="rel"/></entry></feed>""",
+    "xml-base-wordpress": b"""<?xml version="1.0" encoding="UTF-8"?><feed
+xmlns="http://www.w3.org/2005/Atom" xmlns:thr="http://purl.org/syndication/thread/1.0"
+xml:lang="en-US" xml:base="https://blog.example.org/wp-atom.php"><title type="text">Blog</title>
+<updated>2025-03-01T10:00:00Z</updated><link rel="alternate" type="text/html"
+href="https://blog.example.org"/><id>https://blog.example.org/feed/atom/</id>
+<entry><author><name>admin</name><uri>https://blog.example.org</uri></author>
+<title type="html"><![CDATA[Hello &#8211; world]]></title><link rel="alternate"
+type="text/html" href="https://blog.example.org/2025/03/hello/"/><id>https://blog.example.org/?p=1</id>
+<updated>2025-03-01T10:00:00Z</updated><published>2025-03-01T09:00:00Z</published>
+<category scheme="https://blog.example.org" term="News"/><summary type="html"><![CDATA[Hi
+&#8230;]]></summary><content type="html" xml:base="https://blog.example.org/2025/03/hello/">
+<![CDATA[<p><a href="rel">x</a></p>]]></content><link rel="replies" type="text/html"
+href="https://blog.example.org/2025/03/hello/#comments" thr:count="0"/><thr:total>0</thr:total>
+</entry></feed>""",
+    "xml-base-content-relative": b"""<feed xmlns="http://www.w3.org/2005/Atom"
+xml:base="http://a.example/"><entry><id>x</id><content type="html" xml:base="sub/">c</content>
+</entry></feed>""",
     "xhtml-content": b"""<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>x</id>
 <content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>hi</p></div></content>
 </entry></feed>""",
@@ -236,11 +257,15 @@ def test_edge_cases_equal_or_declined() -> None:
         "rdf-channel-after-items",
         "media-title",
         "media-rss",
+        "xml-base",
+        "xml-base-wordpress",
         "images",
         "rdf-image-before-channel",
     } <= taken
     assert not taken & {
-        "xml-base",
+        "xml-base-nested",
+        "xml-base-relative",
+        "xml-base-content-relative",
         "xhtml-content",
         "two-descriptions",
         "latin1-declared",

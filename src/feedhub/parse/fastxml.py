@@ -149,9 +149,6 @@ def _fix(text: str) -> str:
     return text.translate(_cp1252) if _C1.search(text) else text
 
 
-def _uri(text: str) -> str:
-    """feedparser's ``resolve_uri`` with no base (xml:base is declined)."""
-    return _urljoin("", text) if text else text
 
 
 def _map_type(value: str) -> str:
@@ -196,11 +193,13 @@ def acceptable_bytes(body: bytes, content_type: str | None) -> bool:
 def _declarations(body: bytes) -> dict[str, str] | None:
     """Prefix → namespace URI of every xmlns attribute (the default one under ""), or None
     when the document declares something whose feedparser mapping this module does not
-    follow: a prefix bound to two URIs, an unknown URI under two prefixes or under a
-    standard prefix, a known URI under another standard prefix. A pattern over the bytes
-    may also match text; that only declines more documents."""
+    follow: a prefix bound to two URIs, an unknown URI under two prefixes, a known URI under
+    another standard prefix, an unknown URI under the standard prefix of a known URI also
+    declared (feedparser's namespaces_in_use would lose it). A pattern over the bytes may
+    also match text; that only declines more documents."""
     found: dict[str, str] = {}
     unknown: dict[str, str] = {}
+    standard_used: set[str] = set()
     for m in _XMLNS.finditer(body):
         raw = m.group(2) if m.group(2) is not None else m.group(3)
         if b"&" in raw:
@@ -211,10 +210,14 @@ def _declarations(body: bytes) -> dict[str, str] | None:
             return None
         standard = _MATCH.get(_lower_ns(uri))
         if standard is None:
-            if unknown.setdefault(uri, prefix) != prefix or prefix.lower() in _STANDARD_PREFIXES:
+            if unknown.setdefault(uri, prefix) != prefix:
                 return None
         elif prefix.lower() in _STANDARD_PREFIXES and prefix.lower() != standard:
             return None
+        else:
+            standard_used.add(standard)
+    if any(p.lower() in standard_used for p in unknown.values()):
+        return None
     return found
 
 
@@ -239,8 +242,9 @@ def _fp_name(tag: str, prefix: str | None) -> str:
 class _Reader:
     """One document's walk: feedparser's state, reduced to what decides feed.py's keys."""
 
-    def __init__(self, version: str) -> None:
+    def __init__(self, version: str, base: str = "") -> None:
         self.version = version
+        self.base = base  # the root's xml:base: feedparser's baseuri for every element
         self.atom = version.startswith("atom")
         self.feed: dict[str, Any] = {}
         self.entries: list[dict[str, Any]] = []
@@ -262,7 +266,9 @@ class _Reader:
         return name
 
     @staticmethod
-    def attrs(el: Any) -> dict[str, str]:
+    def attrs(el: Any, *, root: bool = False) -> dict[str, str]:
+        """feedparser's attribute dict; xml:base is declined except where allowed (``root``:
+        the root and the summary/content elements, whose base ``detail_base`` checks)."""
         out: dict[str, str] = {}
         for key, value in el.items():
             if key[0] == "{":
@@ -270,7 +276,7 @@ class _Reader:
                 prefix = _MATCH.get(_lower_ns(uri), "")
                 key = f"{prefix}:{local}" if prefix else local
             key = key.lower()
-            if key in ("base", "xml:base"):
+            if key == "base" or (key == "xml:base" and not root):
                 raise _Decline("xml:base")
             out[key] = value.lower() if key in ("rel", "type") else value
         return out
@@ -292,12 +298,12 @@ class _Reader:
         if len(el):
             raise _Decline("markup inside a text element")
         raw = (el.text or "").strip()
-        return _fix(_uri(raw) if uri else raw)
+        return _fix(_urljoin(self.base, raw) if uri and raw else raw)
 
     def construct(self, el: Any, default_type: str) -> tuple[str, str]:
         """(type, value) of a title/summary/content element, as push_content + pop give them."""
-        attrs = self.attrs(el)
-        if len(el) or not attrs.keys() <= {"type", "xml:lang"}:
+        attrs = self.attrs(el, root=True)  # a summary's or content's xml:base: detail_base
+        if len(el) or not attrs.keys() <= {"type", "xml:lang", "xml:base"}:
             raise _Decline("text construct with markup or attributes")
         type_ = _map_type(attrs.get("type", default_type))
         if type_ not in _TEXT_TYPES:
@@ -309,7 +315,23 @@ class _Reader:
 
     # --- handlers shared by feed and entry contexts -------------------------------------
 
+    def detail_base(self, el: Any) -> str:
+        """feedparser's baseuri inside a summary or content element (its ``base``).
+
+        An own xml:base is taken when it is an absolute http(s) URL that feedparser's joins
+        (onto "" or onto the root's base) leave unchanged, as WordPress writes it on every
+        Atom content element; anything else is declined.
+        """
+        own = el.get("{http://www.w3.org/XML/1998/namespace}base")
+        if own is None:
+            return self.base
+        if _root_base(own) != own or (self.base and _urljoin(self.base, own) != own):
+            raise _Decline("xml:base")
+        return own
+
     def title(self, ctx: dict[str, Any], el: Any, depth: int) -> None:
+        if el.get("{http://www.w3.org/XML/1998/namespace}base") is not None:
+            raise _Decline("xml:base on a title")
         type_, value = self.construct(el, "text/plain")
         if not -1 < self.title_depth <= depth:
             ctx["title"] = value
@@ -329,7 +351,7 @@ class _Reader:
             attrs.pop("uri", None)
             attrs["href"] = href
         if "href" in attrs:
-            attrs["href"] = _urljoin("", attrs["href"])
+            attrs["href"] = _urljoin(self.base, attrs["href"])
         ctx.setdefault("links", []).append(attrs)
         if "href" in attrs:
             if attrs["rel"] == "alternate" and _map_type(attrs["type"]) in _HTML_TYPES:
@@ -482,15 +504,17 @@ class _Reader:
                     el, "text/html" if name == "description" else "text/plain"
                 )
                 e["summary"] = value
-                e["summary_detail"] = {"type": type_, "value": value, "base": ""}
+                base = self.detail_base(el)
+                e["summary_detail"] = {"type": type_, "value": value, "base": base}
             elif name in ("content", "content_encoded"):
                 contents += 1
-                if "src" in self.attrs(el):
+                if "src" in self.attrs(el, root=True):  # xml:base: detail_base
                     raise _Decline("out-of-line content")
                 type_, value = self.construct(
                     el, "text/html" if name == "content_encoded" else "text/plain"
                 )
-                e.setdefault("content", []).append({"type": type_, "value": value, "base": ""})
+                base = self.detail_base(el)
+                e.setdefault("content", []).append({"type": type_, "value": value, "base": base})
                 e.setdefault("summary", value)
             elif name in _PUBLISHED:
                 self.attrs(el)
@@ -599,6 +623,22 @@ def _version(root: Any, name: str, decls: dict[str, str], attrs: dict[str, str])
     return None
 
 
+def _root_base(value: str | None) -> str | None:
+    """The root's xml:base as feedparser's baseuri ("" without one), or None to decline.
+
+    feedparser joins it onto "" at the root, then onto itself at every element
+    (``make_safe_absolute_uri``); an absolute http(s) URL that both joins leave unchanged
+    is the base of every element. Anything else is declined.
+    """
+    if value is None:
+        return ""
+    if not value.startswith(("http://", "https://")) or value != value.strip():
+        return None
+    if _urljoin("", value) != value or _urljoin(value, value) != value:
+        return None
+    return value
+
+
 def parse(body: bytes, content_type: str | None) -> dict[str, Any] | None:
     """feedparser's result (the keys feed.py reads) for a plain, well-formed UTF-8 RSS, RDF
     or Atom 1.0 document; None for anything else, to be parsed by feedparser."""
@@ -614,11 +654,12 @@ def parse(body: bytes, content_type: str | None) -> dict[str, Any] | None:
     try:
         reader = _Reader("")
         name = reader.name(root)
-        attrs = reader.attrs(root)
+        attrs = reader.attrs(root, root=True)
         version = _version(root, name, decls, attrs)
-        if version is None:
+        base = _root_base(attrs.get("xml:base"))
+        if version is None or base is None:
             return None
-        reader = _Reader(version)
+        reader = _Reader(version, base)
         if name == "feed":
             reader.channel(root, 2)
         else:

@@ -41,6 +41,10 @@ def parse_xml_feed(
     which gives feedparser's values or declines; everything else goes to feedparser.
     ``fast_path=False`` always uses feedparser (the differential tests' reference).
     """
+    # Process-wide patches of feedparser (feedparser_fixes): it builds its parser classes
+    # internally, so there is no per-call way to pass fixed ones. A flag check after the first.
+    # Made before the fast path too: a process's first parse installs them, whichever path.
+    install()
     d = fastxml.parse(body, content_type) if fast_path else None
     if d is None:
         d, body = _feedparser(body, content_type)
@@ -49,9 +53,6 @@ def parse_xml_feed(
 
 def _feedparser(body: bytes, content_type: str | None) -> tuple[Mapping[str, Any], bytes]:
     """feedparser's result dict for ``body`` behind feedhub's fixes, and the body it read."""
-    # Process-wide patches of feedparser (feedparser_fixes): it builds its parser classes
-    # internally, so there is no per-call way to pass fixed ones. A flag check after the first.
-    install()
     # No Content-Location on purpose: feedparser would resolve every relative URL against the
     # feed file's URL, but an RSS item link is relative to the channel's site <link> (feeds
     # are often served from another host or a /feed/ directory). Left relative, they are
