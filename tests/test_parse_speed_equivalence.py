@@ -3,7 +3,8 @@
 Each speed-up is checked against the current code without it, not against a frozen copy,
 so a deliberate change of the parse stage or of topic matching needs no edit here:
 
-- the parse stage's fast paths (``feedparser_fixes.install_fast_paths``, ``feed._get``):
+- the parse stage's fast paths (``feedparser_fixes.install_fast_paths``, ``feed._get``,
+  and the lxml fast path ``parse/fastxml.py`` of #17, which the reference run turns off):
   every file of feedparser's corpus, the real-world feeds and a generated benchmark corpus
   parses to equal ``ParsedFeed`` values (or the same error) with them and, in a subprocess
   (they patch feedparser process-wide), without them: ``tests.support.parse_reference_run``;

@@ -13,9 +13,11 @@ handler for it, or when feedparser has no handler for it and the key it would st
 one ``feed.py`` never reads. The text of each value goes through the steps of feedparser's
 ``pop()`` (strip, relative-URI join, the UTF-8-read-as-Latin-1 repair, the cp1252 map).
 Declined, among others: any DOCTYPE or entity declaration (no expansion is ever possible
-here: billion laughs, XXE), encodings but UTF-8, xml:base, inline XHTML, base64 or ``src``
-content, ``<image>``/``<source>``/``<textInput>``, Media RSS and iTunes elements (feedparser
-maps them into titles, links and contents), and anything that is not well-formed.
+here: billion laughs, XXE), encodings but UTF-8, xml:base but an absolute one on the root
+or on a summary/content, inline XHTML, base64 or ``src`` content, two summaries or
+contents in one entry, ``<source>``/``<textInput>``/``<contributor>``, ``media:description``
+and iTunes elements (feedparser maps them into summaries, titles and tags), and anything
+that is not well-formed. The one lxml parser per thread never loads a DTD or the network.
 Differential tests (tests/test_parse_fastxml.py) compare it with feedparser on every file
 of feedparser's corpus, real feeds and the benchmark's generated formats.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -42,15 +45,25 @@ from feedhub.parse.feedparser_fixes import AUTHOR_MAX
 AUDITED_VERSIONS = frozenset({"6.0.14"})
 _AUDITED = feedparser.__version__ in AUDITED_VERSIONS
 
-_PARSER = etree.XMLParser(
-    resolve_entities=False,
-    no_network=True,
-    load_dtd=False,
-    huge_tree=False,
-    remove_comments=True,  # feedparser ignores comments and PIs and joins the text around
-    remove_pis=True,
-    collect_ids=False,
-)
+_LOCAL = threading.local()  # one parser per thread: parse workers may be threads (-j 1)
+
+
+def _parser() -> etree.XMLParser:
+    """This thread's strict parser: no entity expansion, no DTD, no network, no huge trees."""
+    parser = getattr(_LOCAL, "parser", None)
+    if parser is None:
+        parser = _LOCAL.parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=False,
+            remove_comments=True,  # feedparser ignores comments and PIs, joins the text around
+            remove_pis=True,
+            collect_ids=False,
+        )
+    return parser
+
+
 _ATOM10 = "http://www.w3.org/2005/atom"
 _RSS10 = "http://purl.org/rss/1.0/"
 _RSS090 = "http://my.netscape.com/rdf/simple/0.9/"
@@ -648,7 +661,7 @@ def parse(body: bytes, content_type: str | None) -> dict[str, Any] | None:
     if decls is None:
         return None
     try:
-        root = etree.fromstring(body, _PARSER)
+        root = etree.fromstring(body, _parser())
     except (etree.LxmlError, ValueError):
         return None
     try:
