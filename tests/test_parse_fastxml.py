@@ -129,6 +129,8 @@ xml:base="http://a.example/"><entry><id>x</id><content type="html" xml:base="sub
 <description>two</description></item></channel></rss>""",
     "latin1-declared": '<?xml version="1.0" encoding="iso-8859-1"?><rss version="2.0">'
     "<channel><item><title>caf\xe9</title></item></channel></rss>".encode("latin-1"),
+    "xml-1.1": b'<?xml version="1.1"?><rss version="2.0"><channel><item><title>t</title>'
+    b"</item></channel></rss>",
     "bom": b"\xef\xbb\xbf<rss version='2.0'><channel><item><title>b</title></item></channel></rss>",
     "undefined-entity": b"<rss version='2.0'><channel><item><title>&nbsp;</title></item>"
     b"</channel></rss>",
@@ -271,6 +273,7 @@ def test_edge_cases_equal_or_declined() -> None:
         "latin1-declared",
         "undefined-entity",
         "not-well-formed",
+        "xml-1.1",
         "media-description",
         "html-page",
     }

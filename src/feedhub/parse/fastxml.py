@@ -74,6 +74,7 @@ _HTML_TYPES = frozenset(_FeedParserMixin.html_types)
 _TEXT_TYPES = frozenset({"text/plain", "text/html"})
 _looks_like_html: Callable[[str], bool] = _FeedParserMixin.looks_like_html
 
+_XML_10 = re.compile(rb"<\?xml\s+version\s*=\s*([\"'])1\.0\1")
 _XML_DECL = re.compile(rb"<\?xml[^>]*?encoding\s*=\s*([\"'])([^\"']*)\1")
 _XMLNS = re.compile(rb"xmlns(?::([^\s=>/]+))?\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([^;\"'\s]*)", re.IGNORECASE)
@@ -183,6 +184,8 @@ def acceptable_bytes(body: bytes, content_type: str | None) -> bool:
         return False
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
         return False
+    if body.startswith(b"<?xml") and not _XML_10.match(body):
+        return False  # XML 1.1 (libxml2 reads it, expat does not) or an odd declaration
     m = _XML_DECL.match(body, 0, 200) if body.startswith(b"<?xml") else None
     if m is not None and m.group(2).lower() != b"utf-8":
         return False
