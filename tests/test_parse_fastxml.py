@@ -131,6 +131,10 @@ xml:base="http://a.example/"><entry><id>x</id><content type="html" xml:base="sub
     "<channel><item><title>caf\xe9</title></item></channel></rss>".encode("latin-1"),
     "xml-1.1": b'<?xml version="1.1"?><rss version="2.0"><channel><item><title>t</title>'
     b"</item></channel></rss>",
+    "leading-space": b"\n  <rss version='2.0'><channel><item><title>w</title></item>"
+    b"</channel></rss>",
+    "space-before-declaration": b"\n<?xml version='1.0'?><rss version='2.0'><channel><item>"
+    b"<title>w</title></item></channel></rss>",
     "bom": b"\xef\xbb\xbf<rss version='2.0'><channel><item><title>b</title></item></channel></rss>",
     "undefined-entity": b"<rss version='2.0'><channel><item><title>&nbsp;</title></item>"
     b"</channel></rss>",
@@ -271,6 +275,7 @@ def test_edge_cases_equal_or_declined() -> None:
         "xhtml-content",
         "two-descriptions",
         "latin1-declared",
+        "space-before-declaration",
         "undefined-entity",
         "not-well-formed",
         "xml-1.1",

@@ -24,6 +24,7 @@ of feedparser's corpus, real feeds and the benchmark's generated formats.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import re
 import threading
@@ -178,10 +179,14 @@ def _map_type(value: str) -> str:
 
 
 def acceptable_bytes(body: bytes, content_type: str | None) -> bool:
-    """UTF-8 without BOM, declared (or defaulted) so by both the XML declaration and the
-    HTTP media type, and no DOCTYPE or entity declaration anywhere."""
-    if not body.startswith(b"<") or b"\x00" in body[:4]:  # UTF-16/32 begin with a NUL byte
+    """UTF-8 (its BOM already removed), declared or defaulted so by both the XML declaration
+    and the HTTP media type, and no DOCTYPE or entity declaration anywhere. White space may
+    come before the root, not before an XML declaration."""
+    if b"\x00" in body[:4]:  # UTF-16/32 begin with a NUL byte
         return False
+    head = body.lstrip(b" \t\r\n")
+    if not head.startswith(b"<") or (len(head) != len(body) and head.startswith(b"<?")):
+        return False  # not markup, or a declaration after white space (not well-formed)
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
         return False
     if body.startswith(b"<?xml") and not _XML_10.match(body):
@@ -658,6 +663,8 @@ def _root_base(value: str | None) -> str | None:
 def parse(body: bytes, content_type: str | None) -> dict[str, Any] | None:
     """feedparser's result (the keys feed.py reads) for a plain, well-formed UTF-8 RSS, RDF
     or Atom 1.0 document; None for anything else, to be parsed by feedparser."""
+    if body.startswith(codecs.BOM_UTF8):
+        body = body[len(codecs.BOM_UTF8) :]  # feedparser drops it too
     if not _AUDITED or not acceptable_bytes(body, content_type):
         return None
     decls = _declarations(body)
