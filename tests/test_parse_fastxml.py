@@ -40,6 +40,9 @@ CONTENT_TYPES = (
     "text/xml",
     "text/html; charset=utf-8",
     "application/xml; charset=iso-8859-1",
+    "Application/RSS+XML",
+    "application/rss+xml; Charset=\"UTF-8\"; charset=latin-1",
+    "",
 )
 GENERATED_FORMATS = ("rss", "rss-teaser", "rss-full", "atom-full", "rdf")
 

@@ -34,6 +34,7 @@ from typing import Any
 import feedparser
 from feedparser.api import StrictFeedParser
 from feedparser.datetimes import _parse_date
+from feedparser.encodings import parse_content_type
 from feedparser.html import _cp1252
 from feedparser.mixin import _FeedParserMixin
 from feedparser.urls import _urljoin
@@ -78,7 +79,6 @@ _looks_like_html: Callable[[str], bool] = _FeedParserMixin.looks_like_html
 _XML_10 = re.compile(rb"<\?xml\s+version\s*=\s*([\"'])1\.0\1")
 _XML_DECL = re.compile(rb"<\?xml[^>]*?encoding\s*=\s*([\"'])([^\"']*)\1")
 _XMLNS = re.compile(rb"xmlns(?::([^\s=>/]+))?\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
-_CHARSET = re.compile(r"charset\s*=\s*[\"']?([^;\"'\s]*)", re.IGNORECASE)
 _LINK_REF = re.compile("&([A-Za-z0-9_]+);")
 _C1 = re.compile("[" + "".join(map(chr, sorted(_cp1252))) + "]")
 # feedparser's _sync_author_detail e-mail pattern, verbatim.
@@ -196,17 +196,16 @@ def acceptable_bytes(body: bytes, content_type: str | None) -> bool:
         return False
     if body.startswith(b"<?xml") and m is None and b"encoding" in body[: body.find(b">")]:
         return False  # an encoding pseudo-attribute the pattern did not read
-    if content_type is None:
-        return True
-    media, _, params = content_type.partition(";")
-    media = media.strip().lower()
-    charset = _CHARSET.search(params)
-    if charset is not None and charset.group(1).lower() != "utf-8":
+    if not content_type:
+        return True  # feed.py sends feedparser no header at all: UTF-8 by default
+    # feedparser's own reading of the header (case-sensitive media type, last charset).
+    media, charset = parse_content_type(content_type)
+    if charset and charset.lower() != "utf-8":
         return False
     if media in _APPLICATION_XML or (media.startswith("application/") and media.endswith("+xml")):
         return True
     # text/xml without a charset is us-ascii to feedparser (RFC 3023): declined.
-    return charset is not None and (
+    return bool(charset) and (
         media == "text/xml" or (media.startswith("text/") and media.endswith("+xml"))
     )
 
