@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import logging
 import re
 import threading
 from collections.abc import Callable
@@ -41,6 +42,8 @@ from feedparser.urls import _urljoin
 from lxml import etree
 
 from feedhub.parse.feedparser_fixes import AUTHOR_MAX
+
+log = logging.getLogger(__name__)
 
 # The feedparser whose handlers were read for this module; any other version keeps the
 # fast path off (feed.py then always uses feedparser).
@@ -699,5 +702,10 @@ def parse(body: bytes, content_type: str | None) -> dict[str, Any] | None:
                 else:
                     reader.generic(el, _FEED_KEYS)
     except _Decline:
+        return None
+    except (RecursionError, MemoryError):
+        return None  # feedparser's path has its own limits and messages for these
+    except Exception:  # a fast-path bug must cost speed, never a source: feedparser reads it
+        log.debug("fast path declined after an unexpected error", exc_info=True)
         return None
     return {"version": version, "feed": reader.feed, "entries": reader.entries, "bozo": 0}
