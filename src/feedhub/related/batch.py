@@ -184,7 +184,12 @@ def index_new(
     if not docs:
         return set()
     known = known if known is not None else IndexRows()
-    table = known.table(conn)  # before the batch's rows are written
+    # Before the batch's rows are written; every pair of the batch is in these dates.
+    table = known.table(
+        conn,
+        int((min(d.published for d in docs) - s.window).timestamp()) - 1,
+        int((max(d.published for d in docs) + s.window).timestamp()) + 1,
+    )
     rows = _term_vectors(conn, docs, s)
     put_docs(conn, rows)  # the run's postings are told, as for one article
     pairs = _new_pairs(conn, docs, [v for _, _, v in rows], s)
@@ -264,6 +269,7 @@ def index_new(
         np.array([d.cluster_key for d in docs], dtype=np.int64),
     )
     table.set_boxes(sizes)
+    known.added(len(docs))
     return changed
 
 
@@ -444,15 +450,33 @@ class IndexRows:
 
     def __init__(self) -> None:
         self._table: _DocTable | None = None
+        self._lo = self._hi = 0  # the dates held, epoch seconds
+        self._documents = 0  # the index's size the rows were read at, plus the batches since
 
-    def table(self, conn: Connection) -> _DocTable:
-        """The rows, read again when the index's size says another writer changed it (the
-        service's retention unindexes expired articles without the publish lock)."""
-        if self._table is not None and len(self._table.ids) != db.documents(conn):
+    def table(self, conn: Connection, lo: int, hi: int) -> _DocTable:
+        """The rows of the articles published in [lo, hi] (epoch seconds), and a quarter
+        of that span on each side; read again when a batch's windows reach outside them,
+        or when the index's size says another writer changed it (the service's retention
+        unindexes expired articles without the publish lock).
+
+        Only the dates the batches' windows cover, not the whole index: at 100k articles
+        that read was 0.19 s per run, and a store's whole index grows with its age (issue
+        17: costs that do not grow with the store)."""
+        documents = db.documents(conn)
+        if self._table is not None and (
+            documents != self._documents or lo < self._lo or hi > self._hi
+        ):
             self._table = None
         if self._table is None:
-            self._table = _DocTable(db.index_rows(conn))
+            margin = (hi - lo) // 4
+            self._lo, self._hi = lo - margin, hi + margin
+            self._table = _DocTable(db.index_rows(conn, self._lo, self._hi))
+            self._documents = documents
         return self._table
+
+    def added(self, count: int) -> None:
+        """A batch indexed ``count`` articles and added their rows to the table."""
+        self._documents += count
 
     def drop(self) -> None:
         self._table = None
