@@ -103,6 +103,14 @@ def _pg_database(server: str, name: str, template: str | None = None) -> str:
     return f"{server}/{db}"
 
 
+def candidate_options(backend: Backend) -> dict[str, object]:
+    """The execution options that pick ``backend``'s candidate query (PostgreSQL)."""
+    options: dict[str, object] = {fulltext.CANDIDATES_OPTION: backend.candidates}
+    if backend.limit is not None:
+        options[fulltext.LIMIT_OPTION] = backend.limit
+    return options
+
+
 def new_store(directory: Path, name: str, backend: Backend = SQLITE) -> Connection:
     """A store as feedhub opens it (SQLite: 16 KiB pages, WAL, mmap) on a new file, or on a
     new database of ``backend.server`` (migrated: full-text column and index included)."""
@@ -115,10 +123,7 @@ def new_store(directory: Path, name: str, backend: Backend = SQLITE) -> Connecti
         if backend.bare:
             with engine.begin() as c:
                 c.exec_driver_sql(f"ALTER TABLE related_docs DROP COLUMN {fulltext.TSV_COLUMN}")
-    options: dict[str, object] = {fulltext.CANDIDATES_OPTION: backend.candidates}
-    if backend.limit is not None:
-        options[fulltext.LIMIT_OPTION] = backend.limit
-    conn = engine.connect().execution_options(**options)
+    conn = engine.connect().execution_options(**candidate_options(backend))
     conn.begin()
     conn.execute(insert(sources).values(id=1, name="bench", url="http://b.example", kind="http"))
     return conn
@@ -414,10 +419,7 @@ def clone_store(
     conn.close()
     engine.dispose()
     copy = _pg_database(backend.server, f"publisher-{name}", template=source)
-    options = {fulltext.CANDIDATES_OPTION: backend.candidates}
-    if backend.limit is not None:
-        options[fulltext.LIMIT_OPTION] = backend.limit
-    return engine.connect().execution_options(**options), copy
+    return engine.connect().execution_options(**candidate_options(backend)), copy
 
 
 def publisher_path(
@@ -429,10 +431,7 @@ def publisher_path(
     included); and the boxes it leaves."""
     store = Store.open(url)
     try:
-        options = {fulltext.CANDIDATES_OPTION: backend.candidates}
-        if backend.limit is not None:
-            options[fulltext.LIMIT_OPTION] = backend.limit
-        store.engine.update_execution_options(**options)
+        store.engine.update_execution_options(**candidate_options(backend))
         with store.write() as conn:
             new_ids = insert_articles(conn, fresh)
             enqueue(conn, new=new_ids)

@@ -37,7 +37,6 @@ def test_the_batch_stays_within_one_and_the_maximum() -> None:
     pacer = Pacer(budget=0.2, batch=4, max_batch=50)
     assert max(sizes(pacer, cost=0.0, steps=10)) == 50  # instant transactions
     assert min(sizes(pacer, cost=10.0, steps=10)) == 1
-    sizes(pacer, cost=0.0, steps=1, fixed=0.0)  # a zero duration does not divide by zero
 
 
 def test_a_fixed_cost_per_transaction_is_paid_for_with_larger_batches() -> None:

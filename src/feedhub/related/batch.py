@@ -436,8 +436,8 @@ def _from_epoch(epoch: int) -> datetime:
 
 
 class IndexRows:
-    """Every indexed article's date, cluster key, box size and floor, held in memory across
-    the batches of a related run (issue 17).
+    """The date, cluster key, box size and floor of the indexed articles in the dates the
+    batches' windows cover, held in memory across the batches of a related run (issue 17).
 
     Each batch of new articles may enter any box of its window whose floor its scores
     reach: reading those rows for every batch read thousands of rows per batch, and a
