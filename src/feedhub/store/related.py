@@ -209,16 +209,31 @@ _MEMBERS = union_all(
 )
 
 
+_DOC_COLUMNS = (
+    related_docs.c.article_id,
+    related_docs.c.published,
+    related_docs.c.cluster_key,
+    related_docs.c.box_size,
+    related_docs.c.floor,
+)
+# Built once: a new article reads a few of these, and building the statement each time
+# (coercions, cache key) cost as much as running it on SQLite (issue 14).
+_READ_DOCS = select(*_DOC_COLUMNS).where(
+    related_docs.c.article_id.in_(bindparam("ids", expanding=True))
+)
+_WINDOW_DOCS = select(*_DOC_COLUMNS).where(
+    related_docs.c.published >= bindparam("start"),
+    related_docs.c.published <= bindparam("end"),
+    or_(related_docs.c.box_size < bindparam("count"),
+        related_docs.c.floor <= bindparam("best", type_=Float)),
+)
+
+
 def read_docs(conn: Connection, ids: Iterable[int]) -> dict[int, DocInfo]:
-    d = related_docs.c
     found: dict[int, DocInfo] = {}
     for chunk in chunks(list(ids)):
-        rows = conn.execute(
-            select(d.article_id, d.published, d.cluster_key, d.box_size, d.floor).where(
-                d.article_id.in_(chunk)
-            )
-        )
-        found.update((r.article_id, DocInfo(r[0], _when(r[1]), *r[2:])) for r in rows)
+        rows = conn.execute(_READ_DOCS, {"ids": list(chunk)})
+        found.update((r[0], DocInfo(r[0], _when(r[1]), *r[2:])) for r in rows)
     return found
 
 
@@ -239,14 +254,14 @@ def offer_targets(
     """
     if not scores:
         return {}
-    d = related_docs.c
-    rows = conn.execute(
-        select(d.article_id, d.published, d.cluster_key, d.box_size, d.floor).where(
-            d.published >= _epoch(start),
-            d.published <= _epoch(end),
-            or_(d.box_size < count, d.floor <= max(scores.values())),
-        )
-    ).all()
+    if conn.dialect.name == "postgresql":
+        found = related_pg.offer_targets(conn, _epoch(start), _epoch(end), scores, count)
+        return {r[0]: DocInfo(r[0], _when(r[1]), *r[2:]) for r in found}
+    result = conn.execute(_WINDOW_DOCS, {"start": _epoch(start), "end": _epoch(end),
+                                         "count": count, "best": max(scores.values())})
+    # The driver's tuples: SQLAlchemy's Rows cost more than the scan (issue 14).
+    rows = result.cursor.fetchall() if result.cursor is not None else []
+    result.close()
     none = -1.0  # not a pair: below any floor
     return {
         r[0]: DocInfo(r[0], _when(r[1]), *r[2:])
@@ -585,19 +600,19 @@ def read_boxes(conn: Connection, ids: Iterable[int]) -> dict[int, list[Link]]:
     """Stored boxes of the given articles, best first (articles with no box map to [])."""
     ids = list(ids)
     boxes: dict[int, list[Link]] = {i: [] for i in ids}
-    lk, d = related_links.c, related_docs.c
     for chunk in chunks(ids):
-        rows = conn.execute(
-            select(lk.article_id, lk.related_id, lk.score, d.published, d.cluster_key)
-            .join(related_docs, d.article_id == lk.related_id)
-            .where(lk.article_id.in_(chunk))
-            .order_by(lk.article_id, lk.rank)
-        )
-        for r in rows:
-            boxes[r.article_id].append(
-                Link(r.related_id, r.score, _when(r.published), r.cluster_key)
-            )
+        for r in conn.execute(_READ_BOXES, {"ids": list(chunk)}):
+            boxes[r[0]].append(Link(r[1], r[2], _when(r[3]), r[4]))
     return boxes
+
+
+_READ_BOXES = (
+    select(related_links.c.article_id, related_links.c.related_id, related_links.c.score,
+           related_docs.c.published, related_docs.c.cluster_key)
+    .join(related_docs, related_docs.c.article_id == related_links.c.related_id)
+    .where(related_links.c.article_id.in_(bindparam("ids", expanding=True)))
+    .order_by(related_links.c.article_id, related_links.c.rank)
+)
 
 
 # Box size and floor of one article (`write_boxes`: an executemany over the boxes).
