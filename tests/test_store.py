@@ -49,3 +49,25 @@ def test_opening_a_new_store_waits_for_the_process_that_is_creating_it(tmp_path)
     finally:
         store.close()
         other.close()
+
+
+def test_commits_share_a_checkpoint_until_the_wal_holds_64_mib(tmp_path) -> None:
+    """A related batch dirties ~600 pages per commit; at SQLite's default (1,000 pages)
+    nearly every commit checkpointed and copied the same hot pages again (store/db.py,
+    issue 14). Three such commits stay in the WAL together now."""
+    store = Store.open(f"sqlite:///{tmp_path / 'wal.db'}")
+    try:
+        with store.write() as conn:
+            conn.exec_driver_sql("CREATE TABLE filler (x BLOB)")
+        for _ in range(3):  # ~600 pages of 16 KiB each
+            with store.write() as conn:
+                conn.exec_driver_sql(
+                    "INSERT INTO filler SELECT randomblob(15000) FROM "
+                    "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 600)"
+                    " SELECT i FROM n)"
+                )
+        with store.read() as conn:
+            _busy, frames, _done = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+        assert 1800 <= frames < 4096
+    finally:
+        store.close()
