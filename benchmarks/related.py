@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import csv
+import gc
 import math
 import os
 import pstats
@@ -357,6 +358,8 @@ def speed(
     build = time.perf_counter() - t0
     name = f"speed-{size}-{backend.candidates}-{backend.limit}-{backend.bare}.db"
     conn, copy_url = clone_store(conn, workdir, name, backend)
+    del rows, background, ids  # the generator's text is no part of a publish's heap
+    gc.collect()
     publisher = publisher_path(copy_url, fresh, backend)
     conn.begin()
     new_ids = insert_articles(conn, fresh)
@@ -417,7 +420,12 @@ def clone_store(
         target = sqlite3.connect(copy)
         conn.connection.driver_connection.backup(target)
         target.close()
-        return conn, f"sqlite:///{copy}"
+        # A new connection, as a publish opens the store (with the generator's text freed,
+        # below, one call per article at 100k went 10.5 → 9.1 ms at load ~2).
+        conn.close()
+        engine.dispose()
+        return engine.connect().execution_options(**candidate_options(backend)), \
+            f"sqlite:///{copy}"
     source = engine.url.database
     conn.close()
     engine.dispose()
