@@ -98,7 +98,7 @@ class TermPostings:
             if found is None:
                 continue
             self._terms.move_to_end(term)
-            posting = found.merged()
+            posting = found.merged() if found.added else found  # a call per term counts
             lo = int(np.searchsorted(posting.published, lo_at, side="left"))
             hi = int(np.searchsorted(posting.published, hi_at, side="right"))
             if hi > lo:
