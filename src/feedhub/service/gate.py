@@ -130,8 +130,8 @@ class GatedStore(Store):
         self.gate = WriteGate()
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        with self.gate.hold(), super().write() as conn:
+    def write(self, *, bump: bool = True) -> Iterator[Connection]:
+        with self.gate.hold(), super().write(bump=bump) as conn:
             yield conn
 
 

@@ -8,6 +8,7 @@ them live in this package's modules.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -21,6 +22,8 @@ from feedhub.store.db import (
     create_store_engine,
     migrate,
 )
+from feedhub.store.generation import bump as bump_generation
+from feedhub.store.generation import change_count, wrote
 from feedhub.util.urls import mask_url
 
 __all__ = ["Store", "StoreError", "first_line"]
@@ -31,6 +34,7 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._thread = threading.local()  # .bumps: this thread's generation bumps
 
     @classmethod
     def open(cls, url: str, *, migrate_schema: bool = True) -> Store:
@@ -53,12 +57,28 @@ class Store:
             yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """One write transaction: committed on success, rolled back on any exception."""
+    def write(self, *, bump: bool = True) -> Iterator[Connection]:
+        """One write transaction: committed on success, rolled back on any exception.
+
+        A transaction that changed a row gives the store a new generation
+        (`store.generation`, issue 17), so a publish of an unchanged store can stop early;
+        ``bump=False`` only for the publisher's own records, which change nothing it
+        publishes.
+        """
         with self.engine.connect() as conn:
             conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
+                before = change_count(conn)
                 yield conn
+                if bump and wrote(conn, before):
+                    bump_generation(conn)
+                    self._thread.bumps = self.own_bumps() + 1
+
+    def own_bumps(self) -> int:
+        """How many generations this thread's write transactions have begun (counted
+        before their commit): a publish whose stages made all of the bumps since it read
+        the generation may record the one after them (issue 17)."""
+        return getattr(self._thread, "bumps", 0)
 
     def ping(self) -> None:
         """Ask the database for ``SELECT 1`` (readiness probes); raises when it cannot answer."""

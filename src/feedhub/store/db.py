@@ -135,6 +135,11 @@ def migrate(engine: Engine) -> None:
         from feedhub.store import fulltext
 
         fulltext.install(conn)
+        if version is not None and version < SCHEMA_VERSION:
+            # A schema upgrade writes around `Store.write`: a new generation (issue 17).
+            from feedhub.store.generation import bump
+
+            bump(conn)
 
 
 def _upgrade(conn: Connection, version: int) -> None:
