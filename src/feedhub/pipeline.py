@@ -10,7 +10,13 @@ import time
 from collections.abc import Callable
 
 from feedhub.config import Config
-from feedhub.publish.run import PublishReport, publishing, write_site
+from feedhub.publish.run import (
+    PublishReport,
+    last_publish,
+    publishing,
+    unchanged_report,
+    write_site,
+)
 from feedhub.related.progress import Progress
 from feedhub.related.run import update_pending_related
 from feedhub.store import Store
@@ -38,12 +44,19 @@ def publish(
     """
     with publishing(config.output_dir, on_wait=on_wait):
         started = time.perf_counter()
+        # Issue 17: nothing written since the last complete publish (which ran these
+        # stages too), the same config and output: nothing to do, in a few rows.
+        generation, documents = last_publish(config, store)
+        if documents is not None:
+            return unchanged_report(config, documents, started)
+        bumps = store.own_bumps()
         with store.write() as conn:
             refile_topics(conn, filing(config))
         update_pending_related(store, related_settings(config), pause=pause, progress=progress)
         # After related: stories are formed from the vectors it indexed.
         update_stories(store, stories_settings(config), pause=pause)
-        return write_site(config, store, started=started)
+        return write_site(config, store, started=started,
+                          generation=(generation, store.own_bumps() - bumps))
 
 
 def rebuild(

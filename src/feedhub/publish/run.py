@@ -39,7 +39,7 @@ from feedhub.publish.atom import (
     top_path,
 )
 from feedhub.publish.index import render_index_html, render_opml
-from feedhub.publish.lock import publish_lock
+from feedhub.publish.lock import LOCK_NAME, publish_lock
 from feedhub.publish.page import ARTICLES_DIR, page_path, render_article_page
 from feedhub.publish.stylesheet import render_stylesheet
 from feedhub.publish.text import is_web_url
@@ -56,7 +56,7 @@ from feedhub.publish.views import (
     TopStory,
 )
 from feedhub.publish.websub import announce
-from feedhub.publish.write import DirSync, PublishError, remove_leftover_temps
+from feedhub.publish.write import DirSync, PublishError, remove_leftover_temps, tree_stamp
 from feedhub.store import Store
 from feedhub.store.articles import stored_articles
 from feedhub.store.batch import chunks
@@ -76,6 +76,8 @@ from feedhub.store.docsigs import (
     mark_docs,
     topic_stamps,
 )
+from feedhub.store.generation import generation as store_generation
+from feedhub.store.generation import published_state, record_published_state
 from feedhub.store.related import read_boxes
 from feedhub.store.stories import (
     FeedState,
@@ -122,21 +124,65 @@ def publishing(out: Path, on_wait: Callable[[], None] | None = None) -> Iterator
         yield
 
 
-def write_site(config: Config, store: Store, *, started: float | None = None) -> PublishReport:
+def last_publish(config: Config, store: Store) -> tuple[int, int | None]:
+    """The store's generation now, and, when a publish would change nothing, the count of
+    documents the last publish left: None otherwise.
+
+    Issue 17: a publish of an unchanged store did work that grew with the store. When the
+    store's generation, the config and the output folder are as the last complete publish
+    recorded them (`publish_state`), the stages before publishing have nothing to do and a
+    full publish would write nothing: checked in a few rows and a walk of the folder.
+    """
+    with store.read() as conn:
+        gen = store_generation(conn)
+        last = (published_state(conn) or "").split(" ")
+        same = len(last) == 2 and last[0] == publish_state(config, gen, doc_sigs(conn))
+    return gen, int(last[1]) if same else None
+
+
+def unchanged_report(config: Config, documents: int, started: float) -> PublishReport:
+    """The report of a publish skipped by `last_publish`: what a full one would say."""
+    return PublishReport(topics=len(config.file.topics), written=0, unchanged=documents,
+                         changed_paths=(), duration=time.perf_counter() - started)
+
+
+def write_site(
+    config: Config,
+    store: Store,
+    *,
+    started: float | None = None,
+    generation: tuple[int, int] | None = None,
+) -> PublishReport:
     """Render and write every topic's documents, the article pages and the indexes.
 
     Call it under ``publishing``; ``started`` (a ``time.perf_counter()``) is when the
-    publish began, for the report's duration.
+    publish began, for the report's duration. ``generation``: the store's, read by the
+    caller (`last_publish`) before the stages that ran ahead of this publish, and how many
+    bumps those stages made (`Store.own_bumps`); this publish is then a full one. None:
+    read here, and a publish that would change nothing stops at once.
     """
     started = time.perf_counter() if started is None else started
+    if generation is None:
+        gen, documents = last_publish(config, store)
+        if documents is not None:
+            return unchanged_report(config, documents, started)
+    else:
+        # The generation after the stages is recorded only when they made every bump
+        # since it was read: another writer's change may need them (a new article its
+        # box), so then the one read before them is, and the next publish runs in full.
+        with store.read() as conn:
+            gen = store_generation(conn)
+        if gen != generation[0] + generation[1]:
+            gen = generation[0]
+    topics = [TopicInfo(t.name, t.title, t.subtitle) for t in config.file.topics]
+    out = config.output_dir
     related = config.file.related
     site = site_info(config)
-    out = config.output_dir
     written: list[str] = []
     unchanged = 0
+    closed = 0  # closed archives rendered: the next publish does not count them
     listings: list[TopicListing] = []
     pages: set[str] = set()
-    topics = [TopicInfo(t.name, t.title, t.subtitle) for t in config.file.topics]
     story_sigs: dict[str, str] = {}
     doc_marks: dict[str, str] = {}  # topic documents written now → their signature
     rendered: list[str] = []
@@ -171,7 +217,9 @@ def write_site(config: Config, store: Store, *, started: float | None = None) ->
                     todo.append(doc)
                     doc_marks[doc.path] = sig
                 last_sigs.pop(doc.path, None)
-            todo += [d for d in archives_to_write(out, plan) if d.closed]
+            missing = [d for d in archives_to_write(out, plan) if d.closed]
+            closed += len(missing)
+            todo += missing
             # Boxes and copies are looked up only for the documents that get rendered.
             ids = [v.article.id for d in todo for v in d.entries]
             full = with_details(conn, loaded_views(conn, ids, refs), refs, related.count,
@@ -230,7 +278,7 @@ def write_site(config: Config, store: Store, *, started: float | None = None) ->
     # written: a crash before the marks leaves them to be rendered again (issue 17).
     files.flush()
     if story_sigs or doc_marks or last_sigs:
-        with store.write() as conn:
+        with store.write(bump=False) as conn:  # the publisher's own record (issue 17)
             mark_published(conn, story_sigs)
             mark_docs(conn, {p: on_disk(sig, out / p) for p, sig in doc_marks.items()})
             forget_docs(conn, last_sigs)  # documents no longer signed (a topic removed)
@@ -248,6 +296,12 @@ def write_site(config: Config, store: Store, *, started: float | None = None) ->
         else:
             unchanged += 1
     files.flush()
+    # What this publish started from, for the next one to compare (issue 17): the
+    # generation read before anything else (before the stages, when the pipeline runs
+    # them), so a write made meanwhile, theirs too, means publishing again.
+    with store.write(bump=False) as conn:
+        state = publish_state(config, gen, doc_sigs(conn))
+        record_published_state(conn, f"{state} {len(written) + unchanged - closed}")
     hub_errors: list[str] = []
     if site.websub_hub:
         changed_feeds = [site.base_url + p for p in written if p.endswith(".atom") and "/" not in p]
@@ -261,6 +315,18 @@ def write_site(config: Config, store: Store, *, started: float | None = None) ->
         warnings=tuple(hub_errors),
         rendered=tuple(rendered),
     )
+
+
+def publish_state(config: Config, gen: int, sigs: dict[str, str]) -> str:
+    """A digest of what a full publish's output depends on besides the store's rows (the
+    store's generation ``gen``): the whole config, the output folder and every file in
+    it, the feedhub version, and the topic documents' stored signatures (``sigs``; a
+    signature lost in a crash means publishing again)."""
+    out = config.output_dir
+    key = repr((gen, config.file.model_dump_json(), config.sources, str(out.resolve()),
+                __version__, RENDER_VERSION, sorted(sigs.items()),
+                tree_stamp(out, frozenset({LOCK_NAME}))))
+    return hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def source_refs(conn: Connection, config: Config) -> dict[str, SourceRef]:

@@ -9,6 +9,7 @@ server's Last-Modified) only moves when the document really changed.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import tempfile
@@ -129,3 +130,27 @@ class DirSync:
                 reason = exc.strerror or exc.__class__.__name__
                 raise PublishError(f"cannot sync {directory}: {reason}") from exc
         self._dirs.clear()
+
+
+def tree_stamp(root: Path, skip: frozenset[str] = frozenset()) -> str:
+    """A digest of every file under ``root`` (path, size, mtime; names in ``skip`` left
+    out): a publish of an unchanged store is skipped only while its output is exactly as
+    written, so a file deleted, added or edited by hand still leads to a full publish
+    (issue 17). Stats only, no file is read."""
+    h = hashlib.sha1()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except FileNotFoundError:
+            continue
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                stack.append(Path(e.path))
+            elif e.name not in skip:
+                st = e.stat(follow_symlinks=False)
+                rel = os.path.relpath(e.path, root)
+                h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n"
+                         .encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
