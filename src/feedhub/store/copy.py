@@ -26,7 +26,6 @@ from sqlalchemy.exc import DBAPIError
 
 from feedhub.store import first_line, schema
 from feedhub.store.db import WRITE_OPTION, StoreError, migrate
-from feedhub.store.generation import bump
 from feedhub.store.migrations import schema_version
 
 DEFAULT_BATCH = 1000  # rows per read and per insert: a few MB of article text at most
@@ -141,10 +140,6 @@ def copy_store(
             report.counts = [TableCount(t.name, expected[t.name], _count(dst, t)) for t in tables]
             if not report.ok:
                 tx.rollback()
-            else:
-                # A copy is a new store to publish from, never "unchanged since the last
-                # publish": its rows came in around `Store.write` (issue 17).
-                bump(dst)
     return report
 
 
