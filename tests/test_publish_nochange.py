@@ -211,6 +211,17 @@ def test_every_change_is_published_as_a_full_publish_would(
     settle(site)
 
 
+def test_a_skipped_publish_reports_what_a_full_one_would(site: Path) -> None:
+    with sqlite3.connect(site / "data" / "feedhub.db") as db:
+        db.execute("DELETE FROM meta WHERE key = 'published_state'")  # the record lost
+    assert not skipped_next(site)
+    full = publish(site)
+    assert skipped_next(site)
+    skipped = publish(site)
+    assert full["written"] == 0 and full["unchanged"] > 0
+    assert {**skipped, "duration": 0} == {**full, "duration": 0}
+
+
 def test_a_write_that_changes_no_row_keeps_the_generation(site: Path) -> None:
     """Only a transaction that changed a row moves the generation: the publisher's own
     record (``bump=False``) and an empty write transaction do not."""

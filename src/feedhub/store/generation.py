@@ -46,8 +46,10 @@ def wrote(conn: Connection, before: int) -> bool:
     included); PostgreSQL assigns a transaction id at the first row a transaction changes."""
     if conn.dialect.name == "sqlite":
         return change_count(conn) != before
-    return conn.execute(text("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")).scalar() \
-        is True
+    # The name since PostgreSQL 13; the older one (9.6–12) is deprecated, not removed.
+    new = (conn.dialect.server_version_info or (0,)) >= (13,)
+    xid = "pg_current_xact_id_if_assigned()" if new else "txid_current_if_assigned()"
+    return conn.execute(text(f"SELECT {xid} IS NOT NULL")).scalar() is True
 
 
 def bump(conn: Connection) -> None:
