@@ -180,6 +180,13 @@ def lost_signature(folder: Path) -> None:
         db.execute("DELETE FROM meta WHERE key LIKE 'doc_sig:%' AND value LIKE '% world.atom'")
 
 
+def queued_unbumped(folder: Path) -> None:
+    """An article queued for related by a writer that does not bump the generation (an
+    older feedhub on the same store): the queue alone says the stages have work."""
+    with sqlite3.connect(folder / "data" / "feedhub.db") as db:
+        db.execute("INSERT INTO pending_related (article_id) SELECT max(id) FROM articles")
+
+
 CHANGES = {
     "new article": new_article,
     "changed article": changed_article,
@@ -197,6 +204,7 @@ CHANGES = {
     "file edited by hand": edit_file,
     "stray file": stray_file,
     "lost signature": lost_signature,
+    "queued, unbumped": queued_unbumped,
 }
 
 

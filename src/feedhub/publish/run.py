@@ -78,6 +78,7 @@ from feedhub.store.docsigs import (
 )
 from feedhub.store.generation import generation as store_generation
 from feedhub.store.generation import published_state, record_published_state
+from feedhub.store.queue import queue_top
 from feedhub.store.related import read_boxes
 from feedhub.store.stories import (
     FeedState,
@@ -137,6 +138,9 @@ def last_publish(config: Config, store: Store) -> tuple[int, int | None]:
         gen = store_generation(conn)
         last = (published_state(conn) or "").split(" ")
         same = len(last) == 2 and last[0] == publish_state(config, gen, doc_sigs(conn))
+        # Articles waiting for related are work for the stages whatever the generation
+        # says (a writer that does not bump it: an older feedhub on the same store).
+        same = same and queue_top(conn) == 0
     return gen, int(last[1]) if same else None
 
 
