@@ -26,6 +26,7 @@ import pytest
 from sqlalchemy import event
 
 from feedhub.config import load_config
+from feedhub.pipeline import stages_state
 from feedhub.publish.lock import LOCK_NAME
 from feedhub.publish.run import last_publish
 from feedhub.store import Store
@@ -64,7 +65,7 @@ def skipped_next(folder: Path) -> bool:
     config = load_config(folder / "feedhub.yaml")
     store = Store.open(config.store_url)
     try:
-        return last_publish(config, store)[1] is not None
+        return last_publish(config, store, stages_state())[1] is not None
     finally:
         store.close()
 
@@ -275,7 +276,8 @@ def test_a_write_by_another_writer_during_the_stages_means_publishing_again(
                 assert conn.execute(related_links.delete().where(
                     related_links.c.rank == (1 if writer == "own" else 2))).rowcount > 0
             with publishing(config.output_dir):
-                write_site(config, store, generation=(before, store.own_bumps() - bumps))
+                write_site(config, store, generation=(before, store.own_bumps() - bumps),
+                           stages=stages_state())
         finally:
             store.close()
             other.close()

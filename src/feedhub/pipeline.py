@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from importlib.util import find_spec
 
 from feedhub.config import Config
 from feedhub.publish.run import (
@@ -17,6 +18,7 @@ from feedhub.publish.run import (
     unchanged_report,
     write_site,
 )
+from feedhub.related import semantic
 from feedhub.related.progress import Progress
 from feedhub.related.run import update_pending_related
 from feedhub.store import Store
@@ -46,7 +48,8 @@ def publish(
         started = time.perf_counter()
         # Issue 17: nothing written since the last complete publish (which ran these
         # stages too), the same config and output: nothing to do, in a few rows.
-        generation, documents = last_publish(config, store)
+        stages = stages_state()
+        generation, documents = last_publish(config, store, stages)
         if documents is not None:
             return unchanged_report(config, documents, started)
         bumps = store.own_bumps()
@@ -55,8 +58,15 @@ def publish(
         update_pending_related(store, related_settings(config), pause=pause, progress=progress)
         # After related: stories are formed from the vectors it indexed.
         update_stories(store, stories_settings(config), pause=pause)
-        return write_site(config, store, started=started,
+        return write_site(config, store, started=started, stages=stages,
                           generation=(generation, store.own_bumps() - bumps))
+
+
+def stages_state() -> str:
+    """What the stages before publishing depend on besides the store and the config: the
+    text-vector model (its package installed or removed, another model: every box is
+    recomputed by the next related run), without loading it (~0.3 s)."""
+    return semantic.MODEL_ID if find_spec("wordllama") is not None else "lexical"
 
 
 def rebuild(

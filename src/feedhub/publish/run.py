@@ -125,7 +125,7 @@ def publishing(out: Path, on_wait: Callable[[], None] | None = None) -> Iterator
         yield
 
 
-def last_publish(config: Config, store: Store) -> tuple[int, int | None]:
+def last_publish(config: Config, store: Store, stages: str = "") -> tuple[int, int | None]:
     """The store's generation now, and, when a publish would change nothing, the count of
     documents the last publish left: None otherwise.
 
@@ -137,7 +137,7 @@ def last_publish(config: Config, store: Store) -> tuple[int, int | None]:
     with store.read() as conn:
         gen = store_generation(conn)
         last = (published_state(conn) or "").split(" ")
-        same = len(last) == 2 and last[0] == publish_state(config, gen, doc_sigs(conn))
+        same = len(last) == 2 and last[0] == publish_state(config, gen, doc_sigs(conn), stages)
         # Articles waiting for related are work for the stages whatever the generation
         # says (a writer that does not bump it: an older feedhub on the same store).
         same = same and queue_top(conn) == 0
@@ -156,6 +156,7 @@ def write_site(
     *,
     started: float | None = None,
     generation: tuple[int, int] | None = None,
+    stages: str = "",
 ) -> PublishReport:
     """Render and write every topic's documents, the article pages and the indexes.
 
@@ -167,7 +168,7 @@ def write_site(
     """
     started = time.perf_counter() if started is None else started
     if generation is None:
-        gen, documents = last_publish(config, store)
+        gen, documents = last_publish(config, store, stages)
         if documents is not None:
             return unchanged_report(config, documents, started)
     else:
@@ -304,7 +305,7 @@ def write_site(
     # generation read before anything else (before the stages, when the pipeline runs
     # them), so a write made meanwhile, theirs too, means publishing again.
     with store.write(bump=False) as conn:
-        state = publish_state(config, gen, doc_sigs(conn))
+        state = publish_state(config, gen, doc_sigs(conn), stages)
         record_published_state(conn, f"{state} {len(written) + unchanged - closed}")
     hub_errors: list[str] = []
     if site.websub_hub:
@@ -321,13 +322,14 @@ def write_site(
     )
 
 
-def publish_state(config: Config, gen: int, sigs: dict[str, str]) -> str:
+def publish_state(config: Config, gen: int, sigs: dict[str, str], stages: str = "") -> str:
     """A digest of what a full publish's output depends on besides the store's rows (the
     store's generation ``gen``): the whole config, the output folder and every file in
-    it, the feedhub version, and the topic documents' stored signatures (``sigs``; a
-    signature lost in a crash means publishing again)."""
+    it, the feedhub version, the topic documents' stored signatures (``sigs``; a
+    signature lost in a crash means publishing again), and what the stages before it
+    depend on (``stages``: the text-vector model, whose change recomputes every box)."""
     out = config.output_dir
-    key = repr((gen, config.file.model_dump_json(), config.sources, str(out.resolve()),
+    key = repr((gen, stages, config.file.model_dump_json(), config.sources, str(out.resolve()),
                 __version__, RENDER_VERSION, sorted(sigs.items()),
                 tree_stamp(out, frozenset({LOCK_NAME}))))
     return hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()
