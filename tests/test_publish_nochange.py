@@ -19,7 +19,6 @@ import subprocess
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -34,8 +33,7 @@ from feedhub.store.db import create_store_engine
 from feedhub.store.generation import generation
 from feedhub.store.related import related_links
 from tests.conftest import pg_database
-from tests.test_publish_resume import CONFIG as WIRES_CONFIG
-from tests.test_publish_resume import WORDS
+from tests.test_publish_resume import write_site as write_wires
 from tests.test_stories_pipeline import BASE, CONFIG, cli, corpus, item_xml, rss, write_feeds
 
 
@@ -289,26 +287,7 @@ def test_a_write_by_another_writer_during_the_stages_means_publishing_again(
 def wires_site(root: Path, wires: int, items: int) -> Path:
     """``wires`` feeds of ``items`` made-up articles each (test_publish_resume's news),
     fetched and published."""
-    (root / "feeds").mkdir(parents=True)
-    base = datetime(2026, 11, 1, tzinfo=UTC)
-    for w in range(wires):
-        out = []
-        for i in range(items):
-            n = w * items + i
-            words = [WORDS[(n * 7 + k * (3 + n % 5)) % len(WORDS)] for k in range(60)]
-            out.append(
-                f"<item><title>{' '.join(words[:8]).capitalize()}</title>"
-                f"<link>https://w{w}.example/{n}</link><guid>w{w}-{n}</guid>"
-                f"<pubDate>{format_datetime(base + timedelta(hours=n))}</pubDate>"
-                f"<description>{' '.join(words)}.</description></item>"
-            )
-        (root / "feeds" / f"w{w}.xml").write_text(
-            f'<?xml version="1.0"?><rss version="2.0"><channel><title>w{w}</title>'
-            f"<link>https://w{w}.example/</link>{''.join(out)}</channel></rss>"
-        )
-    sources = "\n".join(f"  - {{name: w{w}, url: feeds/w{w}.xml}}" for w in range(wires))
-    cfg = root / "feedhub.yaml"
-    cfg.write_text(WIRES_CONFIG.format(sources=sources))
+    cfg = write_wires(root, wires, items)
     for args in (("fetch", "--publish"), ("publish",)):
         r = subprocess.run([sys.executable, "-m", "feedhub", "-c", str(cfg), "-q", *args],
                            capture_output=True, text=True, timeout=600)

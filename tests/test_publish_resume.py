@@ -60,14 +60,15 @@ TABLES = {  # what the related stage and stories leave, in a stable order
 }
 
 
-def write_site(root: Path) -> Path:
-    """Feed files of made-up news in ``root/feeds`` and a config that reads them."""
+def write_site(root: Path, wires: int = WIRES, per_wire: int = ITEMS) -> Path:
+    """Feed files of made-up news in ``root/feeds`` (``wires`` feeds of ``per_wire``
+    articles) and a config that reads them."""
     (root / "feeds").mkdir(parents=True)
     base = datetime(2026, 11, 1, tzinfo=UTC)
-    for w in range(WIRES):
+    for w in range(wires):
         items = []
-        for i in range(ITEMS):
-            n = w * ITEMS + i
+        for i in range(per_wire):
+            n = w * per_wire + i
             words = [WORDS[(n * 7 + k * (3 + n % 5)) % len(WORDS)] for k in range(60)]
             date = format_datetime(base + timedelta(hours=n))
             items.append(
@@ -79,7 +80,7 @@ def write_site(root: Path) -> Path:
             f'<?xml version="1.0"?><rss version="2.0"><channel><title>w{w}</title>'
             f"<link>https://w{w}.example/</link>{''.join(items)}</channel></rss>"
         )
-    sources = "\n".join(f"  - {{name: w{w}, url: feeds/w{w}.xml}}" for w in range(WIRES))
+    sources = "\n".join(f"  - {{name: w{w}, url: feeds/w{w}.xml}}" for w in range(wires))
     cfg = root / "feedhub.yaml"
     cfg.write_text(CONFIG.format(sources=sources))
     return cfg
