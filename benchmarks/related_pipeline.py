@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -30,7 +30,7 @@ from xml.sax.saxutils import escape
 from lxml import etree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from related import UCI
+from related import UCI, load_uci, tfidf_baseline
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = "import sys; sys.modules['wordllama'] = None\n"  # a real ImportError on import
@@ -133,6 +133,12 @@ def main() -> None:
     rows += [(label, False, Path(src)) for label, src in
              (spec.split("=", 1) for spec in args.compare)]
     rows.append(("words + text vectors + closeness, floor", False, ROOT / "src"))
+    # The yardstick of the same headlines and protocol, scored directly (no pipeline: it is
+    # not a feedhub scorer), so the three rows print in one run.
+    started = time.perf_counter()
+    _, np3, n = tfidf_baseline(load_uci(), timedelta(days=3))
+    print(f"{'TF-IDF cosine (scored directly, no pipeline)':44} {np3:6.3f} {'–':>9} {'–':>17} "
+          f"{int(n):5d} {time.perf_counter() - started:6.1f}s")
     for label, lexical, src in rows:
         np3, prec, lonely, n, secs = run(lexical, src)
         print(f"{label:44} {np3:6.3f} {prec:9.3f} {lonely:17.3f} {n:5d} {secs:6.1f}s")
