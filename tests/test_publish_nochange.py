@@ -34,6 +34,7 @@ from feedhub.store.generation import generation
 from feedhub.store.related import related_links
 from tests.conftest import pg_database
 from tests.test_publish_resume import write_site as write_wires
+from tests.test_publish_signatures import fetched_site
 from tests.test_stories_pipeline import BASE, CONFIG, cli, corpus, item_xml, rss, write_feeds
 
 
@@ -80,12 +81,7 @@ def settle(folder: Path) -> None:
 
 @pytest.fixture()
 def site(tmp_path: Path) -> Path:
-    folder = tmp_path / "site"
-    folder.mkdir()
-    write_feeds(folder)
-    (folder / "feedhub.yaml").write_text(CONFIG.format(base=BASE), encoding="utf-8")
-    r = cli(folder, "fetch", "--publish")
-    assert r.returncode == 0 and r.stderr == "", r.stderr
+    folder = fetched_site(tmp_path)
     settle(folder)
     return folder
 

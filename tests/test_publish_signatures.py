@@ -66,8 +66,8 @@ def topic_doc(path: str) -> bool:
     return not path.startswith("stories/") and path.endswith(".atom")
 
 
-@pytest.fixture()
-def site(tmp_path: Path) -> Path:
+def fetched_site(tmp_path: Path) -> Path:
+    """test_stories_pipeline's outlets in ``tmp_path/site``, fetched and published."""
     folder = tmp_path / "site"
     folder.mkdir()
     write_feeds(folder)
@@ -75,6 +75,11 @@ def site(tmp_path: Path) -> Path:
     r = cli(folder, "fetch", "--publish")
     assert r.returncode == 0 and r.stderr == "", r.stderr
     return folder
+
+
+@pytest.fixture()
+def site(tmp_path: Path) -> Path:
+    return fetched_site(tmp_path)
 
 
 def check_step(folder: Path, tmp: Path, before: dict[str, tuple[int, int]],
